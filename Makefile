@@ -1,0 +1,120 @@
+# mmkit — build, install, test.
+#
+#   make                      build libmmkit.so / libmmkit.a / mmkit.pc (release)
+#   make install PREFIX=/usr/local [DESTDIR=...] [LIBDIR=...]
+#   make uninstall PREFIX=... [DESTDIR=...]
+#   make demo                 build, install into ./build/prefix, compile and run the book's examples
+#   make test                 every test: Rust, C against the installed prefix, examples, Python
+#   make clean
+
+CARGO      ?= cargo
+CC         ?= cc
+PYTHON3    ?= python3
+PREFIX     ?= /usr/local
+EXEC_PREFIX ?= $(PREFIX)
+LIBDIR     ?= $(EXEC_PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR    ?=
+
+VERSION   := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+SOMAJOR   := 0
+SONAME    := libmmkit.so.$(SOMAJOR)
+REALNAME  := libmmkit.so.$(VERSION)
+
+RELEASE   := target/release
+BUILD     := build
+STAGE     := $(CURDIR)/$(BUILD)/prefix
+EXAMPLES  := $(CURDIR)/$(BUILD)/examples
+VENV      := $(CURDIR)/$(BUILD)/venv
+
+.PHONY: all lib install uninstall stage examples demo test test-rust test-c test-examples \
+        test-python lint header clean FORCE
+
+all: lib
+
+# cargo decides what is stale; FORCE makes make always ask it.
+lib: $(BUILD)/mmkit.pc
+$(RELEASE)/libmmkit.so $(RELEASE)/libmmkit.a: FORCE
+	$(CARGO) build --release --lib
+
+# Libs.private comes from rustc itself: what a static libmmkit.a needs.
+$(BUILD)/native-static-libs.txt: $(RELEASE)/libmmkit.a
+	@mkdir -p $(BUILD)
+	$(CARGO) rustc --release --lib --crate-type staticlib -- --print native-static-libs 2>&1 \
+	  | sed -n 's/^note: native-static-libs: //p' | tail -n 1 > $@.tmp
+	@test -s $@.tmp || { echo "could not learn native-static-libs from rustc" >&2; exit 1; }
+	@mv $@.tmp $@
+
+# Regenerated every time: it records PREFIX/LIBDIR, which differ between calls.
+$(BUILD)/mmkit.pc: $(BUILD)/native-static-libs.txt FORCE
+	@mkdir -p $(BUILD)
+	@{ echo 'prefix=$(PREFIX)'; \
+	   echo 'exec_prefix=$(EXEC_PREFIX)'; \
+	   echo 'libdir=$(LIBDIR)'; \
+	   echo 'includedir=$(INCLUDEDIR)'; \
+	   echo ''; \
+	   echo 'Name: mmkit'; \
+	   echo 'Description: The Unix memory-mapping toolbox behind one small, stable C ABI'; \
+	   echo 'Version: $(VERSION)'; \
+	   echo 'Libs: -L$${libdir} -lmmkit'; \
+	   echo "Libs.private: $$(cat $(BUILD)/native-static-libs.txt)"; \
+	   echo 'Cflags: -I$${includedir}'; } > $@
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 0755 $(RELEASE)/libmmkit.so $(DESTDIR)$(LIBDIR)/$(REALNAME)
+	ln -sf $(REALNAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmmkit.so
+	install -m 0644 $(RELEASE)/libmmkit.a $(DESTDIR)$(LIBDIR)/libmmkit.a
+	install -m 0644 include/mmkit.h $(DESTDIR)$(INCLUDEDIR)/mmkit.h
+	install -m 0644 $(BUILD)/mmkit.pc $(DESTDIR)$(PKGCONFIGDIR)/mmkit.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/$(REALNAME) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libmmkit.so $(DESTDIR)$(LIBDIR)/libmmkit.a \
+	      $(DESTDIR)$(INCLUDEDIR)/mmkit.h $(DESTDIR)$(PKGCONFIGDIR)/mmkit.pc
+
+# Install into ./build/prefix, as a user would install into /usr/local.
+stage:
+	$(MAKE) install PREFIX=$(STAGE) DESTDIR=
+
+# The examples, compiled through pkg-config against the staged prefix only.
+examples: stage
+	@mkdir -p $(EXAMPLES)
+	PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig $(MAKE) -C c-examples OUT=$(EXAMPLES)
+
+demo: examples
+	MMKIT_PREFIX=$(STAGE) MMKIT_EXAMPLES=$(EXAMPLES) LD_LIBRARY_PATH=$(STAGE)/lib bash c-examples/demo.sh
+
+# Regenerate the committed header from the current sources.
+header:
+	MMKIT_BLESS_HEADER=1 $(CARGO) test --test header
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# make test: every suite; the summary line counts them all.
+test:
+	@bash tests/run-all.sh
+
+test-rust:
+	$(CARGO) test
+
+test-c: stage
+	MMKIT_PREFIX=$(STAGE) bash tests/c/run.sh
+
+test-examples: examples
+	MMKIT_PREFIX=$(STAGE) MMKIT_EXAMPLES=$(EXAMPLES) bash c-examples/test.sh
+
+# python/run-tests.sh makes build/venv (pytest, numpy) when PYTHON is unset.
+test-python: examples
+	MMKIT_PREFIX=$(STAGE) MMKIT_EXAMPLES=$(EXAMPLES) MMKIT_LIBRARY=$(STAGE)/lib/libmmkit.so \
+	  bash python/run-tests.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)
+
+FORCE:

@@ -1,0 +1,139 @@
+//! Build script: decides the platform backend's capabilities from the *target*
+//! (not the host), sets the shared library's SONAME, and generates `mmkit.h`
+//! into `OUT_DIR` with cbindgen. It never writes into the source tree; a test
+//! compares the generated header with the committed `include/mmkit.h`.
+
+use std::env;
+use std::path::PathBuf;
+
+/// Capabilities of the target, as `--cfg` names the backend selects on.
+const CAPS: &[&str] = &[
+    "mmkit_map_anonymous", // MAP_ANONYMOUS exists at build time
+    "mmkit_map_populate",  // MAP_POPULATE
+    "mmkit_map_noreserve", // MAP_NORESERVE
+    "mmkit_map_hugetlb",   // MAP_HUGETLB (explicit huge pages)
+    "mmkit_madv_hugepage", // MADV_HUGEPAGE / MADV_NOHUGEPAGE (THP)
+    "mmkit_mremap",        // mremap(2)
+    "mmkit_fallocate",     // posix_fallocate(3)
+    "mmkit_proc_status",   // /proc/self/status has VmLck
+];
+
+fn caps_for(os: &str) -> Vec<&'static str> {
+    let linux_like = matches!(os, "linux" | "android");
+    let bsd_like = matches!(
+        os,
+        "freebsd" | "openbsd" | "netbsd" | "dragonfly" | "macos" | "ios"
+    );
+    let solaris_like = matches!(os, "illumos" | "solaris");
+    let mut caps = Vec::new();
+    let no_anon = env::var_os("MMKIT_NO_MAP_ANONYMOUS").is_some_and(|v| v != "0" && !v.is_empty());
+    if (linux_like || bsd_like || solaris_like) && !no_anon {
+        caps.push("mmkit_map_anonymous");
+    }
+    if linux_like {
+        caps.extend([
+            "mmkit_map_populate",
+            "mmkit_map_noreserve",
+            "mmkit_map_hugetlb",
+            "mmkit_madv_hugepage",
+            "mmkit_mremap",
+            "mmkit_proc_status",
+        ]);
+    }
+    if linux_like || matches!(os, "freebsd" | "netbsd" | "dragonfly") || solaris_like {
+        caps.push("mmkit_fallocate");
+    }
+    if solaris_like {
+        caps.push("mmkit_map_noreserve");
+    }
+    caps
+}
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-env-changed=MMKIT_NO_MAP_ANONYMOUS");
+
+    let os = env::var("CARGO_CFG_TARGET_OS").expect("cargo sets CARGO_CFG_TARGET_OS");
+    for cap in CAPS {
+        println!("cargo::rustc-check-cfg=cfg({cap})");
+    }
+    for cap in caps_for(&os) {
+        println!("cargo:rustc-cfg={cap}");
+    }
+
+    // The shared library's ABI name: bumped only when the C ABI breaks.
+    match os.as_str() {
+        "macos" | "ios" => {
+            println!("cargo:rustc-cdylib-link-arg=-Wl,-install_name,@rpath/libmmkit.0.dylib")
+        }
+        "windows" => {}
+        _ => println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmmkit.so.0"),
+    }
+
+    generate_header();
+}
+
+fn generate_header() {
+    let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("mmkit.h");
+
+    let mut config = cbindgen::Config {
+        language: cbindgen::Language::C,
+        include_guard: Some("MMKIT_H".into()),
+        no_includes: true,
+        sys_includes: vec!["stddef.h".into(), "stdint.h".into()],
+        cpp_compat: true,
+        documentation: true,
+        documentation_style: cbindgen::DocumentationStyle::Doxy,
+        usize_is_size_t: true,
+        style: cbindgen::Style::Type,
+        header: Some(
+            "/*\n \
+             * mmkit.h - the Unix memory-mapping toolbox behind one small, stable C ABI.\n \
+             *\n \
+             * Generated from the Rust sources by cbindgen; do not edit by hand.\n \
+             * Every function that can fail returns 0 or a negative errno; after a\n \
+             * failure mm_last_error() describes it (the message is per thread).\n \
+             *\n \
+             * Build: cc prog.c $(pkg-config --cflags --libs mmkit)\n \
+             */"
+            .into(),
+        ),
+        ..Default::default()
+    };
+    // Only the C surface: the MM_* constants, the mm_* functions and the opaque
+    // mm_region handle. The safe Rust types are not part of the C ABI.
+    config.export.exclude = [
+        "Flags",
+        "SyncFlags",
+        "SyncMode",
+        "Advice",
+        "Region",
+        "Error",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    config.export.item_types = vec![
+        cbindgen::ItemType::Constants,
+        cbindgen::ItemType::Functions,
+        cbindgen::ItemType::OpaqueItems,
+    ];
+    config.parse.parse_deps = false;
+
+    let bindings = cbindgen::Builder::new()
+        .with_crate(&crate_dir)
+        .with_config(config)
+        .generate()
+        .unwrap_or_else(|e| panic!("cbindgen could not generate mmkit.h: {e}"));
+    let mut text = Vec::new();
+    bindings.write(&mut text);
+    let mut text = String::from_utf8(text).expect("cbindgen writes UTF-8");
+    // Items cbindgen skips (associated consts of the Rust-only types) leave
+    // runs of blank lines behind; keep at most one.
+    while text.contains("\n\n\n") {
+        text = text.replace("\n\n\n", "\n\n");
+    }
+    std::fs::write(&out, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
+}

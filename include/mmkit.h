@@ -1,0 +1,277 @@
+/*
+ * mmkit.h - the Unix memory-mapping toolbox behind one small, stable C ABI.
+ *
+ * Generated from the Rust sources by cbindgen; do not edit by hand.
+ * Every function that can fail returns 0 or a negative errno; after a
+ * failure mm_last_error() describes it (the message is per thread).
+ *
+ * Build: cc prog.c $(pkg-config --cflags --libs mmkit)
+ */
+
+#ifndef MMKIT_H
+#define MMKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/**
+ * Protection: the region can be read.
+ */
+#define MM_READ 1
+
+/**
+ * Protection: the region can be written (implies `MM_READ`).
+ */
+#define MM_WRITE 2
+
+/**
+ * Protection: the region can be executed.
+ */
+#define MM_EXEC 4
+
+/**
+ * Writes are shared: with the file, and with forked children.
+ */
+#define MM_SHARED 16
+
+/**
+ * Copy-on-write: writes are never carried to the file or to other processes.
+ */
+#define MM_PRIVATE 32
+
+/**
+ * Prefault the whole range before the call returns.
+ */
+#define MM_POPULATE 256
+
+/**
+ * Use huge pages where possible: explicit ones if reserved, else transparent
+ * huge page advice. Never fails because none are available.
+ */
+#define MM_HUGEPAGES 512
+
+/**
+ * Do not reserve swap space for the mapping (where the platform can).
+ */
+#define MM_NORESERVE 1024
+
+/**
+ * Anonymous only: map `/dev/zero` instead of using `MAP_ANONYMOUS`. Reported by
+ * `mm_flags()` whenever `/dev/zero` served an anonymous region.
+ */
+#define MM_DEVZERO 4096
+
+/**
+ * File only: create the file if missing (mode 0600) and grow it to
+ * `offset + len` with its blocks allocated.
+ */
+#define MM_CREATE 8192
+
+/**
+ * With `MM_CREATE`: fail with `-EEXIST` if the file exists.
+ */
+#define MM_EXCL 16384
+
+/**
+ * `mm_sync`: write the pages and wait for the writes to finish (the default).
+ */
+#define MM_SYNC 1
+
+/**
+ * `mm_sync`: schedule the writes and return.
+ */
+#define MM_ASYNC 2
+
+/**
+ * `mm_sync`: also invalidate other mappings of the same file.
+ */
+#define MM_INVALIDATE 4
+
+/**
+ * `mm_advise`: no special treatment.
+ */
+#define MM_ADV_NORMAL 0
+
+/**
+ * `mm_advise`: expect random access (read ahead less).
+ */
+#define MM_ADV_RANDOM 1
+
+/**
+ * `mm_advise`: expect sequential access (read ahead more, free behind).
+ */
+#define MM_ADV_SEQUENTIAL 2
+
+/**
+ * `mm_advise`: the range will be needed soon (start reading it in).
+ */
+#define MM_ADV_WILLNEED 3
+
+/**
+ * `mm_advise`: the range is not needed now. Private anonymous pages read back
+ * as zeros afterwards; file-backed pages are read again from the file.
+ */
+#define MM_ADV_DONTNEED 4
+
+/**
+ * `mm_advise`: back the range with transparent huge pages (Linux).
+ */
+#define MM_ADV_HUGEPAGE 5
+
+/**
+ * `mm_advise`: do not use transparent huge pages for the range (Linux).
+ */
+#define MM_ADV_NOHUGEPAGE 6
+
+/**
+ * An opaque handle to one mapping, created by `mm_map_anon`, `mm_map_file`
+ * or `mm_map_fd` and released by `mm_unmap`.
+ */
+typedef struct mm_region mm_region;
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * Map `len` bytes of zero-filled anonymous memory.
+ *
+ * `flags`: `MM_READ` and/or `MM_WRITE` (optionally `MM_EXEC`), exactly one of
+ * `MM_SHARED` / `MM_PRIVATE`, and any of `MM_POPULATE`, `MM_HUGEPAGES`,
+ * `MM_NORESERVE`, `MM_DEVZERO`. Uses `MAP_ANONYMOUS`; maps `/dev/zero`
+ * instead when `MM_DEVZERO` is given, when the platform has no
+ * `MAP_ANONYMOUS`, or when the kernel refuses it. `mm_flags()` of the result
+ * tells which way was taken. `mm_len()` reports `len` exactly.
+ *
+ * Returns 0 and stores the new region in `*out`, or a negative errno:
+ * `-EINVAL` for `len == 0`, a NULL `out`, unknown or inconsistent flags;
+ * `-ENOMEM` when the memory cannot be had (or `len` is absurdly large).
+ */
+int mm_map_anon(size_t len, uint32_t flags, mm_region **out);
+
+/**
+ * Map `len` bytes of the file at `path`, starting at byte `offset`.
+ *
+ * `len == 0` maps to the end of the file. `offset` need not be page-aligned:
+ * `mm_ptr()` points at byte `offset`. An empty file (or `offset == size` with
+ * `len == 0`) gives a valid region of length 0 whose `mm_ptr()` is NULL.
+ * The file is opened with the access the flags need (`MM_WRITE|MM_SHARED`
+ * opens read-write) and closed before returning; the mapping outlives it.
+ * `MM_CREATE` creates a missing file with mode 0600 and grows it to
+ * `offset + len` with blocks allocated (file and directory synced), so later
+ * stores cannot fail on a full disk; `MM_EXCL` with it fails if the file exists.
+ *
+ * Errors: `-EINVAL` for NULL arguments, bad flags, `offset` past the end or
+ * `offset + len` past the end without `MM_CREATE`; `-ENOENT`, `-EACCES`,
+ * `-EEXIST` and the like from `open`; `-EISDIR` for a directory; `-ENODEV`
+ * for pipes, sockets, devices; `-ENOSPC` when `MM_CREATE` cannot allocate.
+ */
+int mm_map_file(const char *path, uint64_t offset, size_t len, uint32_t flags, mm_region **out);
+
+/**
+ * Map `len` bytes of the open descriptor `fd`, starting at byte `offset`.
+ *
+ * As `mm_map_file`, but `fd` is neither closed nor kept. A write-shared
+ * mapping (`MM_WRITE|MM_SHARED`) of a descriptor opened read-only is
+ * `-EACCES`; `-EBADF` for a descriptor that is not open. `MM_CREATE` grows the
+ * file (it needs a read-write descriptor); `MM_EXCL` is `-EINVAL` here.
+ */
+int mm_map_fd(int fd, uint64_t offset, size_t len, uint32_t flags, mm_region **out);
+
+/**
+ * Unmap a region and free its handle. NULL is a no-op returning 0.
+ *
+ * The handle must not be used afterwards, nor concurrently with this call.
+ */
+int mm_unmap(mm_region *r);
+
+/**
+ * The region's first byte; NULL for a NULL or empty region.
+ */
+void *mm_ptr(const mm_region *r);
+
+/**
+ * Bytes usable from `mm_ptr()`: the length asked for, not the page-rounded
+ * size. 0 for NULL.
+ */
+size_t mm_len(const mm_region *r);
+
+/**
+ * The flags in effect. `MM_DEVZERO` is set when `/dev/zero` served an
+ * anonymous region (asked for or fallen back to); `MM_HUGEPAGES` only when
+ * huge pages were really requested from the kernel (explicit, or advised).
+ * The protection bits follow `mm_protect()` calls that cover the whole
+ * region. 0 for NULL.
+ */
+uint32_t mm_flags(const mm_region *r);
+
+/**
+ * The system page size in bytes.
+ */
+size_t mm_page_size(void);
+
+/**
+ * This thread's message for the last failed mmkit call, naming the call, the
+ * cause and the values involved. Never NULL: "" when nothing has failed. The
+ * pointer stays valid until the next mmkit call on the same thread.
+ */
+const char *mm_last_error(void);
+
+/**
+ * The library's version, "MAJOR.MINOR.PATCH".
+ */
+const char *mm_version(void);
+
+/**
+ * Write the pages covering `[offset, offset + len)` back to the file (`msync`).
+ *
+ * `len == 0` means to the end of the region. `flags`: `MM_SYNC` (write and
+ * wait; also what 0 means) or `MM_ASYNC` (schedule), optionally OR-ed with
+ * `MM_INVALIDATE`. After `MM_SYNC` returns 0 the bytes are in the file for
+ * any reader and survive the process being killed. On an anonymous region it
+ * succeeds and does nothing. `-EINVAL` for `MM_SYNC|MM_ASYNC`, unknown bits, a
+ * range outside the region or a NULL region.
+ */
+int mm_sync(mm_region *r, size_t offset, size_t len, uint32_t flags);
+
+/**
+ * Lock the pages covering `[offset, offset + len)` in RAM (`mlock`).
+ *
+ * `len == 0` means to the end. When the system refuses because of
+ * `RLIMIT_MEMLOCK` or privilege the errno (`-ENOMEM`, `-EPERM`, `-EAGAIN`) is
+ * passed through and `mm_last_error()` names `RLIMIT_MEMLOCK`, its value, the
+ * bytes asked and the bytes already locked.
+ */
+int mm_lock(mm_region *r, size_t offset, size_t len);
+
+/**
+ * Unlock the pages covering `[offset, offset + len)` (`munlock`); `len == 0`
+ * means to the end.
+ */
+int mm_unlock(mm_region *r, size_t offset, size_t len);
+
+/**
+ * Advise the kernel about `[offset, offset + len)` (`madvise`).
+ *
+ * `advice` is one of `MM_ADV_NORMAL`, `MM_ADV_RANDOM`, `MM_ADV_SEQUENTIAL`,
+ * `MM_ADV_WILLNEED`, `MM_ADV_DONTNEED`, `MM_ADV_HUGEPAGE`,
+ * `MM_ADV_NOHUGEPAGE`; advice the platform lacks is `-ENOTSUP`, an unknown
+ * value `-EINVAL`. `MM_ADV_DONTNEED` acts only on whole pages inside the range.
+ */
+int mm_advise(mm_region *r, size_t offset, size_t len, int advice);
+
+/**
+ * Change the protection of `[offset, offset + len)` (`mprotect`).
+ *
+ * `prot` is `MM_READ|MM_WRITE|MM_EXEC` or 0 for no access. The range must
+ * start and end on page boundaries of the mapping, or at the ends of the
+ * region (`-EINVAL` otherwise), so no byte outside it changes. Asking for
+ * write access to a read-only file mapping is `-EACCES`.
+ */
+int mm_protect(mm_region *r, size_t offset, size_t len, uint32_t prot);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* MMKIT_H */

@@ -1,0 +1,434 @@
+//! The C ABI. This is the only module with `#[no_mangle]` functions.
+//!
+//! Every function checks its pointers for NULL, runs its body inside a panic
+//! boundary, returns 0 or a negative errno, and on failure stores a message
+//! for `mm_last_error()` in a thread-local buffer.
+//!
+//! Safety contract shared by every function here (it is the C contract): a
+//! region argument is NULL or a live handle returned by an `mm_map_*` call and
+//! not yet passed to `mm_unmap`; `out` is NULL or points to writable storage
+//! for one pointer; `path` is NULL or a NUL-terminated string. NULL is always
+//! detected and reported; the rest cannot be checked from C pointers.
+
+// The shared contract above stands for the per-function `# Safety` sections,
+// which would otherwise be repeated in every comment of the C header.
+#![allow(clippy::missing_safety_doc)]
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::flags::{Advice, Flags, SyncFlags};
+use crate::region::Region;
+
+/// An opaque handle to one mapping, created by `mm_map_anon`, `mm_map_file`
+/// or `mm_map_fd` and released by `mm_unmap`.
+#[allow(non_camel_case_types)]
+pub struct mm_region {
+    region: Region,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Store `e` as this thread's last error message.
+fn set_last_error(e: &Error) {
+    let text = e.to_string().replace('\0', "\\0");
+    let c = CString::new(text).unwrap_or_default();
+    // If the thread-local is being torn down there is nowhere to store it.
+    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = c);
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}
+
+/// Run `body` for the C call `call`: 0 on success, `-errno` on failure or panic.
+pub(crate) fn guard(call: &'static str, body: impl FnOnce() -> Result<()>) -> c_int {
+    let err = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => return 0,
+        Ok(Err(e)) => e,
+        Err(payload) => Error::Internal {
+            call,
+            msg: panic_message(&*payload),
+        },
+    };
+    set_last_error(&err);
+    -err.errno()
+}
+
+/// Run an accessor that cannot fail; a panic (a bug) yields `fallback`.
+fn quiet<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+/// A mapping call's flag word, with unknown bits refused.
+fn map_flags(call: &'static str, bits: u32) -> Result<Flags> {
+    Flags::from_bits(bits).map_err(|u| {
+        Error::invalid(
+            call,
+            format_args!("unknown flag bits {u:#x} in flags {bits:#x}"),
+        )
+    })
+}
+
+fn null(call: &'static str, what: &str) -> Error {
+    Error::invalid(call, format_args!("{what} is NULL"))
+}
+
+/// Borrow the region behind a C handle.
+///
+/// # Safety
+/// `r` is NULL or a live handle from an `mm_map_*` call.
+unsafe fn region<'a>(call: &'static str, r: *const mm_region) -> Result<&'a Region> {
+    // SAFETY: per this function's contract, a non-NULL r is a live handle.
+    unsafe { r.as_ref() }
+        .map(|h| &h.region)
+        .ok_or_else(|| null(call, "region"))
+}
+
+/// Hand a new region to the caller through `out`.
+///
+/// # Safety
+/// `out` was checked non-NULL and points to writable storage for a pointer.
+unsafe fn publish(out: *mut *mut mm_region, region: Region) {
+    // SAFETY: per the contract above.
+    unsafe { out.write(Box::into_raw(Box::new(mm_region { region }))) };
+}
+
+/// Map `len` bytes of zero-filled anonymous memory.
+///
+/// `flags`: `MM_READ` and/or `MM_WRITE` (optionally `MM_EXEC`), exactly one of
+/// `MM_SHARED` / `MM_PRIVATE`, and any of `MM_POPULATE`, `MM_HUGEPAGES`,
+/// `MM_NORESERVE`, `MM_DEVZERO`. Uses `MAP_ANONYMOUS`; maps `/dev/zero`
+/// instead when `MM_DEVZERO` is given, when the platform has no
+/// `MAP_ANONYMOUS`, or when the kernel refuses it. `mm_flags()` of the result
+/// tells which way was taken. `mm_len()` reports `len` exactly.
+///
+/// Returns 0 and stores the new region in `*out`, or a negative errno:
+/// `-EINVAL` for `len == 0`, a NULL `out`, unknown or inconsistent flags;
+/// `-ENOMEM` when the memory cannot be had (or `len` is absurdly large).
+#[no_mangle]
+pub unsafe extern "C" fn mm_map_anon(len: usize, flags: u32, out: *mut *mut mm_region) -> c_int {
+    const CALL: &str = "mm_map_anon";
+    guard(CALL, || {
+        if out.is_null() {
+            return Err(null(CALL, "out"));
+        }
+        let flags = map_flags(CALL, flags)?;
+        let r = Region::anon(len, flags)?;
+        // SAFETY: out is non-NULL and, per the C contract, writable.
+        unsafe { publish(out, r) };
+        Ok(())
+    })
+}
+
+/// Map `len` bytes of the file at `path`, starting at byte `offset`.
+///
+/// `len == 0` maps to the end of the file. `offset` need not be page-aligned:
+/// `mm_ptr()` points at byte `offset`. An empty file (or `offset == size` with
+/// `len == 0`) gives a valid region of length 0 whose `mm_ptr()` is NULL.
+/// The file is opened with the access the flags need (`MM_WRITE|MM_SHARED`
+/// opens read-write) and closed before returning; the mapping outlives it.
+/// `MM_CREATE` creates a missing file with mode 0600 and grows it to
+/// `offset + len` with blocks allocated (file and directory synced), so later
+/// stores cannot fail on a full disk; `MM_EXCL` with it fails if the file exists.
+///
+/// Errors: `-EINVAL` for NULL arguments, bad flags, `offset` past the end or
+/// `offset + len` past the end without `MM_CREATE`; `-ENOENT`, `-EACCES`,
+/// `-EEXIST` and the like from `open`; `-EISDIR` for a directory; `-ENODEV`
+/// for pipes, sockets, devices; `-ENOSPC` when `MM_CREATE` cannot allocate.
+#[no_mangle]
+pub unsafe extern "C" fn mm_map_file(
+    path: *const c_char,
+    offset: u64,
+    len: usize,
+    flags: u32,
+    out: *mut *mut mm_region,
+) -> c_int {
+    const CALL: &str = "mm_map_file";
+    guard(CALL, || {
+        if path.is_null() {
+            return Err(null(CALL, "path"));
+        }
+        if out.is_null() {
+            return Err(null(CALL, "out"));
+        }
+        // SAFETY: path is non-NULL and, per the C contract, NUL-terminated.
+        let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
+        let path = Path::new(std::ffi::OsStr::from_bytes(bytes));
+        let flags = map_flags(CALL, flags)?;
+        let r = Region::file(path, offset, len, flags)?;
+        // SAFETY: out is non-NULL and, per the C contract, writable.
+        unsafe { publish(out, r) };
+        Ok(())
+    })
+}
+
+/// Map `len` bytes of the open descriptor `fd`, starting at byte `offset`.
+///
+/// As `mm_map_file`, but `fd` is neither closed nor kept. A write-shared
+/// mapping (`MM_WRITE|MM_SHARED`) of a descriptor opened read-only is
+/// `-EACCES`; `-EBADF` for a descriptor that is not open. `MM_CREATE` grows the
+/// file (it needs a read-write descriptor); `MM_EXCL` is `-EINVAL` here.
+#[no_mangle]
+pub unsafe extern "C" fn mm_map_fd(
+    fd: c_int,
+    offset: u64,
+    len: usize,
+    flags: u32,
+    out: *mut *mut mm_region,
+) -> c_int {
+    const CALL: &str = "mm_map_fd";
+    guard(CALL, || {
+        if out.is_null() {
+            return Err(null(CALL, "out"));
+        }
+        if fd < 0 {
+            return Err(Error::os(
+                CALL,
+                libc::EBADF,
+                format_args!("fd {fd} is not a descriptor"),
+            ));
+        }
+        let flags = map_flags(CALL, flags)?;
+        // SAFETY: fd >= 0; it is only borrowed for this call and every use of
+        // it goes through system calls that report EBADF if it is not open.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let r = Region::from_fd(fd, offset, len, flags)?;
+        // SAFETY: out is non-NULL and, per the C contract, writable.
+        unsafe { publish(out, r) };
+        Ok(())
+    })
+}
+
+/// Unmap a region and free its handle. NULL is a no-op returning 0.
+///
+/// The handle must not be used afterwards, nor concurrently with this call.
+#[no_mangle]
+pub unsafe extern "C" fn mm_unmap(r: *mut mm_region) -> c_int {
+    guard("mm_unmap", || {
+        if !r.is_null() {
+            // SAFETY: per the C contract r came from Box::into_raw in publish
+            // and is released exactly once, here.
+            drop(unsafe { Box::from_raw(r) });
+        }
+        Ok(())
+    })
+}
+
+/// The region's first byte; NULL for a NULL or empty region.
+#[no_mangle]
+pub unsafe extern "C" fn mm_ptr(r: *const mm_region) -> *mut c_void {
+    // SAFETY: r is NULL or a live handle (C contract).
+    quiet(std::ptr::null_mut(), || {
+        unsafe { region("mm_ptr", r) }.map_or(std::ptr::null_mut(), |r| r.as_ptr().cast())
+    })
+}
+
+/// Bytes usable from `mm_ptr()`: the length asked for, not the page-rounded
+/// size. 0 for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn mm_len(r: *const mm_region) -> usize {
+    // SAFETY: r is NULL or a live handle (C contract).
+    quiet(0, || unsafe { region("mm_len", r) }.map_or(0, Region::len))
+}
+
+/// The flags in effect. `MM_DEVZERO` is set when `/dev/zero` served an
+/// anonymous region (asked for or fallen back to); `MM_HUGEPAGES` only when
+/// huge pages were really requested from the kernel (explicit, or advised).
+/// The protection bits follow `mm_protect()` calls that cover the whole
+/// region. 0 for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn mm_flags(r: *const mm_region) -> u32 {
+    // SAFETY: r is NULL or a live handle (C contract).
+    quiet(0, || {
+        unsafe { region("mm_flags", r) }.map_or(0, |r| r.flags().bits())
+    })
+}
+
+/// The system page size in bytes.
+#[no_mangle]
+pub extern "C" fn mm_page_size() -> usize {
+    quiet(4096, crate::sys::page_size)
+}
+
+/// This thread's message for the last failed mmkit call, naming the call, the
+/// cause and the values involved. Never NULL: "" when nothing has failed. The
+/// pointer stays valid until the next mmkit call on the same thread.
+#[no_mangle]
+pub extern "C" fn mm_last_error() -> *const c_char {
+    static EMPTY: &CStr = c"";
+    quiet(EMPTY.as_ptr(), || {
+        LAST_ERROR
+            .try_with(|slot| slot.borrow().as_ptr())
+            .unwrap_or(EMPTY.as_ptr())
+    })
+}
+
+/// The library's version, "MAJOR.MINOR.PATCH".
+#[no_mangle]
+pub extern "C" fn mm_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// Write the pages covering `[offset, offset + len)` back to the file (`msync`).
+///
+/// `len == 0` means to the end of the region. `flags`: `MM_SYNC` (write and
+/// wait; also what 0 means) or `MM_ASYNC` (schedule), optionally OR-ed with
+/// `MM_INVALIDATE`. After `MM_SYNC` returns 0 the bytes are in the file for
+/// any reader and survive the process being killed. On an anonymous region it
+/// succeeds and does nothing. `-EINVAL` for `MM_SYNC|MM_ASYNC`, unknown bits, a
+/// range outside the region or a NULL region.
+#[no_mangle]
+pub unsafe extern "C" fn mm_sync(
+    r: *mut mm_region,
+    offset: usize,
+    len: usize,
+    flags: u32,
+) -> c_int {
+    const CALL: &str = "mm_sync";
+    guard(CALL, || {
+        // SAFETY: r is NULL or a live handle (C contract).
+        let r = unsafe { region(CALL, r) }?;
+        let how = SyncFlags::from_bits(flags).map_err(|m| Error::invalid(CALL, m))?;
+        r.sync(offset, len, how)
+    })
+}
+
+/// Lock the pages covering `[offset, offset + len)` in RAM (`mlock`).
+///
+/// `len == 0` means to the end. When the system refuses because of
+/// `RLIMIT_MEMLOCK` or privilege the errno (`-ENOMEM`, `-EPERM`, `-EAGAIN`) is
+/// passed through and `mm_last_error()` names `RLIMIT_MEMLOCK`, its value, the
+/// bytes asked and the bytes already locked.
+#[no_mangle]
+pub unsafe extern "C" fn mm_lock(r: *mut mm_region, offset: usize, len: usize) -> c_int {
+    const CALL: &str = "mm_lock";
+    guard(CALL, || {
+        // SAFETY: r is NULL or a live handle (C contract).
+        unsafe { region(CALL, r) }?.lock(offset, len)
+    })
+}
+
+/// Unlock the pages covering `[offset, offset + len)` (`munlock`); `len == 0`
+/// means to the end.
+#[no_mangle]
+pub unsafe extern "C" fn mm_unlock(r: *mut mm_region, offset: usize, len: usize) -> c_int {
+    const CALL: &str = "mm_unlock";
+    guard(CALL, || {
+        // SAFETY: r is NULL or a live handle (C contract).
+        unsafe { region(CALL, r) }?.unlock(offset, len)
+    })
+}
+
+/// Advise the kernel about `[offset, offset + len)` (`madvise`).
+///
+/// `advice` is one of `MM_ADV_NORMAL`, `MM_ADV_RANDOM`, `MM_ADV_SEQUENTIAL`,
+/// `MM_ADV_WILLNEED`, `MM_ADV_DONTNEED`, `MM_ADV_HUGEPAGE`,
+/// `MM_ADV_NOHUGEPAGE`; advice the platform lacks is `-ENOTSUP`, an unknown
+/// value `-EINVAL`. `MM_ADV_DONTNEED` acts only on whole pages inside the range.
+#[no_mangle]
+pub unsafe extern "C" fn mm_advise(
+    r: *mut mm_region,
+    offset: usize,
+    len: usize,
+    advice: c_int,
+) -> c_int {
+    const CALL: &str = "mm_advise";
+    guard(CALL, || {
+        // SAFETY: r is NULL or a live handle (C contract).
+        let r = unsafe { region(CALL, r) }?;
+        let advice = Advice::from_raw(advice)
+            .ok_or_else(|| Error::invalid(CALL, format_args!("unknown advice {advice}")))?;
+        r.advise(offset, len, advice)
+    })
+}
+
+/// Change the protection of `[offset, offset + len)` (`mprotect`).
+///
+/// `prot` is `MM_READ|MM_WRITE|MM_EXEC` or 0 for no access. The range must
+/// start and end on page boundaries of the mapping, or at the ends of the
+/// region (`-EINVAL` otherwise), so no byte outside it changes. Asking for
+/// write access to a read-only file mapping is `-EACCES`.
+#[no_mangle]
+pub unsafe extern "C" fn mm_protect(
+    r: *mut mm_region,
+    offset: usize,
+    len: usize,
+    prot: u32,
+) -> c_int {
+    const CALL: &str = "mm_protect";
+    guard(CALL, || {
+        // SAFETY: r is NULL or a live handle (C contract).
+        let r = unsafe { region(CALL, r) }?;
+        let prot = Flags::from_bits(prot)
+            .ok()
+            .filter(|p| p.protection() == *p)
+            .ok_or_else(|| {
+                Error::invalid(
+                    CALL,
+                    format_args!("prot {prot:#x} has bits other than MM_READ|MM_WRITE|MM_EXEC"),
+                )
+            })?;
+        r.protect(offset, len, prot)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> String {
+        // SAFETY: mm_last_error never returns NULL.
+        unsafe { CStr::from_ptr(mm_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_in_a_body_becomes_an_error_return() {
+        let rc = guard("mm_test", || panic!("boom {}", 42));
+        assert_eq!(rc, -libc::EIO);
+        assert_eq!(
+            message(),
+            "mm_test: internal error (please report): boom 42"
+        );
+        let rc = guard("mm_test", || std::panic::panic_any(7u8));
+        assert_eq!(rc, -libc::EIO);
+        assert!(message().contains("non-string payload"));
+        // The boundary still works afterwards.
+        assert_eq!(guard("mm_test", || Ok(())), 0);
+    }
+
+    #[test]
+    fn errors_become_negative_errno_and_a_message() {
+        let rc = guard("mm_test", || {
+            Err(Error::os("mm_test", libc::EMFILE, "open(\"x\")"))
+        });
+        assert_eq!(rc, -libc::EMFILE);
+        assert!(
+            message().starts_with("mm_test: open(\"x\"): "),
+            "{}",
+            message()
+        );
+    }
+
+    #[test]
+    fn a_nul_in_a_message_does_not_lose_it() {
+        let rc = guard("mm_test", || Err(Error::invalid("mm_test", "a\0b")));
+        assert_eq!(rc, -libc::EINVAL);
+        assert_eq!(message(), "mm_test: a\\0b");
+    }
+}

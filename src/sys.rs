@@ -1,0 +1,493 @@
+//! The platform backend: the only module that talks to the kernel.
+//!
+//! Everything target-specific is here, selected by the `mmkit_*` cfgs that
+//! `build.rs` derives from `CARGO_CFG_TARGET_OS`. The rest of the crate sees
+//! one small interface: [`Mapping`] (an owned `mmap` that is unmapped on drop)
+//! and a handful of functions for anonymous, file and descriptor work.
+
+use std::ffi::c_void;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Result of a system call wrapper: the raw OS error on failure.
+pub(crate) type SysResult<T> = std::result::Result<T, io::Error>;
+
+fn last_os_error() -> io::Error {
+    io::Error::last_os_error()
+}
+
+/// The system page size, queried once.
+pub(crate) fn page_size() -> usize {
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    match PAGE.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: sysconf has no memory-safety preconditions.
+            let raw = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            let page = if raw > 0 { raw as usize } else { 4096 };
+            PAGE.store(page, Ordering::Relaxed);
+            page
+        }
+        page => page,
+    }
+}
+
+/// `n` rounded up to a multiple of `align` (a power of two), or `None` on overflow.
+pub(crate) fn round_up(n: usize, align: usize) -> Option<usize> {
+    n.checked_add(align - 1).map(|v| v & !(align - 1))
+}
+
+/// `n` rounded down to a multiple of `align` (a power of two).
+pub(crate) fn round_down(n: usize, align: usize) -> usize {
+    n & !(align - 1)
+}
+
+/// How a mapping shares its writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Share {
+    Shared,
+    Private,
+}
+
+/// What the backend is asked to map: protection and options, already validated.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MapSpec {
+    /// `PROT_*` bits.
+    pub prot: i32,
+    pub share: Share,
+    /// Ask for `MAP_NORESERVE` where the platform has it.
+    pub noreserve: bool,
+    /// Ask for `MAP_POPULATE` where the platform has it (a hint; see [`populate`]).
+    pub populate: bool,
+}
+
+impl MapSpec {
+    fn mmap_flags(&self) -> i32 {
+        let mut flags = match self.share {
+            Share::Shared => libc::MAP_SHARED,
+            Share::Private => libc::MAP_PRIVATE,
+        };
+        #[cfg(mmkit_map_noreserve)]
+        if self.noreserve {
+            flags |= libc::MAP_NORESERVE;
+        }
+        #[cfg(mmkit_map_populate)]
+        if self.populate {
+            flags |= libc::MAP_POPULATE;
+        }
+        flags
+    }
+}
+
+/// Whether `MAP_NORESERVE` means anything on this target.
+pub(crate) const HAS_NORESERVE: bool = cfg!(mmkit_map_noreserve);
+
+/// An owned memory mapping: `len` bytes (a page multiple) at `ptr`, unmapped on drop.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: a Mapping is a plain address range owned by this value; the kernel
+// calls made on it (msync, mlock, madvise, mprotect) are thread-safe.
+unsafe impl Send for Mapping {}
+// SAFETY: as above; shared references only issue thread-safe system calls.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// `mmap` with the given spec; `fd` is `None` for `MAP_ANONYMOUS`.
+    fn map(
+        len: usize,
+        spec: &MapSpec,
+        extra: i32,
+        fd: Option<BorrowedFd<'_>>,
+        offset: u64,
+    ) -> SysResult<Mapping> {
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        let raw_fd = fd.map_or(-1, |f| f.as_raw_fd());
+        // SAFETY: a NULL hint lets the kernel choose a fresh range, so no existing
+        // memory is replaced; the result is checked against MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                spec.prot,
+                spec.mmap_flags() | extra,
+                raw_fd,
+                offset,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(last_os_error());
+        }
+        Ok(Mapping { ptr: p.cast(), len })
+    }
+
+    /// The first byte of the mapping.
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// The mapped length in bytes (a multiple of the page size in use).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    fn at(&self, start: usize, len: usize) -> *mut c_void {
+        debug_assert!(start.checked_add(len).is_some_and(|e| e <= self.len));
+        // SAFETY: callers pass ranges inside the mapping (checked by Region).
+        unsafe { self.ptr.add(start).cast() }
+    }
+
+    /// `msync` of `[start, start+len)`, page-aligned by the caller.
+    pub(crate) fn sync(&self, start: usize, len: usize, flags: i32) -> SysResult<()> {
+        // SAFETY: the range lies inside this live mapping.
+        cvt(unsafe { libc::msync(self.at(start, len), len, flags) })
+    }
+
+    /// `mlock` of `[start, start+len)`.
+    pub(crate) fn lock(&self, start: usize, len: usize) -> SysResult<()> {
+        // SAFETY: the range lies inside this live mapping.
+        cvt(unsafe { libc::mlock(self.at(start, len), len) })
+    }
+
+    /// `munlock` of `[start, start+len)`.
+    pub(crate) fn unlock(&self, start: usize, len: usize) -> SysResult<()> {
+        // SAFETY: the range lies inside this live mapping.
+        cvt(unsafe { libc::munlock(self.at(start, len), len) })
+    }
+
+    /// `madvise` of `[start, start+len)` with a raw `MADV_*` value.
+    pub(crate) fn advise(&self, start: usize, len: usize, advice: i32) -> SysResult<()> {
+        // SAFETY: the range lies inside this live mapping; advice never unmaps it.
+        cvt(unsafe { libc::madvise(self.at(start, len), len, advice) })
+    }
+
+    /// `mprotect` of `[start, start+len)` with raw `PROT_*` bits.
+    pub(crate) fn protect(&self, start: usize, len: usize, prot: i32) -> SysResult<()> {
+        // SAFETY: the range lies inside this live mapping; changing protection
+        // cannot invalidate Rust references because Region hands out none.
+        cvt(unsafe { libc::mprotect(self.at(start, len), len, prot) })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len describe a mapping this value owns and nobody else unmaps.
+        // munmap of a valid range cannot fail; there is nothing to report from drop.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+fn cvt(rc: libc::c_int) -> SysResult<()> {
+    if rc == -1 {
+        Err(last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- anonymous
+
+/// Whether this build can use `MAP_ANONYMOUS` at all.
+pub(crate) const HAS_MAP_ANONYMOUS: bool = cfg!(mmkit_map_anonymous);
+
+/// `MAP_ANONYMOUS` memory of `len` bytes (a page multiple).
+#[cfg(mmkit_map_anonymous)]
+pub(crate) fn map_anonymous(len: usize, spec: &MapSpec) -> SysResult<Mapping> {
+    Mapping::map(len, spec, libc::MAP_ANON, None, 0)
+}
+
+/// Without `MAP_ANONYMOUS` at build time, every anonymous request is refused
+/// here and served by `/dev/zero`.
+#[cfg(not(mmkit_map_anonymous))]
+pub(crate) fn map_anonymous(_len: usize, _spec: &MapSpec) -> SysResult<Mapping> {
+    Err(io::Error::from_raw_os_error(libc::ENOTSUP))
+}
+
+/// Whether an error of `MAP_ANONYMOUS` means "not available here, use
+/// `/dev/zero`" rather than a real failure such as `ENOMEM`.
+pub(crate) fn anonymous_refused(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENODEV | libc::ENOTSUP)
+    ) || e.raw_os_error() == Some(libc::EOPNOTSUPP)
+}
+
+/// Anonymous memory served by mapping `/dev/zero` (the BSD idiom). The
+/// descriptor is `O_CLOEXEC` and closed before returning.
+pub(crate) fn map_devzero(len: usize, spec: &MapSpec) -> SysResult<Mapping> {
+    let zero = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/zero")?;
+    Mapping::map(len, spec, 0, Some(fd_of(&zero)), 0)
+}
+
+/// Explicit huge pages (`MAP_HUGETLB`) when the system has enough free ones
+/// reserved; `None` when not worth trying or refused (the caller falls back).
+#[cfg(mmkit_map_hugetlb)]
+pub(crate) fn map_hugetlb(len: usize, spec: &MapSpec) -> Option<Mapping> {
+    let (free, size) = hugetlb_free()?;
+    let len = round_up(len, size)?;
+    if free.checked_mul(size)? < len {
+        return None;
+    }
+    // MAP_NORESERVE with hugetlb defers the reservation to fault time, where a
+    // shortage is SIGBUS: never combine them.
+    let spec = MapSpec {
+        noreserve: false,
+        ..*spec
+    };
+    Mapping::map(len, &spec, libc::MAP_ANON | libc::MAP_HUGETLB, None, 0).ok()
+}
+
+#[cfg(not(mmkit_map_hugetlb))]
+pub(crate) fn map_hugetlb(_len: usize, _spec: &MapSpec) -> Option<Mapping> {
+    None
+}
+
+/// Free explicit huge pages and their size, from `/proc/meminfo`.
+#[cfg(mmkit_map_hugetlb)]
+fn hugetlb_free() -> Option<(usize, usize)> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |name: &str| -> Option<usize> {
+        let line = info.lines().find(|l| l.starts_with(name))?;
+        line[name.len()..].split_whitespace().next()?.parse().ok()
+    };
+    let free = field("HugePages_Free:")?;
+    let size_kb = field("Hugepagesize:")?;
+    (free > 0).then_some((free, size_kb.checked_mul(1024)?))
+}
+
+/// Transparent huge page advice; `true` when the kernel accepted it.
+pub(crate) fn advise_hugepage(m: &Mapping) -> bool {
+    #[cfg(mmkit_madv_hugepage)]
+    {
+        m.advise(0, m.len(), libc::MADV_HUGEPAGE).is_ok()
+    }
+    #[cfg(not(mmkit_madv_hugepage))]
+    {
+        let _ = m;
+        false
+    }
+}
+
+/// The raw `MADV_*` value for an advice, or `None` where the platform lacks it.
+pub(crate) fn madvise_value(advice: crate::Advice) -> Option<i32> {
+    use crate::Advice;
+    Some(match advice {
+        Advice::Normal => libc::MADV_NORMAL,
+        Advice::Random => libc::MADV_RANDOM,
+        Advice::Sequential => libc::MADV_SEQUENTIAL,
+        Advice::WillNeed => libc::MADV_WILLNEED,
+        Advice::DontNeed => libc::MADV_DONTNEED,
+        #[cfg(mmkit_madv_hugepage)]
+        Advice::HugePage => libc::MADV_HUGEPAGE,
+        #[cfg(mmkit_madv_hugepage)]
+        Advice::NoHugePage => libc::MADV_NOHUGEPAGE,
+        #[cfg(not(mmkit_madv_hugepage))]
+        Advice::HugePage | Advice::NoHugePage => return None,
+    })
+}
+
+/// Prefault every page of `m`, reporting failure (where `MAP_POPULATE` is
+/// silent). Linux: `MADV_POPULATE_WRITE` / `_READ` (5.14+); older kernels and
+/// other systems: `MADV_WILLNEED` and a read of one byte per page.
+pub(crate) fn populate(m: &Mapping, write: bool) -> SysResult<()> {
+    #[cfg(mmkit_map_populate)]
+    {
+        const MADV_POPULATE_READ: i32 = 22;
+        const MADV_POPULATE_WRITE: i32 = 23;
+        let advice = if write {
+            MADV_POPULATE_WRITE
+        } else {
+            MADV_POPULATE_READ
+        };
+        match m.advise(0, m.len(), advice) {
+            Ok(()) => return Ok(()),
+            // Kernel older than 5.14: fall through to the portable way.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let _ = write;
+    // Best effort read-ahead; errors here are only advice being ignored.
+    let _ = m.advise(0, m.len(), libc::MADV_WILLNEED);
+    let page = page_size();
+    let mut off = 0;
+    while off < m.len() {
+        // SAFETY: off < len, inside the live mapping, which is readable
+        // (populate is only asked for mappings with PROT_READ), and the
+        // region's bounds were checked against the file size just before.
+        unsafe { ptr::read_volatile(m.ptr().add(off)) };
+        off += page;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- files
+
+/// Map `len` bytes of `fd` from `offset` (page-aligned by the caller).
+pub(crate) fn map_fd(
+    fd: BorrowedFd<'_>,
+    offset: u64,
+    len: usize,
+    spec: &MapSpec,
+) -> SysResult<Mapping> {
+    Mapping::map(len, spec, 0, Some(fd), offset)
+}
+
+fn fd_of(f: &File) -> BorrowedFd<'_> {
+    use std::os::fd::AsFd;
+    f.as_fd()
+}
+
+/// The access mode of a descriptor (`O_RDONLY`, `O_WRONLY` or `O_RDWR`).
+pub(crate) fn access_mode(fd: BorrowedFd<'_>) -> SysResult<i32> {
+    // SAFETY: F_GETFL only reads the descriptor's status flags.
+    let fl = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if fl == -1 {
+        return Err(last_os_error());
+    }
+    Ok(fl & libc::O_ACCMODE)
+}
+
+/// Allocate the blocks of `[offset, offset+len)`, growing the file to at least
+/// `offset + len`, so later stores through a mapping cannot hit a full disk.
+pub(crate) fn allocate(fd: BorrowedFd<'_>, offset: u64, len: u64, old_size: u64) -> SysResult<()> {
+    let off =
+        libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    let l = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    #[cfg(mmkit_fallocate)]
+    {
+        // SAFETY: posix_fallocate only acts on the descriptor; it returns the
+        // error number instead of setting errno.
+        let rc = unsafe { libc::posix_fallocate(fd.as_raw_fd(), off, l) };
+        match rc {
+            0 => return Ok(()),
+            // File systems without allocation (ZFS, some network ones): write zeros below.
+            libc::EINVAL | libc::EOPNOTSUPP => {}
+            e => return Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+    allocate_by_writing(fd, off, l, old_size)
+}
+
+/// Portable allocation: extend the file and write a zero into every block of
+/// the new part (never over existing data, which may be in use).
+fn allocate_by_writing(
+    fd: BorrowedFd<'_>,
+    off: libc::off_t,
+    len: libc::off_t,
+    old_size: u64,
+) -> SysResult<()> {
+    let end = off
+        .checked_add(len)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EFBIG))?;
+    if (end as u64) <= old_size {
+        return Ok(());
+    }
+    // SAFETY: ftruncate only acts on the descriptor.
+    cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), end) })?;
+    let block = 4096i64.max(page_size() as i64);
+    let mut pos = (old_size as i64).max(off);
+    pos -= pos % block;
+    let zero = 0u8;
+    while pos < end {
+        let at = pos.max(old_size as i64);
+        // SAFETY: writes one byte from a live local to the descriptor.
+        let n = unsafe { libc::pwrite(fd.as_raw_fd(), ptr::addr_of!(zero).cast(), 1, at) };
+        if n != 1 {
+            let e = last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        pos += block;
+    }
+    Ok(())
+}
+
+/// `ftruncate`, used to undo a growth that could not be completed.
+pub(crate) fn truncate(fd: BorrowedFd<'_>, size: u64) -> SysResult<()> {
+    let size =
+        libc::off_t::try_from(size).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY: ftruncate only acts on the descriptor.
+    cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), size) })
+}
+
+// ---------------------------------------------------------------- limits
+
+/// The soft `RLIMIT_MEMLOCK` in bytes; `None` for unlimited or unknown.
+pub(crate) fn memlock_limit() -> Option<u64> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut rl) } != 0
+        || rl.rlim_cur == libc::RLIM_INFINITY
+    {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is i64 on some BSDs
+    Some(rl.rlim_cur as u64)
+}
+
+/// Bytes this process already has locked (`VmLck`), where the system tells.
+pub(crate) fn locked_bytes() -> Option<u64> {
+    #[cfg(mmkit_proc_status)]
+    {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmLck:"))?;
+        let kb: u64 = line["VmLck:".len()..]
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        kb.checked_mul(1024)
+    }
+    #[cfg(not(mmkit_proc_status))]
+    {
+        None
+    }
+}
+
+/// What `fstat` says of a descriptor, as far as mapping cares.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stat {
+    /// `st_mode & S_IFMT`.
+    pub kind: libc::mode_t,
+    /// `st_size`.
+    pub size: u64,
+}
+
+/// `fstat` of a descriptor.
+pub(crate) fn fstat(fd: BorrowedFd<'_>) -> SysResult<Stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes a whole struct stat into the buffer on success.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so the struct is initialised.
+    let st = unsafe { st.assume_init() };
+    Ok(Stat {
+        kind: st.st_mode & libc::S_IFMT,
+        size: st.st_size.max(0) as u64,
+    })
+}
+
+/// `fsync` of a descriptor.
+pub(crate) fn fsync(fd: BorrowedFd<'_>) -> SysResult<()> {
+    loop {
+        // SAFETY: fsync only acts on the descriptor.
+        match cvt(unsafe { libc::fsync(fd.as_raw_fd()) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}

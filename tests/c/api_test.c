@@ -1,0 +1,199 @@
+/*
+ * The C ABI exercised from C, compiled against the *installed* prefix through
+ * pkg-config only (shared and static). Prints "PASS: name" / "FAIL: name: why"
+ * per check and exits non-zero if any failed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <mmkit.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int failures;
+
+static void check(int ok, const char *name, const char *detail)
+{
+    if (ok) {
+        printf("PASS: %s\n", name);
+    } else {
+        printf("FAIL: %s: %s\n", name, detail);
+        failures++;
+    }
+}
+
+/* rc must be -err and mm_last_error() must start with "call: ". */
+static void check_err(int rc, int err, const char *call, const char *name)
+{
+    char detail[512];
+    const char *msg = mm_last_error();
+    size_t n = strlen(call);
+    int ok = rc == -err && msg != NULL && strncmp(msg, call, n) == 0 && msg[n] == ':';
+    snprintf(detail, sizeof detail, "rc %d (want %d), message \"%s\"", rc, -err, msg ? msg : "(null)");
+    check(ok, name, detail);
+}
+
+static char tmpdir[] = "/tmp/mmkit-api-test-XXXXXX";
+
+static void path_in_tmp(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", tmpdir, name);
+}
+
+static void test_anon(void)
+{
+    mm_region *r = NULL;
+    check(mm_map_anon(sizeof(int), MM_READ | MM_WRITE | MM_SHARED, &r) == 0, "anon: map shared int", mm_last_error());
+    if (!r)
+        return;
+    check(mm_len(r) == sizeof(int), "anon: mm_len is the length asked", "");
+    int *counter = mm_ptr(r);
+    *counter = 1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        (*counter)++;
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    check(WIFEXITED(status) && *counter == 2, "anon: fork child increment is seen by the parent", "");
+    check(mm_sync(r, 0, 0, MM_SYNC) == 0, "anon: mm_sync succeeds and does nothing", mm_last_error());
+    check(mm_advise(r, 0, 0, MM_ADV_WILLNEED) == 0, "anon: mm_advise", mm_last_error());
+    check(mm_unmap(r) == 0, "anon: mm_unmap", "");
+
+    r = NULL;
+    check(mm_map_anon(100, MM_READ | MM_WRITE | MM_PRIVATE | MM_DEVZERO, &r) == 0 && (mm_flags(r) & MM_DEVZERO),
+          "anon: MM_DEVZERO is reported by mm_flags", mm_last_error());
+    mm_unmap(r);
+
+    mm_region *sentinel = (mm_region *)(uintptr_t)0x5a5a;
+    r = sentinel;
+    check_err(mm_map_anon(0, MM_READ | MM_PRIVATE, &r), EINVAL, "mm_map_anon", "anon: len 0 is -EINVAL");
+    check_err(mm_map_anon(SIZE_MAX, MM_READ | MM_PRIVATE, &r), ENOMEM, "mm_map_anon", "anon: SIZE_MAX is -ENOMEM");
+    check_err(mm_map_anon(4096, MM_READ, &r), EINVAL, "mm_map_anon", "anon: neither shared nor private");
+    check_err(mm_map_anon(4096, MM_READ | MM_SHARED | MM_PRIVATE, &r), EINVAL, "mm_map_anon", "anon: both shared and private");
+    check_err(mm_map_anon(4096, MM_READ | MM_PRIVATE | 0x80000000u, &r), EINVAL, "mm_map_anon", "anon: unknown flag bits");
+    check_err(mm_map_anon(4096, MM_READ | MM_PRIVATE, NULL), EINVAL, "mm_map_anon", "anon: NULL out");
+    check(r == sentinel, "anon: out untouched on failure", "");
+}
+
+static void test_file(void)
+{
+    char path[256], dir[256];
+    path_in_tmp(path, sizeof path, "data");
+    path_in_tmp(dir, sizeof dir, "");
+    FILE *f = fopen(path, "wb");
+    for (int i = 0; i < 10000; i++)
+        fputc(i % 251, f);
+    fclose(f);
+
+    mm_region *r = NULL;
+    int rc = mm_map_file(path, 4097, 0, MM_READ | MM_SHARED, &r);
+    check(rc == 0 && mm_len(r) == 10000 - 4097 && ((unsigned char *)mm_ptr(r))[0] == 4097 % 251,
+          "file: unaligned offset points at the byte", mm_last_error());
+    mm_unmap(r);
+
+    rc = mm_map_file(path, 0, 0, MM_READ | MM_WRITE | MM_SHARED, &r);
+    check(rc == 0, "file: map read-write shared", mm_last_error());
+    if (rc == 0) {
+        memcpy(mm_ptr(r), "HELLO", 5);
+        check(mm_sync(r, 0, 5, MM_SYNC) == 0, "file: mm_sync MM_SYNC", mm_last_error());
+        check(mm_sync(r, 0, 0, MM_ASYNC | MM_INVALIDATE) == 0, "file: mm_sync MM_ASYNC|MM_INVALIDATE", mm_last_error());
+        check_err(mm_sync(r, 0, 0, MM_SYNC | MM_ASYNC), EINVAL, "mm_sync", "file: MM_SYNC|MM_ASYNC is -EINVAL");
+        check_err(mm_sync(r, 10001, 0, 0), EINVAL, "mm_sync", "file: sync range outside is -EINVAL");
+        char buf[5] = {0};
+        int fd = open(path, O_RDONLY);
+        check(pread(fd, buf, 5, 0) == 5 && memcmp(buf, "HELLO", 5) == 0, "file: synced bytes are in the file", "");
+        close(fd);
+        mm_unmap(r);
+    }
+
+    char empty[256];
+    path_in_tmp(empty, sizeof empty, "empty");
+    close(open(empty, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+    r = NULL;
+    check(mm_map_file(empty, 0, 0, MM_READ | MM_PRIVATE, &r) == 0 && mm_len(r) == 0 && mm_ptr(r) == NULL,
+          "file: empty file gives an empty region", mm_last_error());
+    mm_unmap(r);
+
+    char created[256];
+    path_in_tmp(created, sizeof created, "created");
+    r = NULL;
+    rc = mm_map_file(created, 0, 65536, MM_READ | MM_WRITE | MM_SHARED | MM_CREATE | MM_EXCL, &r);
+    struct stat st;
+    check(rc == 0 && stat(created, &st) == 0 && st.st_size == 65536 && (st.st_mode & 0777) == 0600,
+          "file: MM_CREATE|MM_EXCL makes a 0600 file of the length", mm_last_error());
+    mm_unmap(r);
+    check_err(mm_map_file(created, 0, 10, MM_READ | MM_WRITE | MM_SHARED | MM_CREATE | MM_EXCL, &r), EEXIST,
+              "mm_map_file", "file: MM_EXCL on an existing file is -EEXIST");
+
+    check_err(mm_map_file(NULL, 0, 0, MM_READ | MM_SHARED, &r), EINVAL, "mm_map_file", "file: NULL path");
+    check_err(mm_map_file(path, 10001, 0, MM_READ | MM_SHARED, &r), EINVAL, "mm_map_file", "file: offset past the end");
+    check_err(mm_map_file(path, 5000, 5001, MM_READ | MM_SHARED, &r), EINVAL, "mm_map_file", "file: offset + len past the end");
+    check_err(mm_map_file(path, UINT64_MAX, 1, MM_READ | MM_SHARED, &r), EINVAL, "mm_map_file", "file: overflowing offset + len");
+    check_err(mm_map_file(dir, 0, 0, MM_READ | MM_SHARED, &r), EISDIR, "mm_map_file", "file: a directory is -EISDIR");
+    check(strstr(mm_last_error(), tmpdir) != NULL, "file: the directory message names the path", mm_last_error());
+
+    int pipefd[2];
+    if (pipe(pipefd) == 0) {
+        check_err(mm_map_fd(pipefd[0], 0, 0, MM_READ | MM_SHARED, &r), ENODEV, "mm_map_fd", "fd: a pipe is -ENODEV");
+        close(pipefd[0]);
+        close(pipefd[1]);
+    }
+    int ro = open(path, O_RDONLY | O_CLOEXEC);
+    check_err(mm_map_fd(ro, 0, 0, MM_READ | MM_WRITE | MM_SHARED, &r), EACCES, "mm_map_fd",
+              "fd: write-shared map of a read-only descriptor is -EACCES");
+    r = NULL;
+    check(mm_map_fd(ro, 0, 0, MM_READ | MM_WRITE | MM_PRIVATE, &r) == 0, "fd: private write map of a read-only descriptor",
+          mm_last_error());
+    check(fcntl(ro, F_GETFD) != -1, "fd: mm_map_fd leaves the descriptor open", "");
+    if (r) {
+        ((char *)mm_ptr(r))[0] = 'X';
+        check(mm_protect(r, 0, 0, MM_READ) == 0, "fd: mm_protect to read-only", mm_last_error());
+        check_err(mm_protect(r, 1, 1, MM_READ), EINVAL, "mm_protect", "fd: mm_protect off page boundaries");
+        mm_unmap(r);
+    }
+    close(ro);
+    check_err(mm_map_fd(-1, 0, 0, MM_READ | MM_SHARED, &r), EBADF, "mm_map_fd", "fd: -1 is -EBADF");
+}
+
+static void test_misc(void)
+{
+    mm_region *r = NULL;
+    check(mm_map_anon(3 * mm_page_size(), MM_READ | MM_WRITE | MM_PRIVATE, &r) == 0, "misc: map", mm_last_error());
+    int rc = mm_lock(r, 0, 0);
+    check(rc == 0 || ((rc == -ENOMEM || rc == -EPERM) && strstr(mm_last_error(), "RLIMIT_MEMLOCK")),
+          "misc: mm_lock succeeds or names RLIMIT_MEMLOCK", mm_last_error());
+    check(mm_unlock(r, 0, 0) == 0, "misc: mm_unlock", mm_last_error());
+    check_err(mm_advise(r, 0, 0, 12345), EINVAL, "mm_advise", "misc: unknown advice");
+    check_err(mm_protect(r, 0, 0, MM_SHARED), EINVAL, "mm_protect", "misc: bad prot bits");
+    check_err(mm_lock(NULL, 0, 0), EINVAL, "mm_lock", "misc: NULL region");
+    check(mm_unmap(NULL) == 0 && mm_ptr(NULL) == NULL && mm_len(NULL) == 0 && mm_flags(NULL) == 0,
+          "misc: NULL handles are harmless", "");
+    mm_unmap(r);
+    unsigned a, b, c;
+    check(sscanf(mm_version(), "%u.%u.%u", &a, &b, &c) == 3, "misc: mm_version is MAJOR.MINOR.PATCH", mm_version());
+    check(mm_page_size() == (size_t)sysconf(_SC_PAGESIZE), "misc: mm_page_size", "");
+    check(mm_last_error() != NULL, "misc: mm_last_error is never NULL", "");
+}
+
+int main(void)
+{
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    test_anon();
+    test_file();
+    test_misc();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return failures ? 1 : 0;
+}

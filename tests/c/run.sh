@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# C-side tests against the installed prefix ($MMKIT_PREFIX), through pkg-config only.
+# Prints PASS:/FAIL: lines; exits non-zero if any check failed.
+set -u
+: "${MMKIT_PREFIX:?set MMKIT_PREFIX to the installed prefix}"
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+export PKG_CONFIG_PATH=$MMKIT_PREFIX/lib/pkgconfig
+CC=${CC:-cc}
+CXX=${CXX:-c++}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+fails=0
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1: $2"; fails=$((fails + 1)); }
+
+lib=$MMKIT_PREFIX/lib
+# Installed layout.
+for f in "$lib/libmmkit.so.0" "$lib/libmmkit.so" "$lib/libmmkit.a" "$MMKIT_PREFIX/include/mmkit.h" "$lib/pkgconfig/mmkit.pc"; do
+    [ -e "$f" ] && pass "installed: ${f#$MMKIT_PREFIX/}" || fail "installed: ${f#$MMKIT_PREFIX/}" "missing"
+done
+soname=$(readelf -d "$lib/libmmkit.so" 2>/dev/null | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+[ "$soname" = libmmkit.so.0 ] && pass "SONAME is libmmkit.so.0" || fail "SONAME is libmmkit.so.0" "got '$soname'"
+grep -q '^Libs.private: .*-l' "$lib/pkgconfig/mmkit.pc" && pass "mmkit.pc has Libs.private" || fail "mmkit.pc has Libs.private" "$(cat "$lib/pkgconfig/mmkit.pc")"
+[ "$(pkg-config --modversion mmkit)" = "$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n1)" ] \
+    && pass "pkg-config --modversion" || fail "pkg-config --modversion" "$(pkg-config --modversion mmkit 2>&1)"
+
+# ABI guard: exactly the committed symbols, nothing else (no Rust internals).
+grep -v '^#' "$root/tests/abi-symbols.txt" | sed '/^$/d' | sort > "$out/want"
+nm -D --defined-only "$lib/libmmkit.so" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sed 's/@.*//' | sort > "$out/got"
+if diff -u "$out/want" "$out/got" > "$out/abi.diff"; then
+    pass "ABI: exported symbols are exactly tests/abi-symbols.txt"
+else
+    fail "ABI: exported symbols are exactly tests/abi-symbols.txt" "$(tr '\n' ' ' < "$out/abi.diff")"
+fi
+
+# The header alone compiles cleanly in strict C and in C++.
+printf '#include <mmkit.h>\nint main(void) { return mm_page_size() == 0; }\n' > "$out/h.c"
+for std in c99 c11 c17; do
+    if $CC -std=$std -Wall -Wextra -Werror -pedantic "$out/h.c" -o "$out/h" $(pkg-config --cflags --libs mmkit) 2> "$out/err"; then
+        pass "header compiles with -std=$std -pedantic"
+    else
+        fail "header compiles with -std=$std -pedantic" "$(head -c 600 "$out/err")"
+    fi
+done
+if command -v "$CXX" > /dev/null; then
+    if $CXX -Wall -Wextra -Werror "$here/header_cxx.cpp" -o "$out/hcxx" $(pkg-config --cflags --libs mmkit) 2> "$out/err" \
+        && LD_LIBRARY_PATH=$lib "$out/hcxx"; then
+        pass "header works from C++"
+    else
+        fail "header works from C++" "$(head -c 600 "$out/err")"
+    fi
+fi
+
+# The API test, linked shared and static.
+run_api() { # name binary
+    if LD_LIBRARY_PATH=$lib "$2" > "$out/$1.out" 2>&1; then
+        pass "$1: api_test ran clean ($(grep -c '^PASS' "$out/$1.out") checks)"
+    else
+        fail "$1: api_test" "$(grep -v '^PASS' "$out/$1.out" | head -n 20 | tr '\n' ' ')"
+    fi
+}
+if $CC -std=c11 -Wall -Wextra -Werror "$here/api_test.c" -o "$out/api_shared" $(pkg-config --cflags --libs mmkit) 2> "$out/err"; then
+    pass "shared: api_test compiles with -Wall -Wextra -Werror"
+    readelf -d "$out/api_shared" | grep -q 'NEEDED.*libmmkit.so.0' && pass "shared: binary needs libmmkit.so.0" \
+        || fail "shared: binary needs libmmkit.so.0" "$(readelf -d "$out/api_shared" | grep NEEDED | tr '\n' ' ')"
+    run_api shared "$out/api_shared"
+else
+    fail "shared: api_test compiles" "$(head -c 800 "$out/err")"
+fi
+# Static: pkg-config --static adds Libs.private; -l:libmmkit.a picks the archive.
+static_libs=$(pkg-config --static --libs mmkit | sed 's/-lmmkit\b/-l:libmmkit.a/')
+if $CC -std=c11 -Wall -Wextra -Werror "$here/api_test.c" -o "$out/api_static" $(pkg-config --cflags mmkit) $static_libs 2> "$out/err"; then
+    pass "static: api_test compiles with pkg-config --static"
+    if readelf -d "$out/api_static" | grep -q 'NEEDED.*libmmkit'; then
+        fail "static: binary does not need libmmkit.so" "it does"
+    else
+        pass "static: binary does not need libmmkit.so"
+    fi
+    run_api static "$out/api_static"
+else
+    fail "static: api_test compiles" "$(head -c 800 "$out/err")"
+fi
+
+# make install honours DESTDIR and uninstall removes everything it installed.
+dest=$out/destdir
+if make -s -C "$root" install DESTDIR="$dest" PREFIX=/opt/mmkit > "$out/inst" 2>&1; then
+    n=$(find "$dest" \( -type f -o -type l \) | wc -l)
+    [ -L "$dest/opt/mmkit/lib/libmmkit.so.0" ] && [ -f "$dest/opt/mmkit/lib/pkgconfig/mmkit.pc" ] \
+        && grep -q '^prefix=/opt/mmkit$' "$dest/opt/mmkit/lib/pkgconfig/mmkit.pc" \
+        && pass "install DESTDIR=... PREFIX=/opt/mmkit ($n files)" || fail "install DESTDIR" "layout: $(find "$dest" | tr '\n' ' ')"
+    make -s -C "$root" uninstall DESTDIR="$dest" PREFIX=/opt/mmkit > /dev/null 2>&1
+    left=$(find "$dest" \( -type f -o -type l \) | wc -l)
+    [ "$left" = 0 ] && pass "uninstall removes every installed file" || fail "uninstall" "$left files left"
+else
+    fail "install DESTDIR" "$(tail -n 5 "$out/inst")"
+fi
+
+exit $((fails > 0))

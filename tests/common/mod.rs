@@ -1,0 +1,165 @@
+//! Helpers shared by the integration tests: temporary directories, forked
+//! children, re-executing this test binary as a helper process.
+#![allow(dead_code)]
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A directory removed (with its contents) on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let base = std::env::temp_dir().join(format!(
+            "mmkit-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&base).unwrap();
+        TempDir(base)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    /// A file in this directory with the given contents.
+    pub fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let p = self.join(name);
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn cstr(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+/// Deterministic, non-repeating-looking bytes.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2654435761).rotate_left(7) as u8 ^ seed)
+        .collect()
+}
+
+/// How a forked child ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Run `f` in a forked child and return how it ended. The child must only make
+/// system calls and touch memory (the test harness is multi-threaded, so no
+/// allocation or locks): it exits with `f`'s return value via `_exit`.
+pub fn in_child(f: impl FnOnce() -> i32) -> Exit {
+    // SAFETY: the child only runs `f` (async-signal-safe by the caller's
+    // contract) and then _exit, never returning into the test harness.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = f();
+        // SAFETY: _exit ends the child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    wait(pid)
+}
+
+pub fn wait(pid: libc::pid_t) -> Exit {
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for our own child; status is a valid out pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc == pid {
+            break;
+        }
+        assert_eq!(
+            std::io::Error::last_os_error().kind(),
+            std::io::ErrorKind::Interrupted
+        );
+    }
+    if libc::WIFEXITED(status) {
+        Exit::Code(libc::WEXITSTATUS(status))
+    } else {
+        Exit::Signal(libc::WTERMSIG(status))
+    }
+}
+
+/// A command that runs the `#[ignore]`d helper test `name` of this test binary.
+pub fn helper(name: &str) -> std::process::Command {
+    let exe = std::env::current_exe().unwrap();
+    let mut c = std::process::Command::new(exe);
+    c.args([
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    c
+}
+
+/// Number of open descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// The value of field `key` (e.g. "VmFlags:") in /proc/self/smaps for the
+/// mapping containing `addr`.
+pub fn smaps_field(addr: *const u8, key: &str) -> String {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let a = addr as usize;
+    let mut inside = false;
+    for line in smaps.lines() {
+        if let Some((range, _)) = line.split_once(' ') {
+            if let Some((s, e)) = range.split_once('-') {
+                if let (Ok(s), Ok(e)) = (usize::from_str_radix(s, 16), usize::from_str_radix(e, 16))
+                {
+                    inside = s <= a && a < e;
+                    continue;
+                }
+            }
+        }
+        if inside {
+            if let Some(rest) = line.strip_prefix(key) {
+                return rest.trim().to_string();
+            }
+        }
+    }
+    panic!("no mapping contains {addr:p}");
+}
+
+/// The `VmFlags` of the mapping containing `addr` ("rd wr sh mr ...").
+pub fn vm_flags(addr: *const u8) -> String {
+    smaps_field(addr, "VmFlags:")
+}
+
+/// `Rss` in kB of the mapping containing `addr`.
+pub fn vm_rss_kb(addr: *const u8) -> usize {
+    smaps_field(addr, "Rss:")
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// How many of the pages of `[addr, addr+len)` are resident (mincore).
+pub fn resident_pages(addr: *mut u8, len: usize) -> usize {
+    let page = mmkit::page_size();
+    let pages = len.div_ceil(page);
+    let mut vec = vec![0u8; pages];
+    // SAFETY: the range is a live mapping owned by the caller; vec has one byte per page.
+    let rc = unsafe { libc::mincore(addr.cast(), len, vec.as_mut_ptr().cast()) };
+    assert_eq!(rc, 0, "mincore: {}", std::io::Error::last_os_error());
+    vec.iter().filter(|&&b| b & 1 != 0).count()
+}

@@ -1,0 +1,513 @@
+//! Every extern "C" function, called as C calls it, with each bad input the
+//! contract names: the exact negative errno and a message naming the call.
+
+mod common;
+
+use std::ffi::{c_char, CStr};
+use std::ptr;
+
+use common::{cstr, TempDir};
+use mmkit::ffi::*;
+use mmkit::*;
+
+fn last_error() -> String {
+    // SAFETY: mm_last_error never returns NULL and the string is NUL-terminated.
+    unsafe { CStr::from_ptr(mm_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Assert `rc == -errno` and that the message names `call` and each of `words`.
+#[track_caller]
+fn expect_err(rc: i32, errno: i32, call: &str, words: &[&str]) {
+    assert_eq!(rc, -errno, "rc {rc}, message {:?}", last_error());
+    let m = last_error();
+    assert!(
+        m.starts_with(&format!("{call}: ")),
+        "message {m:?} does not name {call}"
+    );
+    for w in words {
+        assert!(m.contains(w), "message {m:?} lacks {w:?}");
+    }
+}
+
+const RW_PRIVATE: u32 = MM_READ | MM_WRITE | MM_PRIVATE;
+const RW_SHARED: u32 = MM_READ | MM_WRITE | MM_SHARED;
+
+/// A sentinel that must survive a failed call untouched.
+fn sentinel() -> *mut mm_region {
+    0x5a5a_usize as *mut mm_region
+}
+
+#[test]
+fn map_anon_bad_inputs() {
+    let page = mm_page_size();
+    let mut out = sentinel();
+    // SAFETY (all calls below): pointers are valid or deliberately NULL.
+    unsafe {
+        expect_err(
+            mm_map_anon(0, RW_PRIVATE, &mut out),
+            libc::EINVAL,
+            "mm_map_anon",
+            &["len is 0"],
+        );
+        expect_err(
+            mm_map_anon(4096, RW_PRIVATE, ptr::null_mut()),
+            libc::EINVAL,
+            "mm_map_anon",
+            &["out is NULL"],
+        );
+        expect_err(
+            mm_map_anon(usize::MAX, RW_PRIVATE, &mut out),
+            libc::ENOMEM,
+            "mm_map_anon",
+            &[&usize::MAX.to_string()],
+        );
+        let big = usize::MAX - page;
+        expect_err(
+            mm_map_anon(big, RW_PRIVATE, &mut out),
+            libc::ENOMEM,
+            "mm_map_anon",
+            &[&big.to_string()],
+        );
+        expect_err(
+            mm_map_anon(4096, RW_PRIVATE | 0x8000_0000, &mut out),
+            libc::EINVAL,
+            "mm_map_anon",
+            &["0x80000000"],
+        );
+        expect_err(
+            mm_map_anon(4096, MM_READ | MM_WRITE, &mut out),
+            libc::EINVAL,
+            "mm_map_anon",
+            &["neither MM_SHARED nor MM_PRIVATE"],
+        );
+        expect_err(
+            mm_map_anon(4096, RW_SHARED | MM_PRIVATE, &mut out),
+            libc::EINVAL,
+            "mm_map_anon",
+            &["both MM_SHARED and MM_PRIVATE"],
+        );
+        expect_err(
+            mm_map_anon(4096, MM_EXEC | MM_PRIVATE, &mut out),
+            libc::EINVAL,
+            "mm_map_anon",
+            &["neither MM_READ nor MM_WRITE"],
+        );
+        expect_err(
+            mm_map_anon(4096, RW_PRIVATE | MM_CREATE, &mut out),
+            libc::EINVAL,
+            "mm_map_anon",
+            &["MM_CREATE"],
+        );
+    }
+    assert_eq!(out, sentinel(), "out was written on failure");
+}
+
+#[test]
+fn map_anon_success_and_accessors() {
+    let mut r: *mut mm_region = ptr::null_mut();
+    // SAFETY: valid out pointer; r is used only while mapped.
+    unsafe {
+        assert_eq!(mm_map_anon(10, RW_SHARED, &mut r), 0);
+        assert!(!r.is_null());
+        assert_eq!(mm_len(r), 10);
+        let p = mm_ptr(r).cast::<u8>();
+        assert!(!p.is_null());
+        assert_eq!(p as usize % mm_page_size(), 0);
+        p.write_bytes(7, 10);
+        assert_eq!(*p.add(9), 7);
+        let f = mm_flags(r);
+        assert_eq!(f & RW_SHARED, RW_SHARED);
+        assert_eq!(mm_sync(r, 0, 0, MM_SYNC), 0);
+        assert_eq!(mm_lock(r, 0, 0), 0);
+        assert_eq!(mm_unlock(r, 0, 0), 0);
+        assert_eq!(mm_advise(r, 0, 0, MM_ADV_WILLNEED), 0);
+        assert_eq!(mm_protect(r, 0, 0, MM_READ), 0);
+        assert_eq!(mm_flags(r) & MM_WRITE, 0);
+        assert_eq!(mm_unmap(r), 0);
+        let mut d: *mut mm_region = ptr::null_mut();
+        assert_eq!(mm_map_anon(10, RW_SHARED | MM_DEVZERO, &mut d), 0);
+        assert_ne!(mm_flags(d) & MM_DEVZERO, 0);
+        assert_eq!(mm_unmap(d), 0);
+    }
+}
+
+#[test]
+fn null_handles_are_harmless() {
+    // SAFETY: NULL is an allowed handle for each of these.
+    unsafe {
+        assert_eq!(mm_unmap(ptr::null_mut()), 0);
+        assert!(mm_ptr(ptr::null()).is_null());
+        assert_eq!(mm_len(ptr::null()), 0);
+        assert_eq!(mm_flags(ptr::null()), 0);
+        expect_err(
+            mm_sync(ptr::null_mut(), 0, 0, 0),
+            libc::EINVAL,
+            "mm_sync",
+            &["NULL"],
+        );
+        expect_err(
+            mm_lock(ptr::null_mut(), 0, 0),
+            libc::EINVAL,
+            "mm_lock",
+            &["NULL"],
+        );
+        expect_err(
+            mm_unlock(ptr::null_mut(), 0, 0),
+            libc::EINVAL,
+            "mm_unlock",
+            &["NULL"],
+        );
+        expect_err(
+            mm_advise(ptr::null_mut(), 0, 0, 0),
+            libc::EINVAL,
+            "mm_advise",
+            &["NULL"],
+        );
+        expect_err(
+            mm_protect(ptr::null_mut(), 0, 0, 0),
+            libc::EINVAL,
+            "mm_protect",
+            &["NULL"],
+        );
+    }
+}
+
+#[test]
+fn map_file_bad_inputs() {
+    let d = TempDir::new("ffi-file");
+    let p = cstr(&d.file("f", &[1u8; 1000]));
+    let dir = cstr(d.path());
+    let missing = cstr(&d.join("missing"));
+    let mut out = sentinel();
+    // SAFETY: valid C strings and out pointers, or deliberate NULLs.
+    unsafe {
+        expect_err(
+            mm_map_file(ptr::null(), 0, 0, MM_READ | MM_SHARED, &mut out),
+            libc::EINVAL,
+            "mm_map_file",
+            &["path is NULL"],
+        );
+        expect_err(
+            mm_map_file(p.as_ptr(), 0, 0, MM_READ | MM_SHARED, ptr::null_mut()),
+            libc::EINVAL,
+            "mm_map_file",
+            &["out is NULL"],
+        );
+        expect_err(
+            mm_map_file(p.as_ptr(), 1001, 0, MM_READ | MM_SHARED, &mut out),
+            libc::EINVAL,
+            "mm_map_file",
+            &["1001", "1000 bytes"],
+        );
+        expect_err(
+            mm_map_file(p.as_ptr(), 10, 991, MM_READ | MM_SHARED, &mut out),
+            libc::EINVAL,
+            "mm_map_file",
+            &["10", "991", "1000 bytes"],
+        );
+        expect_err(
+            mm_map_file(p.as_ptr(), u64::MAX, 2, MM_READ | MM_SHARED, &mut out),
+            libc::EINVAL,
+            "mm_map_file",
+            &[&u64::MAX.to_string()],
+        );
+        expect_err(
+            mm_map_file(p.as_ptr(), 1, usize::MAX, MM_READ | MM_SHARED, &mut out),
+            libc::EINVAL,
+            "mm_map_file",
+            &[&usize::MAX.to_string()],
+        );
+        expect_err(
+            mm_map_file(p.as_ptr(), 0, 0, MM_READ | MM_SHARED | 0x40_0000, &mut out),
+            libc::EINVAL,
+            "mm_map_file",
+            &["0x400000"],
+        );
+        expect_err(
+            mm_map_file(p.as_ptr(), 0, 0, MM_READ, &mut out),
+            libc::EINVAL,
+            "mm_map_file",
+            &["MM_SHARED"],
+        );
+        expect_err(
+            mm_map_file(p.as_ptr(), 0, 0, MM_READ | MM_SHARED | MM_PRIVATE, &mut out),
+            libc::EINVAL,
+            "mm_map_file",
+            &["both"],
+        );
+        expect_err(
+            mm_map_file(p.as_ptr(), 0, 0, MM_READ | MM_SHARED | MM_DEVZERO, &mut out),
+            libc::EINVAL,
+            "mm_map_file",
+            &["MM_DEVZERO"],
+        );
+        expect_err(
+            mm_map_file(dir.as_ptr(), 0, 0, MM_READ | MM_SHARED, &mut out),
+            libc::EISDIR,
+            "mm_map_file",
+            &["directory", &d.path().to_string_lossy()],
+        );
+        expect_err(
+            mm_map_file(missing.as_ptr(), 0, 0, MM_READ | MM_SHARED, &mut out),
+            libc::ENOENT,
+            "mm_map_file",
+            &["missing"],
+        );
+        expect_err(
+            mm_map_file(p.as_ptr(), 0, 10, RW_SHARED | MM_CREATE | MM_EXCL, &mut out),
+            libc::EEXIST,
+            "mm_map_file",
+            &["O_EXCL"],
+        );
+    }
+    assert_eq!(out, sentinel());
+    // Empty file: a valid region of length 0 with a NULL pointer.
+    let e = cstr(&d.file("empty", b""));
+    let mut r = ptr::null_mut();
+    // SAFETY: valid arguments; r unmapped at the end.
+    unsafe {
+        assert_eq!(
+            mm_map_file(e.as_ptr(), 0, 0, MM_READ | MM_SHARED, &mut r),
+            0
+        );
+        assert!(!r.is_null());
+        assert_eq!(mm_len(r), 0);
+        assert!(mm_ptr(r).is_null());
+        assert_eq!(mm_sync(r, 0, 0, 0), 0);
+        expect_err(mm_sync(r, 1, 0, 0), libc::EINVAL, "mm_sync", &["offset 1"]);
+        assert_eq!(mm_unmap(r), 0);
+    }
+}
+
+#[test]
+fn map_fd_bad_inputs() {
+    let d = TempDir::new("ffi-fd");
+    let path = d.file("f", b"0123456789");
+    let ro = std::fs::File::open(&path).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&ro);
+    let mut out = sentinel();
+    let mut pipe = [0; 2];
+    // SAFETY: pipe has room for two descriptors; all others are valid or deliberately bad.
+    unsafe {
+        expect_err(
+            mm_map_fd(-1, 0, 0, MM_READ | MM_SHARED, &mut out),
+            libc::EBADF,
+            "mm_map_fd",
+            &["-1"],
+        );
+        expect_err(
+            mm_map_fd(fd, 0, 0, MM_READ | MM_SHARED, ptr::null_mut()),
+            libc::EINVAL,
+            "mm_map_fd",
+            &["out is NULL"],
+        );
+        expect_err(
+            mm_map_fd(fd, 0, 0, RW_SHARED, &mut out),
+            libc::EACCES,
+            "mm_map_fd",
+            &["read-only", &fd.to_string()],
+        );
+        expect_err(
+            mm_map_fd(fd, 11, 0, MM_READ | MM_SHARED, &mut out),
+            libc::EINVAL,
+            "mm_map_fd",
+            &["11"],
+        );
+        assert_eq!(libc::pipe(pipe.as_mut_ptr()), 0);
+        expect_err(
+            mm_map_fd(pipe[0], 0, 0, MM_READ | MM_SHARED, &mut out),
+            libc::ENODEV,
+            "mm_map_fd",
+            &["pipe"],
+        );
+        libc::close(pipe[0]);
+        libc::close(pipe[1]);
+        // A descriptor number that is not open.
+        expect_err(
+            mm_map_fd(pipe[0], 0, 0, MM_READ | MM_SHARED, &mut out),
+            libc::EBADF,
+            "mm_map_fd",
+            &[],
+        );
+    }
+    assert_eq!(out, sentinel());
+    let mut r = ptr::null_mut();
+    // SAFETY: fd is open; r unmapped below.
+    unsafe {
+        assert_eq!(mm_map_fd(fd, 3, 4, MM_READ | MM_PRIVATE, &mut r), 0);
+        assert_eq!(
+            std::slice::from_raw_parts(mm_ptr(r).cast::<u8>(), mm_len(r)),
+            b"3456"
+        );
+        assert_eq!(mm_unmap(r), 0);
+    }
+}
+
+#[test]
+fn sync_lock_advise_protect_bad_inputs() {
+    let mut r = ptr::null_mut();
+    // SAFETY: r is a live region for the duration of the calls.
+    unsafe {
+        assert_eq!(mm_map_anon(10_000, RW_SHARED, &mut r), 0);
+        expect_err(
+            mm_sync(r, 0, 0, MM_SYNC | MM_ASYNC),
+            libc::EINVAL,
+            "mm_sync",
+            &["mutually exclusive"],
+        );
+        expect_err(mm_sync(r, 0, 0, 0x80), libc::EINVAL, "mm_sync", &["0x80"]);
+        expect_err(
+            mm_sync(r, 10_001, 0, 0),
+            libc::EINVAL,
+            "mm_sync",
+            &["10001", "10000 bytes"],
+        );
+        expect_err(
+            mm_sync(r, 1, usize::MAX, 0),
+            libc::EINVAL,
+            "mm_sync",
+            &[&usize::MAX.to_string()],
+        );
+        expect_err(
+            mm_lock(r, usize::MAX, 1),
+            libc::EINVAL,
+            "mm_lock",
+            &[&usize::MAX.to_string()],
+        );
+        expect_err(
+            mm_unlock(r, 5000, 5001),
+            libc::EINVAL,
+            "mm_unlock",
+            &["5001"],
+        );
+        expect_err(mm_advise(r, 0, 0, 99), libc::EINVAL, "mm_advise", &["99"]);
+        expect_err(mm_advise(r, 0, 0, -1), libc::EINVAL, "mm_advise", &["-1"]);
+        expect_err(
+            mm_advise(r, 20_000, 0, MM_ADV_NORMAL),
+            libc::EINVAL,
+            "mm_advise",
+            &["20000"],
+        );
+        expect_err(
+            mm_protect(r, 0, 0, MM_SHARED),
+            libc::EINVAL,
+            "mm_protect",
+            &["0x10"],
+        );
+        expect_err(
+            mm_protect(r, 1, 10, MM_READ),
+            libc::EINVAL,
+            "mm_protect",
+            &["page boundaries"],
+        );
+        assert_eq!(mm_unmap(r), 0);
+    }
+}
+
+#[test]
+fn write_to_read_only_file_mapping_protect_is_eacces() {
+    let d = TempDir::new("ffi-prot");
+    let p = cstr(&d.file("f", &[0u8; 100]));
+    let mut r = ptr::null_mut();
+    // SAFETY: valid arguments; r unmapped below.
+    unsafe {
+        assert_eq!(
+            mm_map_file(p.as_ptr(), 0, 0, MM_READ | MM_SHARED, &mut r),
+            0
+        );
+        expect_err(
+            mm_protect(r, 0, 0, MM_READ | MM_WRITE),
+            libc::EACCES,
+            "mm_protect",
+            &["mprotect"],
+        );
+        assert_eq!(mm_unmap(r), 0);
+    }
+}
+
+#[test]
+fn last_error_is_never_null_and_per_thread() {
+    let fresh = std::thread::spawn(last_error).join().unwrap();
+    assert_eq!(fresh, "");
+    let mut out = ptr::null_mut();
+    // SAFETY: valid out pointer.
+    assert_eq!(
+        unsafe { mm_map_anon(0, RW_PRIVATE, &mut out) },
+        -libc::EINVAL
+    );
+    let mine = last_error();
+    let other = std::thread::spawn(|| {
+        let mut o = ptr::null_mut();
+        // SAFETY: valid out pointer.
+        unsafe { mm_map_anon(4096, 0xdead_0000, &mut o) };
+        last_error()
+    })
+    .join()
+    .unwrap();
+    assert!(other.contains("0xdead0000"), "{other}");
+    assert_eq!(
+        last_error(),
+        mine,
+        "another thread's failure changed this thread's message"
+    );
+    // The message stays until the next failure, like errno.
+    // SAFETY: valid out pointer; the region is unmapped at once.
+    unsafe {
+        assert_eq!(mm_map_anon(4096, RW_PRIVATE, &mut out), 0);
+        mm_unmap(out);
+    }
+    assert_eq!(last_error(), mine);
+}
+
+#[test]
+fn version_and_page_size() {
+    // SAFETY: mm_version returns a static NUL-terminated string.
+    let v = unsafe { CStr::from_ptr(mm_version() as *const c_char) }
+        .to_str()
+        .unwrap();
+    assert_eq!(v, env!("CARGO_PKG_VERSION"));
+    assert_eq!(v.split('.').count(), 3);
+    assert!(v.split('.').all(|n| n.parse::<u32>().is_ok()));
+    // SAFETY: sysconf has no preconditions.
+    assert_eq!(mm_page_size() as i64, unsafe {
+        libc::sysconf(libc::_SC_PAGESIZE)
+    });
+}
+
+#[test]
+fn many_threads_call_the_abi_at_once() {
+    let d = std::sync::Arc::new(TempDir::new("ffi-threads"));
+    let handles: Vec<_> = (0..8u8)
+        .map(|t| {
+            let d = d.clone();
+            std::thread::spawn(move || {
+                let p = cstr(&d.file(&format!("f{t}"), &vec![t; 5000]));
+                for i in 0..300 {
+                    let mut r = ptr::null_mut();
+                    // SAFETY: valid arguments; r unmapped in the same iteration.
+                    unsafe {
+                        assert_eq!(
+                            mm_map_file(p.as_ptr(), i % 5000, 0, MM_READ | MM_SHARED, &mut r),
+                            0
+                        );
+                        assert_eq!(*mm_ptr(r).cast::<u8>(), t);
+                        assert_eq!(mm_sync(r, 0, 0, MM_ASYNC), 0);
+                        assert_eq!(mm_unmap(r), 0);
+                        // Each thread's failure message is its own.
+                        let rc = mm_map_anon(0, u32::from(t) << 24 | RW_PRIVATE, &mut r);
+                        assert_eq!(rc, -libc::EINVAL);
+                        let m = last_error();
+                        if t > 0 {
+                            assert!(m.contains(&format!("{:#x}", u32::from(t) << 24)), "{m}");
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}

@@ -1,0 +1,136 @@
+//! Behaviour that needs real processes: SIGKILL after mm_sync, mlock under a
+//! small RLIMIT_MEMLOCK as an unprivileged user. The helpers are `#[ignore]`d
+//! tests of this binary that the real tests run as child processes.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+
+use common::{helper, pattern, TempDir};
+use mmkit::{Flags, Region, SyncFlags};
+
+/// Helper: map MMKIT_TEST_FILE shared, write the pattern, mm_sync(MM_SYNC),
+/// say "synced", then wait on stdin (to be killed).
+#[test]
+#[ignore = "helper process for sync_then_sigkill_loses_nothing"]
+fn helper_sync_writer() {
+    let path = std::env::var_os("MMKIT_TEST_FILE").expect("helper run directly");
+    let mut r = Region::file(&path, 0, 0, Flags::READ | Flags::WRITE | Flags::SHARED).unwrap();
+    let data = pattern(r.len(), 9);
+    // SAFETY: this process is the only writer of the file.
+    unsafe { r.as_mut_slice() }.copy_from_slice(&data);
+    r.sync(0, 0, SyncFlags::SYNC).unwrap();
+    println!("synced");
+    std::io::stdout().flush().unwrap();
+    let mut line = String::new();
+    // Blocks until killed.
+    std::io::stdin().read_line(&mut line).unwrap();
+    panic!("helper_sync_writer was not killed");
+}
+
+#[test]
+fn sync_then_sigkill_loses_nothing() {
+    let d = TempDir::new("kill");
+    let len = 3 * mmkit::page_size() + 11;
+    let path = d.file("f", &vec![0u8; len]);
+    let mut child = helper("helper_sync_writer")
+        .env("MMKIT_TEST_FILE", &path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut said = String::new();
+    loop {
+        said.clear();
+        assert!(
+            out.read_line(&mut said).unwrap() > 0,
+            "helper exited before syncing"
+        );
+        // libtest may print "test helper_sync_writer ... " before the helper's output.
+        if said.trim_end().ends_with("synced") {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL: no destructors, no munmap, no exit handlers.
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert_eq!(std::fs::read(&path).unwrap(), pattern(len, 9));
+}
+
+/// Helper: mm_lock 1 MiB and print the return code and message.
+#[test]
+#[ignore = "helper process for lock_refusal_names_rlimit_memlock"]
+fn helper_lock() {
+    use mmkit::ffi::*;
+    use mmkit::{MM_PRIVATE, MM_READ, MM_WRITE};
+    let mut r = std::ptr::null_mut();
+    // SAFETY: valid out pointer; r is unmapped before returning.
+    unsafe {
+        assert_eq!(
+            mm_map_anon(1 << 20, MM_READ | MM_WRITE | MM_PRIVATE, &mut r),
+            0
+        );
+        let rc = mm_lock(r, 0, 0);
+        let msg = std::ffi::CStr::from_ptr(mm_last_error()).to_string_lossy();
+        println!("rc={rc}");
+        println!("msg={msg}");
+        mm_unmap(r);
+    }
+}
+
+#[test]
+fn lock_refusal_names_rlimit_memlock() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg("--memlock=65536:65536");
+    if root {
+        // Unprivileged, so CAP_IPC_LOCK cannot lift the limit.
+        cmd.args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ]);
+    }
+    cmd.arg(exe).args([
+        "--exact",
+        "helper_lock",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    let out = cmd
+        .output()
+        .expect("prlimit (util-linux) is needed for this test");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "helper failed: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rc: i32 = text
+        .lines()
+        .find_map(|l| l.split_once("rc=").map(|(_, v)| v))
+        .expect("no rc line")
+        .parse()
+        .unwrap();
+    assert!(
+        rc == -libc::ENOMEM || rc == -libc::EPERM || rc == -libc::EAGAIN,
+        "rc {rc}: {text}"
+    );
+    let msg = text
+        .lines()
+        .find_map(|l| l.split_once("msg=").map(|(_, v)| v))
+        .expect("no msg line");
+    assert!(
+        msg.starts_with("mm_lock: mlock(1048576 bytes) refused: RLIMIT_MEMLOCK is 65536 bytes"),
+        "{msg}"
+    );
+    assert!(msg.contains("VmLck"), "{msg}");
+}
