@@ -1,0 +1,321 @@
+#!/usr/bin/env bash
+# c-examples/test.sh - check the compiled mmkit C examples.
+#
+#   MMKIT_PREFIX=/abs/prefix MMKIT_EXAMPLES=/abs/examples bash c-examples/test.sh
+#
+# MMKIT_EXAMPLES  directory holding the compiled examples (make -C c-examples OUT=...)
+# MMKIT_PREFIX    staged/installed mmkit prefix; its lib/ goes on LD_LIBRARY_PATH
+#
+# Prints one line per check: `PASS: name`, `FAIL: name: why`, or
+# `SKIP: name: why` (a check that cannot run here, e.g. needs root; not a
+# pass).  Exits 1 if any check failed.  Takes well under a minute.
+set -u
+
+if [ -z "${MMKIT_PREFIX:-}" ] || [ -z "${MMKIT_EXAMPLES:-}" ]; then
+    echo "usage: MMKIT_PREFIX=/abs/prefix MMKIT_EXAMPLES=/abs/examples bash $0" >&2
+    exit 2
+fi
+E=$MMKIT_EXAMPLES
+LIBDIR=$MMKIT_PREFIX/lib
+export LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LC_ALL=C
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/mmkit-c-examples.XXXXXX") || exit 2
+trap 'rm -rf "$T"' EXIT
+
+failures=0
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1: $2"; failures=$((failures + 1)); }
+skip() { echo "SKIP: $1: $2"; }
+
+# run CMD...: runs with a time limit; stdout -> $T/out, stderr -> $T/err, status -> $rc
+rc=0
+run() { timeout 60 "$@" >"$T/out" 2>"$T/err"; rc=$?; }
+# has_line TEXT: $T/out contains exactly this line
+has_line() { grep -qxF -- "$1" "$T/out"; }
+# first line of stderr, for FAIL messages
+errline() { head -n 1 "$T/err"; }
+
+PAGE=$(getconf PAGESIZE)
+IS_ROOT=0; [ "$(id -u)" = 0 ] && IS_ROOT=1
+
+# ---------------------------------------------------------------- binaries
+missing=""
+for x in anon_mmap map_cat mmap_sync mlock_demo shared_counter; do
+    [ -x "$E/$x" ] || missing="$missing $x"
+done
+if [ -n "$missing" ]; then
+    fail "examples built" "not found in $E:$missing"
+else
+    pass "examples built"
+fi
+
+# --------------------------------------------------------------- anon_mmap
+# Output goes to a file (fully buffered stdio), so a missing fflush before
+# fork() would show up as a duplicated "backend:" line.
+check_anon() { # name, expected backend line, args...
+    local name=$1 backend=$2; shift 2
+    run "$E/anon_mmap" "$@"
+    printf '%s\n' "$backend" "Child started, value = 1" "In parent, value = 2" >"$T/want"
+    if [ $rc -ne 0 ]; then
+        fail "$name" "exit $rc: $(errline)"
+    elif ! cmp -s "$T/out" "$T/want"; then
+        fail "$name" "output was: $(tr '\n' '|' <"$T/out")"
+    else
+        pass "$name"
+    fi
+}
+check_anon "anon_mmap: MAP_ANONYMOUS backend, child's write seen by parent" "backend: MAP_ANONYMOUS"
+check_anon "anon_mmap: --devzero uses /dev/zero, child's write seen by parent" "backend: /dev/zero" --devzero
+run "$E/anon_mmap" --bogus
+if [ $rc -eq 2 ] && grep -q usage "$T/err"; then pass "anon_mmap: bad option is a usage error"
+else fail "anon_mmap: bad option is a usage error" "exit $rc"; fi
+
+# ----------------------------------------------------------------- map_cat
+D=$T/cat; mkdir "$D"
+: >"$D/empty"
+printf 'x' >"$D/one"
+head -c 4095 /dev/urandom >"$D/p4095"
+head -c 4096 /dev/urandom >"$D/p4096"
+head -c 4097 /dev/urandom >"$D/p4097"
+head -c $((5 * 1024 * 1024)) /dev/urandom >"$D/big"
+printf 'a\0b\0\0c\n\0' >"$D/nul"
+printf 'hello, world\nsecond line\n' >"$D/text"
+mkdir "$D/dir"
+
+for f in empty one p4095 p4096 p4097 big nul; do
+    name="map_cat: $f file ($(wc -c <"$D/$f") bytes) copied exactly"
+    run "$E/map_cat" "$D/$f"
+    if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(errline)"
+    elif ! cmp -s "$T/out" "$D/$f"; then fail "$name" "output differs from input"
+    elif [ -s "$T/err" ]; then fail "$name" "unexpected stderr: $(errline)"
+    else pass "$name"; fi
+done
+
+name="map_cat: several files equal cat of them"
+cat "$D/text" "$D/empty" "$D/nul" "$D/p4097" "$D/one" >"$T/want"
+run "$E/map_cat" "$D/text" "$D/empty" "$D/nul" "$D/p4097" "$D/one"
+if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(errline)"
+elif ! cmp -s "$T/out" "$T/want"; then fail "$name" "output differs from cat"
+else pass "$name"; fi
+
+name="map_cat: 5 MiB through a pipe"
+timeout 60 "$E/map_cat" "$D/big" | cat >"$T/out"
+if [ "${PIPESTATUS[0]}" -ne 0 ]; then fail "$name" "exit ${PIPESTATUS[0]}"
+elif ! cmp -s "$T/out" "$D/big"; then fail "$name" "output differs from input"
+else pass "$name"; fi
+
+for bad in missing dir; do
+    name="map_cat: $bad path reported, other files still printed, exit non-zero"
+    cat "$D/text" "$D/one" >"$T/want"
+    run "$E/map_cat" "$D/text" "$D/$bad" "$D/one"
+    if [ $rc -eq 0 ]; then fail "$name" "exit 0"
+    elif ! grep -qF "map_cat: $D/$bad: " "$T/err"; then fail "$name" "stderr does not name the path: $(errline)"
+    elif ! cmp -s "$T/out" "$T/want"; then fail "$name" "the other files were not printed exactly"
+    else pass "$name"; fi
+done
+
+name="map_cat: no argument copies standard input"
+run "$E/map_cat" <"$D/nul"
+if [ $rc -ne 0 ] || ! cmp -s "$T/out" "$D/nul"; then fail "$name" "exit $rc or output differs"
+else pass "$name"; fi
+
+name="map_cat: '-' among files is standard input"
+cat "$D/one" - "$D/text" <"$D/p4095" >"$T/want"
+run "$E/map_cat" "$D/one" - "$D/text" <"$D/p4095"
+if [ $rc -ne 0 ] || ! cmp -s "$T/out" "$T/want"; then fail "$name" "exit $rc or output differs"
+else pass "$name"; fi
+
+name="map_cat: unmappable files (/dev/null, a pipe) are read instead"
+printf 'from a pipe\n' >"$T/want"
+run "$E/map_cat" /dev/null <(printf 'from a pipe\n')
+if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(errline)"
+elif ! cmp -s "$T/out" "$T/want"; then fail "$name" "output differs"
+else pass "$name"; fi
+
+# --------------------------------------------------------------- mmap_sync
+# counter_of FILE: the counter field (bytes 8..15, host order), read with od.
+counter_of() { od -An -t u8 -j 8 -N 8 "$1" | tr -d ' \n'; }
+for mode in --sync --async --invalidate; do
+    case $mode in
+        --sync) flagname="MM_SYNC" ;;
+        --async) flagname="MM_ASYNC" ;;
+        --invalidate) flagname="MM_SYNC|MM_INVALIDATE" ;;
+    esac
+    f=$T/rec$mode
+    for n in 1 2; do
+        name="mmap_sync $mode: run $n prints counter = $n"
+        run "$E/mmap_sync" "$mode" "$f"
+        if [ $n = 1 ]; then state="new record"; else state="existing record"; fi
+        if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(errline)"
+        elif ! has_line "file: $f: $state"; then fail "$name" "no line 'file: $f: $state'"
+        elif ! has_line "counter = $n"; then fail "$name" "no line 'counter = $n'"
+        elif ! has_line "mm_sync($flagname): ok"; then fail "$name" "no line 'mm_sync($flagname): ok'"
+        elif ! has_line "pread sees: counter = $n"; then fail "$name" "no line 'pread sees: counter = $n'"
+        else pass "$name"; fi
+    done
+    name="mmap_sync $mode: file holds magic and counter 2 (checked with od)"
+    size=$(stat -c %s "$f" 2>/dev/null)
+    magic=$(head -c 8 "$f" 2>/dev/null)
+    cnt=$(counter_of "$f" 2>/dev/null)
+    perm=$(stat -c %a "$f" 2>/dev/null)
+    if [ "$size" != 16 ]; then fail "$name" "size is '$size', want 16"
+    elif [ "$magic" != MMKITREC ]; then fail "$name" "magic is '$magic'"
+    elif [ "$cnt" != 2 ]; then fail "$name" "counter is '$cnt'"
+    elif [ "$perm" != 600 ]; then fail "$name" "created with mode $perm, want 600"
+    else pass "$name"; fi
+done
+
+name="mmap_sync: no option means MM_SYNC"
+run "$E/mmap_sync" "$T/rec-default"
+if [ $rc -eq 0 ] && has_line "mm_sync(MM_SYNC): ok" && has_line "counter = 1"; then pass "$name"
+else fail "$name" "exit $rc: $(tr '\n' '|' <"$T/out")"; fi
+
+name="mmap_sync: a file that is not a record is refused and left unchanged"
+printf 'this is not a record file\n' >"$T/notrec"; cp "$T/notrec" "$T/notrec.orig"
+printf 'abc' >"$T/short"; cp "$T/short" "$T/short.orig"
+run "$E/mmap_sync" "$T/notrec"; rc1=$rc
+run "$E/mmap_sync" "$T/short"; rc2=$rc
+if [ $rc1 -ne 1 ] || [ $rc2 -ne 1 ]; then fail "$name" "exit $rc1 / $rc2, want 1"
+elif ! cmp -s "$T/notrec" "$T/notrec.orig" || ! cmp -s "$T/short" "$T/short.orig"; then fail "$name" "file was modified"
+else pass "$name"; fi
+
+name="mmap_sync: bad usage exits 2"
+run "$E/mmap_sync"; rc1=$rc
+run "$E/mmap_sync" --bogus "$T/x"; rc2=$rc
+if [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ] && [ ! -e "$T/x" ]; then pass "$name"
+else fail "$name" "exit $rc1 / $rc2"; fi
+
+# -------------------------------------------------------------- mlock_demo
+MB=1048576
+if [ $IS_ROOT = 1 ]; then
+    name="mlock_demo as root: 1 MiB locked and unlocked"
+    run "$E/mlock_demo" $MB
+    if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(tr '\n' '|' <"$T/out")"
+    elif ! has_line "lock $MB bytes: locked"; then fail "$name" "no line 'lock $MB bytes: locked': $(tr '\n' '|' <"$T/out")"
+    elif ! has_line "unlock $MB bytes: ok"; then fail "$name" "no line 'unlock $MB bytes: ok'"
+    elif ! has_line "result: as expected"; then fail "$name" "no line 'result: as expected'"
+    else pass "$name"; fi
+
+    if command -v prlimit >/dev/null; then
+        name="mlock_demo as root under RLIMIT_MEMLOCK=65536: CAP_IPC_LOCK exceeds the limit"
+        above=$((65536 + PAGE))
+        run prlimit --memlock=65536:65536 "$E/mlock_demo" $MB
+        if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(tr '\n' '|' <"$T/out")"
+        elif ! has_line "RLIMIT_MEMLOCK: soft=65536 hard=65536"; then fail "$name" "limit line missing"
+        elif ! has_line "lock $MB bytes: locked"; then fail "$name" "1 MiB not locked: $(tr '\n' '|' <"$T/out")"
+        elif ! has_line "lock $above bytes (above the limit): locked (privileged: CAP_IPC_LOCK ignores RLIMIT_MEMLOCK)"; then
+            fail "$name" "above-limit lock not reported as locked"
+        else pass "$name"; fi
+    else
+        skip "mlock_demo as root under RLIMIT_MEMLOCK=65536" "prlimit not installed"
+    fi
+else
+    skip "mlock_demo as root" "not running as root"
+    name="mlock_demo as this user: outcome as expected"
+    run "$E/mlock_demo" $MB
+    if [ $rc -eq 0 ] && has_line "result: as expected"; then pass "$name"
+    else fail "$name" "exit $rc: $(tr '\n' '|' <"$T/out")"; fi
+fi
+
+if [ $IS_ROOT = 1 ] && command -v prlimit >/dev/null && command -v setpriv >/dev/null \
+   && id nobody >/dev/null 2>&1 && getent group nogroup >/dev/null; then
+    AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all)
+    # nobody must be able to run the binary and load the library where they
+    # are; otherwise copy both into a directory nobody can reach.
+    bin=$E/mlock_demo
+    lib=$(readlink -f "$LIBDIR/libmmkit.so.0" 2>/dev/null || readlink -f "$LIBDIR/libmmkit.so")
+    nb_libdir=$LIBDIR
+    name="mlock_demo: binary and library readable by nobody"
+    if "${AS_NOBODY[@]}" test -x "$bin" -a -r "$bin" -a -r "$lib"; then
+        pass "$name"
+    else
+        chmod 711 "$T"; mkdir -m 755 "$T/nobody"
+        cp "$bin" "$T/nobody/mlock_demo"; cp -P "$LIBDIR"/libmmkit.so* "$T/nobody/"
+        chmod a+rX "$T/nobody"/*
+        bin=$T/nobody/mlock_demo; nb_libdir=$T/nobody
+        if "${AS_NOBODY[@]}" test -x "$bin" -a -r "$T/nobody/$(basename "$lib")"; then
+            pass "$name (copied to a temp dir nobody can reach)"
+        else
+            fail "$name" "not readable in place nor from $T/nobody"
+        fi
+    fi
+
+    above=$((65536 + PAGE))
+    name="mlock_demo as nobody under RLIMIT_MEMLOCK=65536: refusal names RLIMIT_MEMLOCK and 65536"
+    run env LD_LIBRARY_PATH="$nb_libdir" prlimit --memlock=65536:65536 "${AS_NOBODY[@]}" "$bin" $MB
+    if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(tr '\n' '|' <"$T/out") $(errline)"
+    elif ! has_line "RLIMIT_MEMLOCK: soft=65536 hard=65536"; then fail "$name" "limit line missing: $(tr '\n' '|' <"$T/out")"
+    elif ! grep -qE "^lock $MB bytes: refused: .*mlock\($MB bytes\).*RLIMIT_MEMLOCK.*65536" "$T/out"; then
+        fail "$name" "refusal line wrong: $(grep "^lock $MB" "$T/out")"
+    elif ! grep -qE "^lock $above bytes \(above the limit\): refused: .*RLIMIT_MEMLOCK.*65536" "$T/out"; then
+        fail "$name" "above-limit refusal wrong: $(grep "above the limit" "$T/out")"
+    elif ! has_line "result: as expected"; then fail "$name" "no line 'result: as expected'"
+    else pass "$name"; fi
+
+    name="mlock_demo as nobody under RLIMIT_MEMLOCK=65536: 32768 bytes within the limit are locked"
+    run env LD_LIBRARY_PATH="$nb_libdir" prlimit --memlock=65536:65536 "${AS_NOBODY[@]}" "$bin" 32768
+    if [ $rc -eq 0 ] && has_line "lock 32768 bytes: locked" && has_line "unlock 32768 bytes: ok"; then pass "$name"
+    else fail "$name" "exit $rc: $(tr '\n' '|' <"$T/out")"; fi
+else
+    skip "mlock_demo as nobody under RLIMIT_MEMLOCK=65536" "needs root, prlimit, setpriv, user nobody and group nogroup"
+fi
+
+name="mlock_demo: bad size is a usage error"
+run "$E/mlock_demo" 12abc
+if [ $rc -eq 2 ]; then pass "$name"; else fail "$name" "exit $rc"; fi
+
+# ---------------------------------------------------------- shared_counter
+name="shared_counter: 4 workers x 100000 gives exactly 400000"
+run "$E/shared_counter" 4 100000
+if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(tr '\n' '|' <"$T/out") $(errline)"
+elif ! has_line "workers: 4, iterations: 100000"; then fail "$name" "header line missing"
+elif ! has_line "total = 400000 (expected 400000): OK"; then fail "$name" "$(tail -n 1 "$T/out")"
+else pass "$name"; fi
+
+name="shared_counter: bad arguments are a usage error"
+run "$E/shared_counter" 0; rc1=$rc
+run "$E/shared_counter" 2 -5; rc2=$rc
+if [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ]; then pass "$name"; else fail "$name" "exit $rc1 / $rc2"; fi
+
+# ---------------------------------------------------------------- valgrind
+have_valgrind=1
+if ! command -v valgrind >/dev/null; then
+    if [ $IS_ROOT = 1 ] && command -v apt-get >/dev/null; then
+        apt-get install -y valgrind >"$T/apt.log" 2>&1 || true
+    fi
+    command -v valgrind >/dev/null || have_valgrind=0
+fi
+if [ $have_valgrind = 0 ]; then
+    skip "valgrind" "valgrind is not installed (and could not be installed as this user)"
+else
+    VG=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1)
+    # vg NAME EXPECTED-LINE CMD...: clean under valgrind, and still correct
+    vg() {
+        local name="valgrind: $1" want=$2; shift 2
+        run "${VG[@]}" "$@"
+        if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(grep -m1 -E '==[0-9]+==' "$T/err" || errline)"
+        elif [ -n "$want" ] && ! has_line "$want"; then fail "$name" "no line '$want'"
+        else pass "$name"; fi
+    }
+    vg "anon_mmap" "In parent, value = 2" --trace-children=no "$E/anon_mmap"
+    vg "anon_mmap --devzero" "In parent, value = 2" --trace-children=no "$E/anon_mmap" --devzero
+    vg "map_cat (empty, NUL, 4097-byte, 5 MiB files)" "" "$E/map_cat" "$D/empty" "$D/nul" "$D/p4097" "$D/big"
+    # a failing file must not leak either (exit 1 is expected there)
+    name="valgrind: map_cat with a missing file and a directory"
+    run "${VG[@]}" --error-exitcode=99 "$E/map_cat" "$D/one" "$D/missing" "$D/dir"
+    if [ $rc -eq 1 ] && ! grep -qE '==[0-9]+==' "$T/err"; then pass "$name"
+    else fail "$name" "exit $rc: $(grep -m1 -E '==[0-9]+==' "$T/err")"; fi
+    vg "map_cat stdin" "" "$E/map_cat" - <"$D/text"
+    vg "mmap_sync --sync" "counter = 1" "$E/mmap_sync" --sync "$T/rec-vg"
+    vg "mmap_sync --async" "counter = 2" "$E/mmap_sync" --async "$T/rec-vg"
+    vg "mmap_sync --invalidate" "counter = 3" "$E/mmap_sync" --invalidate "$T/rec-vg"
+    vg "mlock_demo" "result: as expected" "$E/mlock_demo"
+    vg "shared_counter" "total = 40000 (expected 40000): OK" --trace-children=no "$E/shared_counter" 4 10000
+fi
+
+if [ $failures -ne 0 ]; then
+    echo "c-examples: $failures check(s) failed" >&2
+    exit 1
+fi
+exit 0
