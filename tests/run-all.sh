@@ -69,6 +69,7 @@ step rust-no-map-anonymous cargo env MMKIT_NO_MAP_ANONYMOUS=1 CARGO_TARGET_DIR="
 step stage check make -s stage
 step c lines make -s test-c
 step examples lines make -s test-examples
+step python lines make -s test-python
 
 echo
 if [ ${#failed_steps[@]} -gt 0 ]; then

@@ -1,0 +1,872 @@
+"""Unix memory mapping over the mmkit C library (ctypes).
+
+A thin, typed module over ``libmmkit``: anonymous memory, file mappings,
+descriptor mappings and shareable (memfd) memory, each returned as a
+:class:`Region`.
+
+    >>> import mmkit
+    >>> with mmkit.map_anon(4096, shared=True) as r:
+    ...     r[0:5] = b"hello"
+    ...     bytes(r[0:5])
+    b'hello'
+
+``Region.view()`` gives a zero-copy :class:`memoryview` (format ``'B'``,
+read-only unless the region is writable) that ``numpy.frombuffer`` can wrap
+while sharing the memory.  ``r[i]``, ``r[a:b]`` and ``r.read()`` / ``r.write()``
+copy bytes in and out; with a library that has ``mm_read`` / ``mm_write`` those
+copies are fault-safe (a truncated file gives ``OSError(EFAULT)``, not SIGBUS).
+
+Errors:
+
+* a failure of the library raises :class:`OSError` with ``errno`` set and the
+  library's ``mm_last_error()`` text as the message, so ``FileNotFoundError``,
+  ``PermissionError``, ``FileExistsError``, ``IsADirectoryError``... come for
+  free;
+* a wrong Python type is :class:`TypeError`; a negative size or offset is
+  :class:`ValueError`, raised before any call into the library;
+* ``close()`` (or ``resize()``) while a view or an array over it is alive is
+  :class:`BufferError`; any use of a closed region is :class:`ValueError`;
+* functions of the C contract that the loaded library does not export yet
+  raise :class:`NotImplementedError`.
+
+The library is found through ``$MMKIT_LIBRARY`` (a path), then a copy bundled
+in the package (``mmkit/_lib/libmmkit.so``), then the system's library path,
+then ``pkg-config --variable=libdir mmkit``.  :data:`LIBRARY_PATH` tells which
+one was loaded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno as _errno
+import operator
+import os
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Union, overload
+
+from . import _lib
+
+__all__ = [
+    "Region", "map_anon", "map_file", "map_fd", "map_shareable",
+    "PAGE_SIZE", "LIBRARY_PATH", "__version__",
+    "READ", "WRITE", "EXEC", "SHARED", "PRIVATE", "POPULATE", "HUGEPAGES",
+    "NORESERVE", "DEVZERO", "CREATE", "EXCL",
+    "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_EXEC",
+    "ADV_NORMAL", "ADV_RANDOM", "ADV_SEQUENTIAL", "ADV_WILLNEED", "ADV_DONTNEED",
+    "ADV_HUGEPAGE", "ADV_NOHUGEPAGE",
+    "SEAL_SHRINK", "SEAL_GROW", "SEAL_WRITE",
+]
+
+# --- constants (values fixed by the C header mmkit.h) ------------------------
+
+READ = 0x1          #: MM_READ -- also a protection for :meth:`Region.protect`
+WRITE = 0x2         #: MM_WRITE
+EXEC = 0x4          #: MM_EXEC
+SHARED = 0x10       #: MM_SHARED -- as reported by :attr:`Region.flags`
+PRIVATE = 0x20      #: MM_PRIVATE
+POPULATE = 0x100    #: MM_POPULATE
+HUGEPAGES = 0x200   #: MM_HUGEPAGES -- set in flags only when huge pages were really requested
+NORESERVE = 0x400   #: MM_NORESERVE
+DEVZERO = 0x1000    #: MM_DEVZERO -- set in flags when /dev/zero served an anonymous region
+CREATE = 0x2000     #: MM_CREATE
+EXCL = 0x4000       #: MM_EXCL
+
+PROT_NONE = 0       #: no access, for :meth:`Region.protect`
+PROT_READ = READ    #: readable
+PROT_WRITE = WRITE  #: writable
+PROT_EXEC = EXEC    #: executable
+
+_MS_SYNC = 0x1
+_MS_ASYNC = 0x2
+_MS_INVALIDATE = 0x4
+
+ADV_NORMAL = 0      #: MM_ADV_NORMAL, for :meth:`Region.advise`
+ADV_RANDOM = 1      #: MM_ADV_RANDOM
+ADV_SEQUENTIAL = 2  #: MM_ADV_SEQUENTIAL
+ADV_WILLNEED = 3    #: MM_ADV_WILLNEED
+ADV_DONTNEED = 4    #: MM_ADV_DONTNEED
+ADV_HUGEPAGE = 5    #: MM_ADV_HUGEPAGE
+ADV_NOHUGEPAGE = 6  #: MM_ADV_NOHUGEPAGE
+
+SEAL_SHRINK = 0x1   #: MM_SEAL_SHRINK, for :meth:`Region.seal`
+SEAL_GROW = 0x2     #: MM_SEAL_GROW
+SEAL_WRITE = 0x4    #: MM_SEAL_WRITE
+
+_lib_c = _lib.lib
+
+PAGE_SIZE = int(_lib_c.mm_page_size())
+"""The system page size in bytes (``mm_page_size()``)."""
+
+__version__ = _lib.c_string(_lib_c.mm_version())
+"""The version of the loaded C library (``mm_version()``), ``"MAJOR.MINOR.PATCH"``."""
+
+LIBRARY_PATH = _lib.LIBRARY_PATH
+"""The path or name the shared library was loaded from."""
+
+_SIZE_MAX = (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1
+_U64_MAX = (1 << 64) - 1
+_U32_MAX = (1 << 32) - 1
+
+PathType = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+Buffer = Any  # any object supporting the buffer protocol (bytes, bytearray, memoryview, ...)
+
+
+# --- argument checking ---------------------------------------------------------
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError("%s must be an integer, not %r" % (name, type(value).__name__))
+    return operator.index(value)
+
+
+def _size(value: Any, name: str, maximum: int = _SIZE_MAX) -> int:
+    n = _int(value, name)
+    if n < 0:
+        raise ValueError("%s must not be negative (got %d)" % (name, n))
+    if n > maximum:
+        raise OverflowError("%s is too large (got %d, at most %d)" % (name, n, maximum))
+    return n
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return bool(value)
+    raise TypeError("%s must be a bool, not %r" % (name, type(value).__name__))
+
+
+def _path(path: Any) -> bytes:
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError("path must be str, bytes or os.PathLike, not %r" % type(path).__name__)
+    encoded = os.fsencode(path)
+    if b"\0" in encoded:
+        raise ValueError("path contains an embedded null byte")
+    return encoded
+
+
+def _name(name: Any) -> bytes:
+    if isinstance(name, str):
+        encoded = name.encode("utf-8")
+    elif isinstance(name, bytes):
+        encoded = name
+    else:
+        raise TypeError("name must be str or bytes, not %r" % type(name).__name__)
+    if b"\0" in encoded:
+        raise ValueError("name contains an embedded null byte")
+    return encoded
+
+
+def _fd(fd: Any) -> int:
+    if isinstance(fd, bool):
+        raise TypeError("fd must be an integer or have a fileno() method, not 'bool'")
+    if hasattr(type(fd), "__index__"):
+        value = operator.index(fd)
+    elif hasattr(fd, "fileno"):
+        value = fd.fileno()
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("fileno() returned a non-integer")
+    else:
+        raise TypeError("fd must be an integer or have a fileno() method, not %r"
+                        % type(fd).__name__)
+    if not -(1 << 31) <= value < (1 << 31):
+        raise OverflowError("fd out of range: %d" % value)
+    return value
+
+
+def _bytes_of(data: Any) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError("a bytes-like object is required, not %r" % type(data).__name__) from None
+    with view:
+        return view.tobytes()
+
+
+def _error(rc: int, filename: Optional[Union[str, bytes]] = None) -> OSError:
+    """Build the OSError for a negative return ``rc``; call right after the failure."""
+    message = _lib.last_error() or os.strerror(-rc)
+    if filename is not None:
+        return OSError(-rc, message, filename)
+    return OSError(-rc, message)
+
+
+def _require(name: str) -> Callable[..., int]:
+    if not _lib.has(name):
+        raise NotImplementedError(
+            "%s() is not in the loaded mmkit library (%s, version %s)"
+            % (name, LIBRARY_PATH, __version__))
+    fn: Callable[..., int] = getattr(_lib_c, name)
+    return fn
+
+
+def _unmap_handle(unmap: Callable[[int], int], handle: int) -> None:
+    # Finalizer: never raises, never touches the Region object.
+    try:
+        unmap(handle)
+    except Exception:  # pragma: no cover
+        pass
+
+
+def _readable(prot: int) -> bool:
+    return bool(prot & PROT_READ)
+
+
+# --- Region --------------------------------------------------------------------
+
+class Region:
+    """One memory mapping made by :func:`map_anon`, :func:`map_file`,
+    :func:`map_fd` or :func:`map_shareable`.
+
+    ``len(r)`` is the usable length; ``r[i]`` / ``r[a:b]`` read bytes,
+    ``r[a:b] = data`` writes them (same length, as with :mod:`mmap`);
+    :meth:`view` gives a zero-copy :class:`memoryview`.  A region is a context
+    manager; :meth:`close` unmaps it, and a region never closed is unmapped
+    when it is garbage-collected (never while a view of it is still alive:
+    views keep the region alive).
+
+    Thread safety: every method may be called from any thread; a per-region
+    lock serialises them, so :meth:`close` and :meth:`resize` never race with
+    other uses.
+    """
+
+    __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_prot", "_exports",
+                 "_arr_type", "_finalizer", "_write_sealed", "__weakref__")
+
+    if TYPE_CHECKING:  # attribute types, for type checkers only
+        _handle: Optional[int]
+        _lock: "threading.RLock"
+        _ptr: int
+        _len: int
+        _flags: int
+        _prot: List[Tuple[int, int, int]]
+        _exports: List["weakref.ReferenceType[Any]"]
+        _arr_type: Optional[Any]   # a ctypes array type of the region's length
+        _finalizer: "weakref.finalize[Any, Any]"
+        _write_sealed: bool
+
+    def __init__(self) -> None:
+        """Not callable: regions come from the ``map_*`` functions."""
+        raise TypeError("Region objects are made by mmkit.map_anon(), map_file(), "
+                        "map_fd() or map_shareable()")
+
+    @classmethod
+    def _adopt(cls, handle: int) -> "Region":
+        self = object.__new__(cls)
+        self._handle = handle
+        self._lock = threading.RLock()
+        self._exports = []
+        self._arr_type = None
+        self._write_sealed = False
+        self._finalizer = weakref.finalize(self, _unmap_handle, _lib_c.mm_unmap, handle)
+        self._finalizer.atexit = False  # the process exit unmaps everything anyway
+        _REGIONS.add(self)
+        self._refresh()
+        prot = self._flags & (READ | WRITE | EXEC)
+        if prot & WRITE:
+            prot |= READ
+        # protection of byte ranges [start, end), as set by protect()
+        self._prot = [(0, self._len, prot)] if self._len else []
+        return self
+
+    def _refresh(self) -> None:
+        h = self._handle
+        self._ptr = _lib_c.mm_ptr(h) or 0
+        self._len = int(_lib_c.mm_len(h))
+        self._flags = int(_lib_c.mm_flags(h))
+
+    # -- internal helpers (call with self._lock held) --
+
+    def _check_open(self) -> int:
+        h = self._handle
+        if h is None:
+            raise ValueError("operation on a closed mmkit.Region")
+        return h
+
+    def _live_exports(self) -> int:
+        self._exports = [w for w in self._exports if w() is not None]
+        return len(self._exports)
+
+    def _prot_over(self, start: int, end: int) -> int:
+        prot = READ | WRITE | EXEC
+        for s, e, p in self._prot:
+            if s < end and e > start:
+                prot &= p
+        return prot
+
+    def _set_prot(self, start: int, end: int, prot: int) -> None:
+        pieces: List[Tuple[int, int, int]] = []
+        for s, e, p in self._prot:
+            if e <= start or s >= end:
+                pieces.append((s, e, p))
+                continue
+            if s < start:
+                pieces.append((s, start, p))
+            if e > end:
+                pieces.append((end, e, p))
+        pieces.append((start, end, prot))
+        pieces.sort()
+        merged: List[Tuple[int, int, int]] = []
+        for s, e, p in pieces:
+            if merged and merged[-1][1] == s and merged[-1][2] == p:
+                merged[-1] = (merged[-1][0], e, p)
+            else:
+                merged.append((s, e, p))
+        self._prot = merged
+
+    def _writable_over(self, start: int, end: int) -> bool:
+        """Whether [start, end) may be written (the whole region when empty)."""
+        if self._write_sealed:
+            return False
+        if self._len == 0:
+            return bool(self._flags & WRITE)
+        if start >= end:
+            start, end = 0, self._len
+        return bool(self._prot_over(start, end) & WRITE)
+
+    def _range(self, offset: Any, length: Any) -> Tuple[int, int]:
+        return _size(offset, "offset"), _size(length, "length")
+
+    def _read_bytes(self, offset: int, n: int) -> bytes:
+        h = self._check_open()
+        if n and not _readable(self._prot_over(offset, offset + n)):
+            raise PermissionError(_errno.EACCES, "the range [%d, %d) is protected against "
+                                  "reading (see Region.protect)" % (offset, offset + n))
+        if _lib.has("mm_read"):
+            buf = ctypes.create_string_buffer(n)
+            rc = _lib_c.mm_read(h, offset, buf, n)
+            if rc < 0:
+                raise _error(rc)
+            return buf.raw
+        if offset + n > self._len:  # callers pass checked ranges; keep it safe anyway
+            raise IndexError("range [%d, %d) outside the region" % (offset, offset + n))
+        return ctypes.string_at(self._ptr + offset, n) if n else b""
+
+    def _write_bytes(self, offset: int, data: bytes) -> None:
+        h = self._check_open()
+        n = len(data)
+        if not self._writable_over(offset, offset + n):
+            raise TypeError("cannot modify a read-only mmkit.Region")
+        if _lib.has("mm_write"):
+            rc = _lib_c.mm_write(h, offset, data, n)
+            if rc < 0:
+                raise _error(rc)
+            return
+        if offset + n > self._len:
+            raise IndexError("range [%d, %d) outside the region" % (offset, offset + n))
+        if n:
+            ctypes.memmove(self._ptr + offset, data, n)
+
+    # -- public API --
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._handle is None
+
+    @property
+    def address(self) -> int:
+        """The address of the first byte (``mm_ptr``); 0 for an empty region."""
+        with self._lock:
+            self._check_open()
+            return self._ptr
+
+    @property
+    def flags(self) -> int:
+        """The ``MM_*`` flags in effect (``mm_flags``): e.g. ``r.flags & mmkit.DEVZERO``
+        tells that ``/dev/zero`` served an anonymous region."""
+        with self._lock:
+            self._check_open()
+            return self._flags
+
+    @property
+    def writable(self) -> bool:
+        """True when the whole region may be written through :meth:`view` and ``r[a:b] = ...``."""
+        with self._lock:
+            self._check_open()
+            return self._writable_over(0, self._len)
+
+    def __len__(self) -> int:
+        """The usable length in bytes (``mm_len``)."""
+        with self._lock:
+            self._check_open()
+            return self._len
+
+    def __repr__(self) -> str:
+        """Address, length and flags, or ``closed``."""
+        if self._handle is None:
+            return "<mmkit.Region closed>"
+        return "<mmkit.Region address=0x%x length=%d flags=0x%x>" % (
+            self._ptr, self._len, self._flags)
+
+    def view(self) -> memoryview:
+        """Return a zero-copy :class:`memoryview` of the whole region.
+
+        The format is ``'B'`` (unsigned bytes); the view is read-only unless
+        the region is writable (writing a read-only view raises TypeError).
+        ``numpy.frombuffer(r.view(), dtype=numpy.uint8)`` shares the memory.
+        While any view -- or a cast, slice or array made from it -- is alive,
+        :meth:`close` and :meth:`resize` raise :class:`BufferError`; release
+        views with ``del`` or ``view.release()`` (or a ``with`` block).
+        Touching a view of a file that was truncated behind the mapping raises
+        SIGBUS, as with :mod:`mmap`; ``r[a:b]`` / :meth:`read` are the
+        fault-safe way when the library has ``mm_read``.
+        """
+        with self._lock:
+            self._check_open()
+            n = self._len
+            writable = self._writable_over(0, n)
+            if n == 0:
+                return memoryview(bytearray()) if writable else memoryview(b"")
+            if not _readable(self._prot_over(0, n)):
+                raise PermissionError(_errno.EACCES, "part of the region is protected "
+                                      "against reading; protect() it readable first")
+            arr_type: Any = self._arr_type
+            if arr_type is None:
+                arr_type = type("RegionBytes", (ctypes.c_ubyte * n,), {"__module__": "mmkit"})
+                self._arr_type = arr_type
+            arr = arr_type.from_address(self._ptr)
+            arr._region = self  # every view keeps the region (and its mapping) alive
+            self._live_exports()
+            self._exports.append(weakref.ref(arr))
+            view = memoryview(arr).cast("B")
+            return view if writable else view.toreadonly()
+
+    @overload
+    def __getitem__(self, key: int) -> int: ...
+    @overload
+    def __getitem__(self, key: slice) -> bytes: ...
+
+    def __getitem__(self, key: Union[int, slice]) -> Union[int, bytes]:
+        """``r[i]`` is the byte at ``i`` (an int); ``r[a:b:c]`` is a bytes copy."""
+        with self._lock:
+            self._check_open()
+            n = self._len
+            if isinstance(key, slice):
+                start, stop, step = key.indices(n)
+                rng = range(start, stop, step)
+                if len(rng) == 0:
+                    return b""
+                if step == 1:
+                    return self._read_bytes(start, stop - start)
+                lo, hi = min(rng[0], rng[-1]), max(rng[0], rng[-1])
+                span = self._read_bytes(lo, hi - lo + 1)
+                rel_stop: Optional[int] = rng[-1] - lo + (1 if step > 0 else -1)
+                if rel_stop is not None and rel_stop < 0:
+                    rel_stop = None
+                return span[rng[0] - lo:rel_stop:step]
+            i = _int(key, "index")
+            if i < 0:
+                i += n
+            if not 0 <= i < n:
+                raise IndexError("mmkit.Region index out of range")
+            return self._read_bytes(i, 1)[0]
+
+    def __setitem__(self, key: Union[int, slice], value: Any) -> None:
+        """``r[i] = byte`` (0..255) or ``r[a:b:c] = data`` (exactly as many bytes)."""
+        with self._lock:
+            self._check_open()
+            n = self._len
+            if isinstance(key, slice):
+                start, stop, step = key.indices(n)
+                rng = range(start, stop, step)
+                data = _bytes_of(value)
+                if len(data) != len(rng):
+                    raise IndexError("mmkit.Region slice assignment is wrong size "
+                                     "(%d bytes for %d)" % (len(data), len(rng)))
+                if not rng:
+                    if not self._writable_over(0, n):
+                        raise TypeError("cannot modify a read-only mmkit.Region")
+                    return
+                if step == 1:
+                    self._write_bytes(start, data)
+                    return
+                lo, hi = min(rng[0], rng[-1]), max(rng[0], rng[-1])
+                span = bytearray(self._read_bytes(lo, hi - lo + 1))
+                for j, b in zip(rng, data):
+                    span[j - lo] = b
+                self._write_bytes(lo, bytes(span))
+                return
+            i = _int(key, "index")
+            if i < 0:
+                i += n
+            if not 0 <= i < n:
+                raise IndexError("mmkit.Region index out of range")
+            v = _int(value, "value")
+            if not 0 <= v <= 255:
+                raise ValueError("byte must be in range(0, 256)")
+            if not self._writable_over(i, i + 1):
+                raise TypeError("cannot modify a read-only mmkit.Region")
+            self._write_bytes(i, bytes((v,)))
+
+    def read(self, offset: int = 0, n: Optional[int] = None) -> bytes:
+        """Copy ``n`` bytes from ``offset`` (to the end when ``n`` is None) with ``mm_read``.
+
+        Fault-safe: if the file under the mapping was truncated the result is
+        ``OSError(EFAULT)`` instead of SIGBUS; a range outside the region is
+        ``OSError(EINVAL)``.  NotImplementedError if the library lacks ``mm_read``.
+        """
+        off = _size(offset, "offset")
+        with self._lock:
+            h = self._check_open()
+            count = max(0, self._len - off) if n is None else _size(n, "n")
+            _require("mm_read")
+            if count and off + count <= self._len and \
+                    not _readable(self._prot_over(off, off + count)):
+                raise PermissionError(_errno.EACCES, "the range [%d, %d) is protected "
+                                      "against reading (see Region.protect)"
+                                      % (off, off + count))
+            buf = ctypes.create_string_buffer(count)
+            rc = _lib_c.mm_read(h, off, buf, count)
+            if rc < 0:
+                raise _error(rc)
+            return buf.raw
+
+    def write(self, offset: int, data: Buffer) -> None:
+        """Copy the bytes-like ``data`` into the region at ``offset`` with ``mm_write``.
+
+        Fault-safe like :meth:`read`; writing a read-only region is
+        ``PermissionError`` (EACCES), a range outside the region
+        ``OSError(EINVAL)``.  NotImplementedError if the library lacks ``mm_write``.
+        """
+        off = _size(offset, "offset")
+        payload = _bytes_of(data)
+        with self._lock:
+            h = self._check_open()
+            _require("mm_write")
+            end = off + len(payload)
+            if payload and end <= self._len and self._flags & WRITE and \
+                    not self._writable_over(off, end):
+                raise PermissionError(_errno.EACCES, "the range [%d, %d) is not writable "
+                                      "(protected or sealed)" % (off, end))
+            rc = _lib_c.mm_write(h, off, payload, len(payload))
+            if rc < 0:
+                raise _error(rc)
+
+    def sync(self, offset: int = 0, length: int = 0, *, wait: bool = True,
+             invalidate: bool = False) -> None:
+        """Flush ``[offset, offset+length)`` to the file (``msync``; length 0: to the end).
+
+        ``wait=True`` is ``MS_SYNC`` (the bytes are in the file when this returns),
+        ``wait=False`` is ``MS_ASYNC``; ``invalidate=True`` adds ``MS_INVALIDATE``.
+        Succeeds and does nothing on an anonymous region.
+        """
+        off, n = self._range(offset, length)
+        flags = _MS_SYNC if _bool(wait, "wait") else _MS_ASYNC
+        if _bool(invalidate, "invalidate"):
+            flags |= _MS_INVALIDATE
+        with self._lock:
+            h = self._check_open()
+            rc = _lib_c.mm_sync(h, off, n, flags)
+            if rc < 0:
+                raise _error(rc)
+
+    def lock(self, offset: int = 0, length: int = 0) -> None:
+        """``mlock`` the pages covering ``[offset, offset+length)`` (length 0: to the end).
+
+        A refusal because of ``RLIMIT_MEMLOCK`` raises OSError whose message
+        names the limit and the bytes asked.
+        """
+        off, n = self._range(offset, length)
+        with self._lock:
+            h = self._check_open()
+            rc = _lib_c.mm_lock(h, off, n)
+            if rc < 0:
+                raise _error(rc)
+
+    def unlock(self, offset: int = 0, length: int = 0) -> None:
+        """``munlock`` the pages covering ``[offset, offset+length)`` (length 0: to the end)."""
+        off, n = self._range(offset, length)
+        with self._lock:
+            h = self._check_open()
+            rc = _lib_c.mm_unlock(h, off, n)
+            if rc < 0:
+                raise _error(rc)
+
+    def advise(self, advice: int, offset: int = 0, length: int = 0) -> None:
+        """``madvise`` the range with one of the ``ADV_*`` constants (length 0: to the end).
+
+        Advice the platform lacks raises OSError (ENOTSUP).
+        """
+        adv = _int(advice, "advice")
+        if not -(1 << 31) <= adv < (1 << 31):
+            raise OverflowError("advice out of range: %d" % adv)
+        off, n = self._range(offset, length)
+        with self._lock:
+            h = self._check_open()
+            rc = _lib_c.mm_advise(h, off, n, adv)
+            if rc < 0:
+                raise _error(rc)
+
+    def protect(self, prot: int, offset: int = 0, length: int = 0) -> None:
+        """Change the protection of ``[offset, offset+length)`` (length 0: to the end).
+
+        ``prot`` is ``PROT_NONE`` or an OR of ``PROT_READ``, ``PROT_WRITE``,
+        ``PROT_EXEC``.  Both ends must fall on page boundaries of the mapping or
+        at the ends of the region (else OSError EINVAL).  Taking access away
+        while a view is alive raises BufferError (the view would fault); after
+        it, :meth:`view`, ``r[...]`` and the copies refuse the protected bytes.
+        """
+        p = _size(prot, "prot", _U32_MAX)
+        off, n = self._range(offset, length)
+        with self._lock:
+            h = self._check_open()
+            end = self._len if n == 0 else off + n
+            valid = off <= end <= self._len
+            effective = p | READ if p & WRITE else p
+            if valid and end > off and self._live_exports():
+                taken = any(q & ~effective & (READ | WRITE)
+                            for s, e, q in self._prot if s < end and e > off)
+                if taken:
+                    raise BufferError("cannot reduce the protection of a region while "
+                                      "views of it are alive")
+            rc = _lib_c.mm_protect(h, off, n, p)
+            if rc < 0:
+                raise _error(rc)
+            if valid and end > off:
+                self._set_prot(off, end, effective)
+
+    def resize(self, length: int) -> None:
+        """Grow or shrink the region to ``length`` bytes (``mm_resize``); the address may change.
+
+        Private anonymous and shareable regions keep their bytes and gain
+        zeros; growing a shared anonymous region is OSError (ENOTSUP).
+        BufferError while views are alive; NotImplementedError if the library
+        lacks ``mm_resize``.
+        """
+        n = _size(length, "length")
+        with self._lock:
+            h = self._check_open()
+            fn = _require("mm_resize")
+            if self._live_exports():
+                raise BufferError("cannot resize a region while views of it are alive")
+            old_len = self._len
+            rc = fn(h, n)
+            if rc < 0:
+                raise _error(rc)
+            self._arr_type = None
+            self._refresh()
+            new_len = self._len
+            prot = [(s, min(e, new_len), p) for s, e, p in self._prot if s < new_len]
+            if new_len > old_len:
+                last = prot[-1][2] if prot else (
+                    (self._flags & (READ | WRITE | EXEC)) | (READ if self._flags & WRITE else 0))
+                prot.append((old_len, new_len, last))
+            self._prot = []
+            for s, e, p in prot:
+                self._set_prot(s, e, p)
+
+    @property
+    def fd(self) -> int:
+        """The descriptor the region keeps (``mm_fd``), e.g. of a :func:`map_shareable` region.
+
+        It belongs to the region and is closed with it; ``os.dup`` it to keep
+        it longer.  OSError (EBADF) for a region that keeps none;
+        NotImplementedError if the library lacks ``mm_fd``.
+        """
+        with self._lock:
+            h = self._check_open()
+            fn = _require("mm_fd")
+            rc = fn(h)
+            if rc < 0:
+                raise _error(rc)
+            return int(rc)
+
+    def fileno(self) -> int:
+        """Same as :attr:`fd` (so a region can be passed where a file object is expected)."""
+        return self.fd
+
+    def seal(self, seals: int = 0, *, shrink: bool = False, grow: bool = False,
+             write: bool = False) -> None:
+        """Seal a :func:`map_shareable` region (``mm_seal``, Linux).
+
+        ``seals`` is an OR of ``SEAL_SHRINK``, ``SEAL_GROW``, ``SEAL_WRITE``; the
+        keyword flags add the same bits.  A region sealed against shrinking
+        can never SIGBUS its readers.  After ``SEAL_WRITE`` the region is
+        read-only; asking for it while a view is alive raises BufferError.
+        OSError (ENOTSUP) where sealing is not supported; NotImplementedError
+        if the library lacks ``mm_seal``.
+        """
+        bits = _size(seals, "seals", _U32_MAX)
+        if _bool(shrink, "shrink"):
+            bits |= SEAL_SHRINK
+        if _bool(grow, "grow"):
+            bits |= SEAL_GROW
+        if _bool(write, "write"):
+            bits |= SEAL_WRITE
+        with self._lock:
+            h = self._check_open()
+            fn = _require("mm_seal")
+            if bits & SEAL_WRITE and self._live_exports():
+                raise BufferError("cannot seal a region against writing while views of "
+                                  "it are alive")
+            rc = fn(h, bits)
+            if rc < 0:
+                raise _error(rc)
+            self._flags = int(_lib_c.mm_flags(h))
+            if bits & SEAL_WRITE:
+                self._write_sealed = True
+
+    def close(self) -> None:
+        """Unmap the region (``mm_unmap``).  Closing twice is a no-op.
+
+        Raises BufferError, and leaves the region open, while a view of it
+        (or a numpy array or cast made from one) is alive.
+        """
+        with self._lock:
+            h = self._handle
+            if h is None:
+                return
+            live = self._live_exports()
+            if live:
+                raise BufferError("cannot close a region while %d view(s) of it "
+                                  "(memoryview or array) are alive" % live)
+            self._handle = None
+            self._finalizer.detach()
+            self._arr_type = None
+            rc = _lib_c.mm_unmap(h)
+            if rc < 0:
+                raise _error(rc)
+
+    def __enter__(self) -> "Region":
+        """Return the region itself (ValueError if it is closed)."""
+        with self._lock:
+            self._check_open()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        """:meth:`close` the region."""
+        self.close()
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Refused: a mapping cannot be pickled (TypeError)."""
+        raise TypeError("cannot pickle or copy an mmkit.Region")
+
+    def __copy__(self) -> "Region":
+        """Refused: two objects must never own one mapping (TypeError)."""
+        raise TypeError("cannot copy an mmkit.Region")
+
+    def __deepcopy__(self, memo: Any) -> "Region":
+        """Refused, like :meth:`__copy__` (TypeError)."""
+        raise TypeError("cannot copy an mmkit.Region")
+
+
+_REGIONS: "weakref.WeakSet[Region]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A forked child has only the forking thread: a region lock another thread
+    # held at fork() time would never be released there.  Give the child's
+    # copies fresh locks (the child may use or unmap its copies).
+    for region in list(_REGIONS):
+        region._lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# --- mapping functions -----------------------------------------------------------
+
+def _adopt_out(rc: int, out: ctypes.c_void_p,
+               filename: Optional[Union[str, bytes]] = None) -> Region:
+    if rc < 0:
+        raise _error(rc, filename)
+    if not out.value:
+        raise OSError(_errno.EIO, "mmkit returned success without a region")
+    return Region._adopt(out.value)
+
+
+def map_anon(length: int, *, shared: bool = False, populate: bool = False,
+             hugepages: bool = False, devzero: bool = False,
+             noreserve: bool = False) -> Region:
+    """Map ``length`` bytes of zero-filled anonymous memory, readable and writable.
+
+    ``shared=True`` makes writes visible to forked children (``MAP_SHARED``);
+    otherwise children get a copy-on-write copy.  ``populate`` prefaults it,
+    ``hugepages`` uses huge pages where possible (never failing for lack of
+    them), ``devzero`` maps ``/dev/zero`` instead of ``MAP_ANONYMOUS``,
+    ``noreserve`` does not reserve swap.  ``len(r) == length``; ``length`` 0
+    is OSError (EINVAL).
+    """
+    n = _size(length, "length")
+    flags = READ | WRITE | (SHARED if _bool(shared, "shared") else PRIVATE)
+    if _bool(populate, "populate"):
+        flags |= POPULATE
+    if _bool(hugepages, "hugepages"):
+        flags |= HUGEPAGES
+    if _bool(devzero, "devzero"):
+        flags |= DEVZERO
+    if _bool(noreserve, "noreserve"):
+        flags |= NORESERVE
+    out = ctypes.c_void_p()
+    rc = _lib_c.mm_map_anon(n, flags, ctypes.byref(out))
+    return _adopt_out(rc, out)
+
+
+def map_file(path: PathType, offset: int = 0, length: int = 0, *, write: bool = False,
+             shared: bool = True, create: bool = False, exclusive: bool = False,
+             populate: bool = False) -> Region:
+    """Map ``length`` bytes of the file at ``path`` from ``offset`` (0: to the end of the file).
+
+    ``path`` is str, bytes or os.PathLike.  ``offset`` need not be
+    page-aligned.  ``write=True`` maps read-write: with ``shared=True`` writes
+    reach the file (see :meth:`Region.sync`), with ``shared=False`` they are
+    private copy-on-write.  ``create=True`` creates the file (mode 0600) if
+    missing and grows it to ``offset + length``; ``exclusive=True`` with it
+    fails with FileExistsError if the file exists.  An empty file gives a
+    region of length 0; ``offset`` past the end of the file is OSError
+    (EINVAL).  The file is closed before this returns.
+    """
+    encoded = _path(path)
+    off = _size(offset, "offset", _U64_MAX)
+    n = _size(length, "length")
+    write_ = _bool(write, "write")
+    flags = (READ | WRITE if write_ else READ) | (SHARED if _bool(shared, "shared") else PRIVATE)
+    if _bool(create, "create"):
+        flags |= CREATE
+    if _bool(exclusive, "exclusive"):
+        flags |= EXCL
+    if _bool(populate, "populate"):
+        flags |= POPULATE
+    out = ctypes.c_void_p()
+    rc = _lib_c.mm_map_file(encoded, off, n, flags, ctypes.byref(out))
+    return _adopt_out(rc, out, os.fspath(path))
+
+
+def map_fd(fd: Union[int, Any], offset: int = 0, length: int = 0, *, write: bool = False,
+           shared: bool = True) -> Region:
+    """Map ``length`` bytes (0: to the end) of the open descriptor ``fd`` from ``offset``.
+
+    ``fd`` is an int or an object with ``fileno()``; it is neither closed nor
+    kept.  A write-shared mapping of a descriptor opened read-only is
+    PermissionError (EACCES).
+    """
+    d = _fd(fd)
+    off = _size(offset, "offset", _U64_MAX)
+    n = _size(length, "length")
+    flags = (READ | WRITE if _bool(write, "write") else READ) | \
+        (SHARED if _bool(shared, "shared") else PRIVATE)
+    out = ctypes.c_void_p()
+    rc = _lib_c.mm_map_fd(d, off, n, flags, ctypes.byref(out))
+    return _adopt_out(rc, out)
+
+
+def map_shareable(name: Union[str, bytes], length: int) -> Region:
+    """Shared memory of ``length`` bytes that unrelated processes can map (``mm_map_shareable``).
+
+    Backed by ``memfd_create`` on Linux (``name`` is only a label).  The
+    region keeps a descriptor (:attr:`Region.fd`) to pass to another process,
+    which maps it with :func:`map_fd` ``(fd, write=True)``; :meth:`Region.seal`
+    restricts what peers may do.  NotImplementedError if the library lacks
+    ``mm_map_shareable``.
+    """
+    encoded = _name(name)
+    n = _size(length, "length")
+    fn = _require("mm_map_shareable")
+    out = ctypes.c_void_p()
+    rc = fn(encoded, n, READ | WRITE | SHARED, ctypes.byref(out))
+    return _adopt_out(rc, out)

@@ -1,0 +1,268 @@
+"""Region behaviour: indexing, views, numpy, BufferError, use after close, finalizer."""
+
+import copy
+import gc
+import os
+import pickle
+
+import pytest
+
+import mmkit
+from conftest import has
+
+np = pytest.importorskip("numpy")
+
+
+def mapped(address):
+    """True when /proc/self/maps has a mapping containing `address`."""
+    with open("/proc/self/maps") as f:
+        for line in f:
+            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+            if lo <= address < hi:
+                return True
+    return False
+
+
+def test_indexing_and_slices():
+    with mmkit.map_anon(100) as r:
+        r[0] = 1
+        r[-1] = 255
+        assert r[0] == 1 and r[99] == 255 and r[-1] == 255
+        r[10:20] = b"0123456789"
+        assert r[10:20] == b"0123456789"
+        assert r[10:20:2] == b"02468"
+        assert r[19:9:-1] == b"9876543210"
+        assert r[19:9:-3] == b"9630"
+        assert r[50:40] == b""
+        assert r[95:1000] == bytes(4) + b"\xff"
+        r[10:20:2] = b"abcde"
+        assert r[10:20] == b"a1b3c5d7e9"
+        r[19:9:-1] = b"ABCDEFGHIJ"
+        assert r[10:20] == b"JIHGFEDCBA"
+        r[30:34] = bytearray(b"wxyz")
+        r[34:36] = memoryview(b"!!")
+        assert r[30:36] == b"wxyz!!"
+        r[5:5] = b""
+        assert isinstance(r[0:1], bytes)
+        for bad in (100, -101, 1 << 70):
+            with pytest.raises(IndexError):
+                r[bad]
+            with pytest.raises(IndexError):
+                r[bad] = 0
+        with pytest.raises(IndexError):        # same length, like mmap
+            r[0:4] = b"abc"
+        with pytest.raises(IndexError):
+            r[0:4:2] = b"abc"
+        with pytest.raises(ValueError):
+            r[0] = 256
+        with pytest.raises(ValueError):
+            r[0] = -1
+        assert list(r[0:3]) == [r[0], r[1], r[2]]
+
+
+def test_view_zero_copy_and_format():
+    with mmkit.map_anon(4096) as r:
+        v = r.view()
+        assert v.format == "B" and v.itemsize == 1 and v.ndim == 1
+        assert len(v) == 4096 and not v.readonly and v.nbytes == 4096
+        v[0:3] = b"abc"
+        assert r[0:3] == b"abc"
+        r[3] = ord("d")
+        assert bytes(v[0:4]) == b"abcd"
+        v.release()
+
+
+def test_read_only_view_raises_type_error(data_file):
+    path, data = data_file
+    with mmkit.map_file(path) as r:
+        v = r.view()
+        assert v.readonly
+        with pytest.raises(TypeError):
+            v[0] = 1
+        with pytest.raises(TypeError):
+            v[0:2] = b"xy"
+        with pytest.raises(TypeError):          # and through the region
+            r[0] = 1
+        with pytest.raises(TypeError):
+            r[0:2] = b"xy"
+        with pytest.raises(TypeError):
+            r[0:0] = b""
+        a = np.frombuffer(v, dtype=np.uint8)
+        assert not a.flags.writeable
+        with pytest.raises(ValueError):
+            a[0] = 1
+        del a
+        v.release()
+        assert r[:] == data
+
+
+def test_numpy_shares_memory_both_ways():
+    with mmkit.map_anon(8192, shared=True) as r:
+        a = np.frombuffer(r.view(), dtype=np.uint8)
+        assert a.flags.writeable and a.size == 8192
+        a[100] = 42
+        assert r[100] == 42
+        r[200:202] = b"\x07\x08"
+        assert a[200] == 7 and a[201] == 8
+        b = a.view(np.uint32)
+        b[0] = 0x01020304
+        assert r[0:4] == (0x01020304).to_bytes(4, "little" if np.little_endian else "big")
+        assert a.ctypes.data == r.address
+        with pytest.raises(BufferError):
+            r.close()
+        del b
+        with pytest.raises(BufferError):
+            r.close()
+        del a
+        r.close()
+        assert r.closed
+
+
+def test_close_with_live_view_raises_buffer_error():
+    r = mmkit.map_anon(4096)
+    v = r.view()
+    with pytest.raises(BufferError):
+        r.close()
+    assert not r.closed
+    v[0] = 5                       # still usable
+    assert r[0] == 5
+    c = v.cast("I")                # derived views count too
+    s = v[10:20]
+    ro = v.toreadonly()
+    del v
+    with pytest.raises(BufferError):
+        r.close()
+    del c, ro
+    with pytest.raises(BufferError):
+        r.close()
+    s.release()
+    r.close()
+    assert r.closed
+
+
+def test_close_with_live_numpy_array_raises_buffer_error():
+    r = mmkit.map_anon(4096)
+    a = np.frombuffer(r.view(), dtype=np.uint8)[100:200].reshape(10, 10)
+    with pytest.raises(BufferError):
+        r.close()
+    with pytest.raises(BufferError):
+        with r:
+            pass
+    assert not r.closed
+    a[0, 0] = 9
+    assert r[100] == 9
+    del a
+    r.close()
+
+
+def test_context_manager_and_double_close():
+    with mmkit.map_anon(4096) as r:
+        assert not r.closed
+    assert r.closed
+    r.close()                      # a no-op
+    assert "closed" in repr(r)
+    with pytest.raises(ValueError):
+        with r:
+            pass
+
+
+def test_use_after_close_is_value_error():
+    r = mmkit.map_anon(4096, shared=True)
+    r.close()
+    calls = {
+        "len": lambda: len(r),
+        "address": lambda: r.address,
+        "flags": lambda: r.flags,
+        "writable": lambda: r.writable,
+        "view": lambda: r.view(),
+        "getitem": lambda: r[0],
+        "getslice": lambda: r[0:4],
+        "setitem": lambda: r.__setitem__(0, 1),
+        "setslice": lambda: r.__setitem__(slice(0, 2), b"ab"),
+        "read": lambda: r.read(0, 1),
+        "write": lambda: r.write(0, b"a"),
+        "sync": lambda: r.sync(),
+        "lock": lambda: r.lock(),
+        "unlock": lambda: r.unlock(),
+        "advise": lambda: r.advise(mmkit.ADV_NORMAL),
+        "protect": lambda: r.protect(mmkit.PROT_READ),
+        "resize": lambda: r.resize(8192),
+        "fd": lambda: r.fd,
+        "fileno": lambda: r.fileno(),
+        "seal": lambda: r.seal(mmkit.SEAL_GROW),
+        "enter": lambda: r.__enter__(),
+        "iter": lambda: list(r),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError):
+            call()
+        assert name
+    assert r.closed
+
+
+def test_views_keep_region_alive():
+    v = mmkit.map_anon(4096).view()        # the region object itself is dropped
+    gc.collect()
+    v[0:5] = b"alive"                      # no crash: the mapping is still there
+    assert bytes(v[0:5]) == b"alive"
+    a = np.frombuffer(mmkit.map_anon(4096, shared=True).view(), dtype=np.uint8)
+    gc.collect()
+    a[:] = 3
+    assert int(a.sum()) == 3 * 4096
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc/self/maps")
+def test_finalizer_unmaps_unclosed_region():
+    r = mmkit.map_anon(7 * mmkit.PAGE_SIZE)
+    address = r.address
+    assert mapped(address)
+    del r
+    gc.collect()
+    assert not mapped(address)
+    # ... but not while a view is alive
+    r = mmkit.map_anon(7 * mmkit.PAGE_SIZE)
+    address = r.address
+    v = r.view()
+    del r
+    gc.collect()
+    assert mapped(address)
+    del v
+    gc.collect()
+    assert not mapped(address)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc/self/maps")
+def test_close_unmaps():
+    r = mmkit.map_anon(5 * mmkit.PAGE_SIZE)
+    address = r.address
+    r.close()
+    assert not mapped(address)
+
+
+def test_not_copyable_or_picklable():
+    with mmkit.map_anon(4096) as r:
+        with pytest.raises(TypeError):
+            copy.copy(r)
+        with pytest.raises(TypeError):
+            copy.deepcopy(r)
+        with pytest.raises(TypeError):
+            pickle.dumps(r)
+
+
+def test_repr_and_iteration():
+    with mmkit.map_anon(3) as r:
+        r[:] = b"\x01\x02\x03"
+        assert list(r) == [1, 2, 3]
+        assert "length=3" in repr(r)
+
+
+def test_getitem_uses_library_copy_or_view():
+    # Whatever the library offers, r[i] and the view agree.
+    with mmkit.map_anon(4096) as r:
+        with r.view() as v:
+            v[7] = 77
+        assert r[7] == 77
+        r[8] = 88
+        with r.view() as v:
+            assert v[8] == 88
+    assert isinstance(has("mm_read"), bool)
