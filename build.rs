@@ -16,7 +16,21 @@ const CAPS: &[&str] = &[
     "mmkit_mremap",        // mremap(2)
     "mmkit_fallocate",     // posix_fallocate(3)
     "mmkit_proc_status",   // /proc/self/status has VmLck
+    "mmkit_process_vm",    // process_vm_readv / process_vm_writev
+    "mmkit_memfd",         // memfd_create(2)
+    "mmkit_seals",         // F_ADD_SEALS on memfds
 ];
+
+/// Capabilities switched off by `MMKIT_DISABLE=map_anonymous,memfd,...` (the
+/// names above without `mmkit_`), so the portable fallbacks that other targets
+/// use can be built and tested on Linux too.
+fn disabled() -> Vec<String> {
+    env::var("MMKIT_DISABLE")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| format!("mmkit_{}", s.trim()))
+        .collect()
+}
 
 fn caps_for(os: &str) -> Vec<&'static str> {
     let linux_like = matches!(os, "linux" | "android");
@@ -26,8 +40,7 @@ fn caps_for(os: &str) -> Vec<&'static str> {
     );
     let solaris_like = matches!(os, "illumos" | "solaris");
     let mut caps = Vec::new();
-    let no_anon = env::var_os("MMKIT_NO_MAP_ANONYMOUS").is_some_and(|v| v != "0" && !v.is_empty());
-    if (linux_like || bsd_like || solaris_like) && !no_anon {
+    if linux_like || bsd_like || solaris_like {
         caps.push("mmkit_map_anonymous");
     }
     if linux_like {
@@ -38,6 +51,9 @@ fn caps_for(os: &str) -> Vec<&'static str> {
             "mmkit_madv_hugepage",
             "mmkit_mremap",
             "mmkit_proc_status",
+            "mmkit_process_vm",
+            "mmkit_memfd",
+            "mmkit_seals",
         ]);
     }
     if linux_like || matches!(os, "freebsd" | "netbsd" | "dragonfly") || solaris_like {
@@ -46,13 +62,15 @@ fn caps_for(os: &str) -> Vec<&'static str> {
     if solaris_like {
         caps.push("mmkit_map_noreserve");
     }
+    let off = disabled();
+    caps.retain(|c| !off.iter().any(|d| d == c));
     caps
 }
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src");
-    println!("cargo:rerun-if-env-changed=MMKIT_NO_MAP_ANONYMOUS");
+    println!("cargo:rerun-if-env-changed=MMKIT_DISABLE");
 
     let os = env::var("CARGO_CFG_TARGET_OS").expect("cargo sets CARGO_CFG_TARGET_OS");
     for cap in CAPS {

@@ -124,6 +124,22 @@
 #define MM_ADV_NOHUGEPAGE 6
 
 /**
+ * `mm_seal`: nobody can shrink the object (its readers can never `SIGBUS`).
+ */
+#define MM_SEAL_SHRINK 1
+
+/**
+ * `mm_seal`: nobody can grow the object.
+ */
+#define MM_SEAL_GROW 2
+
+/**
+ * `mm_seal`: nobody can write the object through `write(2)` or a new
+ * mapping (the sealing region's own writable mapping keeps working).
+ */
+#define MM_SEAL_WRITE 4
+
+/**
  * An opaque handle to one mapping, created by `mm_map_anon`, `mm_map_file`
  * or `mm_map_fd` and released by `mm_unmap`.
  */
@@ -269,6 +285,71 @@ int mm_advise(mm_region *r, size_t offset, size_t len, int advice);
  * write access to a read-only file mapping is `-EACCES`.
  */
 int mm_protect(mm_region *r, size_t offset, size_t len, uint32_t prot);
+
+/**
+ * Copy `n` bytes from byte `offset` of the region into `dst`, bounds-checked
+ * and fault-safe: where a plain load would raise `SIGBUS` (the file under the
+ * mapping was truncated) or `SIGSEGV` (no access), it returns `-EFAULT` and
+ * the process goes on. No signal handler is installed.
+ *
+ * `-EINVAL` for a NULL region, a NULL `dst` with `n > 0`, or a range outside
+ * the region. Linux copies through `process_vm_readv` on the own process;
+ * other systems through a pipe (`write(2)` from a faulting address is `EFAULT`).
+ */
+int mm_read(const mm_region *r, size_t offset, void *dst, size_t n);
+
+/**
+ * Copy `n` bytes from `src` into the region at byte `offset`, bounds-checked
+ * and fault-safe like `mm_read` (`-EFAULT` instead of `SIGBUS`). Writing a
+ * read-only region is `-EACCES`; a range outside the region `-EINVAL`.
+ */
+int mm_write(mm_region *r, size_t offset, const void *src, size_t n);
+
+/**
+ * Grow or shrink a region to `new_len` bytes; `mm_ptr()` may change, so read
+ * it again. Private anonymous and shareable regions keep their bytes up to
+ * `min(old, new)` and gain zeros. A file region covers `[offset, offset +
+ * new_len)` afterwards, which must lie inside the file (`-EINVAL`) unless it
+ * was mapped with `MM_CREATE` (then the file grows, blocks allocated).
+ * Shared anonymous memory (`MAP_SHARED|MAP_ANONYMOUS` or `/dev/zero`) cannot
+ * grow past its pages: `-ENOTSUP` (its kernel object has a fixed size and
+ * touching past it would be `SIGBUS`); use `mm_map_shareable` for growable
+ * shared memory. A sealed shareable region refuses with `-EPERM`. A region
+ * mapped with `mm_map_fd` keeps no descriptor and cannot grow (`-ENOTSUP`).
+ * `new_len == 0` is `-EINVAL`. Must not race with other uses of the region.
+ */
+int mm_resize(mm_region *r, size_t new_len);
+
+/**
+ * Shared anonymous memory that *unrelated* processes can map: `memfd_create`
+ * (close-on-exec, sealable) on Linux; elsewhere `shm_open` under a random
+ * name and `shm_unlink` at once, so nothing is left in any namespace. The
+ * region keeps its descriptor (`mm_fd`); another process receives it by
+ * inheritance or over a Unix socket (`SCM_RIGHTS`) and maps it with
+ * `mm_map_fd(fd, 0, 0, MM_READ|MM_WRITE|MM_SHARED, &r)`.
+ *
+ * `name` labels the object (shown in `/proc/PID/fd`). `flags`: `MM_READ`
+ * and/or `MM_WRITE`, `MM_SHARED` (required; `MM_PRIVATE` is `-EINVAL`),
+ * optionally `MM_POPULATE`, `MM_HUGEPAGES`. `len == 0` is `-EINVAL`.
+ */
+int mm_map_shareable(const char *name, size_t len, uint32_t flags, mm_region **out);
+
+/**
+ * The descriptor a shareable region keeps (close-on-exec; owned by the
+ * region, do not close it), or `-EBADF` for a region that keeps none.
+ * `-EINVAL` for NULL.
+ */
+int mm_fd(const mm_region *r);
+
+/**
+ * Seal a shareable region's memory object (Linux memfd seals):
+ * `MM_SEAL_SHRINK` (nobody can shrink it, so its readers can never
+ * `SIGBUS`), `MM_SEAL_GROW`, `MM_SEAL_WRITE` (nobody can write it through
+ * `write(2)` or a new writable mapping; this region's own writable mapping,
+ * if any, keeps writing). Seals cannot be removed. `-ENOTSUP` for regions not
+ * from `mm_map_shareable` and platforms without seals; `-EINVAL` for unknown bits.
+ */
+int mm_seal(mm_region *r, uint32_t seals);
 
 #ifdef __cplusplus
 }  // extern "C"

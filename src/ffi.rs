@@ -386,6 +386,166 @@ pub unsafe extern "C" fn mm_protect(
     })
 }
 
+/// Copy `n` bytes from byte `offset` of the region into `dst`, bounds-checked
+/// and fault-safe: where a plain load would raise `SIGBUS` (the file under the
+/// mapping was truncated) or `SIGSEGV` (no access), it returns `-EFAULT` and
+/// the process goes on. No signal handler is installed.
+///
+/// `-EINVAL` for a NULL region, a NULL `dst` with `n > 0`, or a range outside
+/// the region. Linux copies through `process_vm_readv` on the own process;
+/// other systems through a pipe (`write(2)` from a faulting address is `EFAULT`).
+#[no_mangle]
+pub unsafe extern "C" fn mm_read(
+    r: *const mm_region,
+    offset: usize,
+    dst: *mut c_void,
+    n: usize,
+) -> c_int {
+    const CALL: &str = "mm_read";
+    guard(CALL, || {
+        // SAFETY: r is NULL or a live handle (C contract).
+        let r = unsafe { region(CALL, r) }?;
+        if dst.is_null() && n > 0 {
+            return Err(null(CALL, "dst"));
+        }
+        let dst = if n == 0 {
+            &mut [][..]
+        } else {
+            // SAFETY: dst is non-NULL and, per the C contract, has room for n bytes.
+            unsafe { std::slice::from_raw_parts_mut(dst.cast::<u8>(), n) }
+        };
+        r.read(offset, dst)
+    })
+}
+
+/// Copy `n` bytes from `src` into the region at byte `offset`, bounds-checked
+/// and fault-safe like `mm_read` (`-EFAULT` instead of `SIGBUS`). Writing a
+/// read-only region is `-EACCES`; a range outside the region `-EINVAL`.
+#[no_mangle]
+pub unsafe extern "C" fn mm_write(
+    r: *mut mm_region,
+    offset: usize,
+    src: *const c_void,
+    n: usize,
+) -> c_int {
+    const CALL: &str = "mm_write";
+    guard(CALL, || {
+        // SAFETY: r is NULL or a live handle (C contract).
+        let r = unsafe { region(CALL, r) }?;
+        if src.is_null() && n > 0 {
+            return Err(null(CALL, "src"));
+        }
+        let src = if n == 0 {
+            &[][..]
+        } else {
+            // SAFETY: src is non-NULL and, per the C contract, holds n bytes.
+            unsafe { std::slice::from_raw_parts(src.cast::<u8>(), n) }
+        };
+        r.write(offset, src)
+    })
+}
+
+/// Grow or shrink a region to `new_len` bytes; `mm_ptr()` may change, so read
+/// it again. Private anonymous and shareable regions keep their bytes up to
+/// `min(old, new)` and gain zeros. A file region covers `[offset, offset +
+/// new_len)` afterwards, which must lie inside the file (`-EINVAL`) unless it
+/// was mapped with `MM_CREATE` (then the file grows, blocks allocated).
+/// Shared anonymous memory (`MAP_SHARED|MAP_ANONYMOUS` or `/dev/zero`) cannot
+/// grow past its pages: `-ENOTSUP` (its kernel object has a fixed size and
+/// touching past it would be `SIGBUS`); use `mm_map_shareable` for growable
+/// shared memory. A sealed shareable region refuses with `-EPERM`. A region
+/// mapped with `mm_map_fd` keeps no descriptor and cannot grow (`-ENOTSUP`).
+/// `new_len == 0` is `-EINVAL`. Must not race with other uses of the region.
+#[no_mangle]
+pub unsafe extern "C" fn mm_resize(r: *mut mm_region, new_len: usize) -> c_int {
+    const CALL: &str = "mm_resize";
+    guard(CALL, || {
+        // SAFETY: r is NULL or a live handle that, per the C contract, no other
+        // thread uses during this call.
+        let h = unsafe { r.as_mut() }.ok_or_else(|| null(CALL, "region"))?;
+        h.region.resize(new_len)
+    })
+}
+
+/// Shared anonymous memory that *unrelated* processes can map: `memfd_create`
+/// (close-on-exec, sealable) on Linux; elsewhere `shm_open` under a random
+/// name and `shm_unlink` at once, so nothing is left in any namespace. The
+/// region keeps its descriptor (`mm_fd`); another process receives it by
+/// inheritance or over a Unix socket (`SCM_RIGHTS`) and maps it with
+/// `mm_map_fd(fd, 0, 0, MM_READ|MM_WRITE|MM_SHARED, &r)`.
+///
+/// `name` labels the object (shown in `/proc/PID/fd`). `flags`: `MM_READ`
+/// and/or `MM_WRITE`, `MM_SHARED` (required; `MM_PRIVATE` is `-EINVAL`),
+/// optionally `MM_POPULATE`, `MM_HUGEPAGES`. `len == 0` is `-EINVAL`.
+#[no_mangle]
+pub unsafe extern "C" fn mm_map_shareable(
+    name: *const c_char,
+    len: usize,
+    flags: u32,
+    out: *mut *mut mm_region,
+) -> c_int {
+    const CALL: &str = "mm_map_shareable";
+    guard(CALL, || {
+        if name.is_null() {
+            return Err(null(CALL, "name"));
+        }
+        if out.is_null() {
+            return Err(null(CALL, "out"));
+        }
+        // SAFETY: name is non-NULL and, per the C contract, NUL-terminated.
+        let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+        let flags = map_flags(CALL, flags)?;
+        let r = Region::shareable(&name, len, flags)?;
+        // SAFETY: out is non-NULL and, per the C contract, writable.
+        unsafe { publish(out, r) };
+        Ok(())
+    })
+}
+
+/// The descriptor a shareable region keeps (close-on-exec; owned by the
+/// region, do not close it), or `-EBADF` for a region that keeps none.
+/// `-EINVAL` for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn mm_fd(r: *const mm_region) -> c_int {
+    const CALL: &str = "mm_fd";
+    let mut fd = -1;
+    let rc = guard(CALL, || {
+        // SAFETY: r is NULL or a live handle (C contract).
+        let r = unsafe { region(CALL, r) }?;
+        match r.fd() {
+            Some(f) => {
+                fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+                Ok(())
+            }
+            None => Err(Error::os(
+                CALL,
+                libc::EBADF,
+                "the region keeps no descriptor (only mm_map_shareable regions do)",
+            )),
+        }
+    });
+    if rc == 0 {
+        fd
+    } else {
+        rc
+    }
+}
+
+/// Seal a shareable region's memory object (Linux memfd seals):
+/// `MM_SEAL_SHRINK` (nobody can shrink it, so its readers can never
+/// `SIGBUS`), `MM_SEAL_GROW`, `MM_SEAL_WRITE` (nobody can write it through
+/// `write(2)` or a new writable mapping; this region's own writable mapping,
+/// if any, keeps writing). Seals cannot be removed. `-ENOTSUP` for regions not
+/// from `mm_map_shareable` and platforms without seals; `-EINVAL` for unknown bits.
+#[no_mangle]
+pub unsafe extern "C" fn mm_seal(r: *mut mm_region, seals: u32) -> c_int {
+    const CALL: &str = "mm_seal";
+    guard(CALL, || {
+        // SAFETY: r is NULL or a live handle (C contract).
+        unsafe { region(CALL, r) }?.seal(seals)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,14 @@ pub const MM_ADV_HUGEPAGE: i32 = 5;
 /// `mm_advise`: do not use transparent huge pages for the range (Linux).
 pub const MM_ADV_NOHUGEPAGE: i32 = 6;
 
+/// `mm_seal`: nobody can shrink the object (its readers can never `SIGBUS`).
+pub const MM_SEAL_SHRINK: u32 = 0x1;
+/// `mm_seal`: nobody can grow the object.
+pub const MM_SEAL_GROW: u32 = 0x2;
+/// `mm_seal`: nobody can write the object through `write(2)` or a new
+/// mapping (the sealing region's own writable mapping keeps working).
+pub const MM_SEAL_WRITE: u32 = 0x4;
+
 const PROT_BITS: u32 = MM_READ | MM_WRITE | MM_EXEC;
 const ALL_BITS: u32 = PROT_BITS
     | MM_SHARED

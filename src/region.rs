@@ -3,20 +3,40 @@
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::{Error, Result};
-use crate::flags::{Advice, Flags, SyncFlags, SyncMode};
+use crate::flags::{
+    Advice, Flags, SyncFlags, SyncMode, MM_SEAL_GROW, MM_SEAL_SHRINK, MM_SEAL_WRITE,
+};
 use crate::sys::{self, MapSpec, Mapping, Share};
 
 /// What backs a region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Kind {
     Anonymous,
-    File,
+    /// A file; where it came from, for resizing.
+    File(FileOrigin),
+    /// Memory from [`Region::shareable`], keeping its descriptor.
+    Shareable {
+        fd: OwnedFd,
+        sealable: bool,
+    },
+}
+
+/// The file under a file region. No descriptor is kept (the contract): a
+/// resize that needs the file reopens `path` and checks it is the same file.
+#[derive(Debug)]
+struct FileOrigin {
+    /// `None` for regions mapped from a caller's descriptor.
+    path: Option<PathBuf>,
+    dev: u64,
+    ino: u64,
+    /// File offset of the region's first byte.
+    offset: u64,
 }
 
 /// One memory mapping: `len` usable bytes starting at [`Region::as_ptr`].
@@ -247,11 +267,20 @@ impl Region {
             eff |= Flags::HUGEPAGES;
         }
         if asked.contains(Flags::POPULATE) {
-            let write = asked.contains(Flags::WRITE)
-                && (kind == Kind::Anonymous || asked.contains(Flags::PRIVATE));
+            let anonymous = !matches!(kind, Kind::File(_));
+            let write =
+                asked.contains(Flags::WRITE) && (anonymous || asked.contains(Flags::PRIVATE));
             sys::populate(&map, write).map_err(|e| Error::Os {
                 call,
-                msg: format!("MM_POPULATE could not prefault {} bytes", map.len()),
+                msg: format!(
+                    "MM_POPULATE could not prefault {} bytes{}",
+                    map.len(),
+                    if e.raw_os_error() == Some(libc::EFAULT) {
+                        " (the pages could not be supplied: a full file system, or memory limits)"
+                    } else {
+                        ""
+                    }
+                ),
                 source: e,
             })?;
         }
@@ -302,7 +331,7 @@ impl Region {
         };
         let result = Self::map_open_file(
             CALL,
-            &describe(path),
+            Some(path),
             file.as_fd(),
             offset,
             len,
@@ -373,7 +402,7 @@ impl Region {
                 "MM_EXCL needs a path; use mm_map_file",
             ));
         }
-        let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        let raw = fd.as_raw_fd();
         let mode = sys::access_mode(fd).map_err(|e| Error::Os {
             call: CALL,
             msg: format!("fcntl(fd {raw}, F_GETFL)"),
@@ -399,13 +428,13 @@ impl Region {
                 ),
             ));
         }
-        Self::map_open_file(CALL, &format!("fd {raw}"), fd, offset, len, checked, false)
+        Self::map_open_file(CALL, None, fd, offset, len, checked, false)
     }
 
-    /// Map an open descriptor; `what` names the file in messages (a path or "fd N").
+    /// Map an open descriptor; `path` is where it was opened from, if we did.
     fn map_open_file(
         call: &'static str,
-        what: &str,
+        path: Option<&Path>,
         fd: BorrowedFd<'_>,
         offset: u64,
         len: usize,
@@ -413,7 +442,9 @@ impl Region {
         created: bool,
     ) -> Result<Region> {
         let Checked { flags, spec } = checked;
-        let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        let raw = fd.as_raw_fd();
+        // How messages name the file.
+        let what = path.map_or_else(|| format!("fd {raw}"), describe);
         let st = sys::fstat(fd).map_err(|e| Error::Os {
             call,
             msg: format!("{what}: fstat(fd {raw})"),
@@ -512,13 +543,19 @@ impl Region {
                 });
             }
         }
+        let origin = FileOrigin {
+            path: path.map(Path::to_path_buf),
+            dev: st.dev,
+            ino: st.ino,
+            offset,
+        };
         if len == 0 {
             return Ok(Region {
                 map: None,
                 delta: 0,
                 len: 0,
                 flags: AtomicU32::new(effective(flags).bits()),
-                kind: Kind::File,
+                kind: Kind::File(origin),
             });
         }
         let map = sys::map_fd(fd, aligned, map_len, &spec).map_err(|e| {
@@ -531,7 +568,15 @@ impl Region {
                 source: e,
             }
         })?;
-        Self::finish(call, map, delta, len, flags, effective(flags), Kind::File)
+        Self::finish(
+            call,
+            map,
+            delta,
+            len,
+            flags,
+            effective(flags),
+            Kind::File(origin),
+        )
     }
 
     /// The first usable byte; null for an empty region.
@@ -632,7 +677,7 @@ impl Region {
     pub fn sync(&self, offset: usize, len: usize, how: SyncFlags) -> Result<()> {
         const CALL: &str = "mm_sync";
         let (start, end) = self.span(CALL, offset, len)?;
-        if self.kind == Kind::Anonymous {
+        if matches!(self.kind, Kind::Anonymous) {
             return Ok(());
         }
         let Some((map, s, l)) = self.pages(start, end) else {
@@ -784,6 +829,411 @@ impl Region {
         }
         Ok(())
     }
+
+    /// Shared anonymous memory that unrelated processes can map
+    /// (`mm_map_shareable`): a `memfd` on Linux, an immediately unlinked
+    /// `shm_open` object elsewhere. The region keeps the descriptor
+    /// (close-on-exec, see [`Region::fd`]); another process maps it with
+    /// [`Region::from_fd`] after receiving it by inheritance or `SCM_RIGHTS`.
+    ///
+    /// `flags`: `READ` and/or `WRITE`, `SHARED` (required), optionally
+    /// `POPULATE`, `HUGEPAGES`. `name` only labels the object (`/proc/PID/fd`).
+    pub fn shareable(name: &str, len: usize, flags: Flags) -> Result<Region> {
+        const CALL: &str = "mm_map_shareable";
+        let Checked { flags, spec } = check_flags(CALL, flags.bits(), false)?;
+        if flags.contains(Flags::PRIVATE) {
+            return Err(Error::invalid(
+                CALL,
+                "shareable memory is shared: use MM_SHARED, not MM_PRIVATE",
+            ));
+        }
+        if flags.contains(Flags::DEVZERO) {
+            return Err(Error::invalid(
+                CALL,
+                "MM_DEVZERO applies to mm_map_anon only",
+            ));
+        }
+        if len == 0 {
+            return Err(Error::invalid(
+                CALL,
+                "len is 0; a shareable region needs at least one byte",
+            ));
+        }
+        let map_len = sys::round_up(len, sys::page_size())
+            .filter(|&l| l <= isize::MAX as usize && (len as u64) <= i64::MAX as u64)
+            .ok_or_else(|| too_large(CALL, format_args!("len {len}")))?;
+        let cname = std::ffi::CString::new(name)
+            .map_err(|_| Error::invalid(CALL, format_args!("name {name:?} contains a NUL byte")))?;
+        let (fd, sealable) = sys::shareable_object(&cname).map_err(|e| Error::Os {
+            call: CALL,
+            msg: format!("creating the shared memory object {name:?}"),
+            source: e,
+        })?;
+        sys::set_len(fd.as_fd(), len as u64).map_err(|e| Error::Os {
+            call: CALL,
+            msg: format!("ftruncate of {name:?} to {len} bytes"),
+            source: e,
+        })?;
+        let map = sys::map_fd(fd.as_fd(), 0, map_len, &spec).map_err(|e| Error::Os {
+            call: CALL,
+            msg: format!("mmap of {len} bytes of {name:?} with {flags}"),
+            source: e,
+        })?;
+        Self::finish(
+            CALL,
+            map,
+            0,
+            len,
+            flags,
+            effective(flags),
+            Kind::Shareable { fd, sealable },
+        )
+    }
+
+    /// The descriptor a shareable region keeps; `None` for other regions.
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        match &self.kind {
+            Kind::Shareable { fd, .. } => Some(fd.as_fd()),
+            _ => None,
+        }
+    }
+
+    /// Seal a shareable region's object (`mm_seal`) with `MM_SEAL_*` bits:
+    /// `SHRINK` (nobody can shrink it, so readers never `SIGBUS`), `GROW`,
+    /// `WRITE` (nobody can write it through `write(2)` or a new mapping; this
+    /// region's own writable mapping keeps writing when it exists).
+    /// Other regions, and platforms without seals, are `ENOTSUP`.
+    pub fn seal(&self, seals: u32) -> Result<()> {
+        const CALL: &str = "mm_seal";
+        let all = MM_SEAL_SHRINK | MM_SEAL_GROW | MM_SEAL_WRITE;
+        if seals & !all != 0 {
+            return Err(Error::invalid(
+                CALL,
+                format_args!("unknown seal bits {:#x} in {seals:#x}", seals & !all),
+            ));
+        }
+        let Kind::Shareable { fd, sealable } = &self.kind else {
+            return Err(Error::unsupported(
+                CALL,
+                "only regions from mm_map_shareable can be sealed",
+            ));
+        };
+        if !sealable {
+            return Err(Error::unsupported(
+                CALL,
+                "this platform's shared memory objects cannot be sealed",
+            ));
+        }
+        if seals == 0 {
+            return Ok(());
+        }
+        #[cfg(mmkit_seals)]
+        {
+            sys::add_seals(
+                fd.as_fd(),
+                seals & MM_SEAL_SHRINK != 0,
+                seals & MM_SEAL_GROW != 0,
+                seals & MM_SEAL_WRITE != 0,
+            )
+            .map_err(|e| Error::Os {
+                call: CALL,
+                msg: format!("fcntl(F_ADD_SEALS, {seals:#x}) on fd {}", fd.as_raw_fd()),
+                source: e,
+            })
+        }
+        #[cfg(not(mmkit_seals))]
+        {
+            let _ = fd;
+            Err(Error::unsupported(
+                CALL,
+                "sealing is not supported on this platform",
+            ))
+        }
+    }
+
+    /// Copy `dst.len()` bytes from `offset` into `dst` (`mm_read`), never
+    /// raising a signal: where a plain load would be `SIGBUS` (the file was
+    /// truncated) or `SIGSEGV` (no access), this returns `EFAULT`.
+    pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result<()> {
+        const CALL: &str = "mm_read";
+        self.copy(
+            CALL,
+            offset,
+            dst.as_mut_ptr(),
+            dst.len(),
+            sys::Direction::Read,
+        )
+    }
+
+    /// Copy `src` into the region at `offset` (`mm_write`), never raising a
+    /// signal (see [`Region::read`]). A read-only region is `EACCES`.
+    pub fn write(&self, offset: usize, src: &[u8]) -> Result<()> {
+        const CALL: &str = "mm_write";
+        if !self.flags().writable() {
+            return Err(Error::access(
+                CALL,
+                format_args!("the region is read-only ({})", self.flags()),
+            ));
+        }
+        // The source is only read: Direction::Write never stores through it.
+        self.copy(
+            CALL,
+            offset,
+            src.as_ptr().cast_mut(),
+            src.len(),
+            sys::Direction::Write,
+        )
+    }
+
+    fn copy(
+        &self,
+        call: &'static str,
+        offset: usize,
+        buf: *mut u8,
+        n: usize,
+        dir: sys::Direction,
+    ) -> Result<()> {
+        match offset.checked_add(n) {
+            Some(end) if end <= self.len => {}
+            _ => {
+                return Err(Error::invalid(
+                    call,
+                    format_args!(
+                        "{n} bytes at offset {offset} are outside the region ({} bytes)",
+                        self.len
+                    ),
+                ))
+            }
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        // SAFETY: offset + n <= len, so the range lies inside the mapping.
+        let at = unsafe { self.as_ptr().add(offset) };
+        sys::copy_checked(dir, at, buf, n).map_err(|e| {
+            let cause = if e.raw_os_error() == Some(libc::EFAULT) {
+                ": the pages are gone (the file under the mapping was truncated) or not accessible"
+            } else {
+                ""
+            };
+            Error::Os {
+                call,
+                msg: format!("copying {n} bytes at offset {offset}{cause}"),
+                source: e,
+            }
+        })
+    }
+
+    /// Grow or shrink the region to `new_len` bytes (`mm_resize`); the
+    /// address may change. Private anonymous and shareable regions keep their
+    /// bytes up to `min(old, new)` and gain zeros. A file region covers
+    /// `[offset, offset + new_len)` afterwards, which must lie inside the file
+    /// unless it was mapped with `MM_CREATE` (then the file grows, blocks
+    /// allocated). Shared anonymous memory cannot grow past the pages it was
+    /// created with (`ENOTSUP`: the kernel object has a fixed size, and
+    /// touching past it would be `SIGBUS`). A sealed shareable region refuses
+    /// with `EPERM`.
+    pub fn resize(&mut self, new_len: usize) -> Result<()> {
+        const CALL: &str = "mm_resize";
+        if new_len == 0 {
+            return Err(Error::invalid(
+                CALL,
+                "new_len is 0; unmap the region instead",
+            ));
+        }
+        let page = sys::page_size();
+        if let (None, Kind::File(origin)) = (&self.map, &self.kind) {
+            // An empty file region has no mapping yet: its first page starts
+            // at the aligned offset.
+            self.delta = (origin.offset % page as u64) as usize;
+        }
+        let new_map_len = self
+            .delta
+            .checked_add(new_len)
+            .and_then(|l| sys::round_up(l, page))
+            .filter(|&l| l <= isize::MAX as usize)
+            .ok_or_else(|| too_large(CALL, format_args!("new_len {new_len}")))?;
+        let old_len = self.len;
+        let cur_map_len = self.map.as_ref().map_or(0, Mapping::len);
+        let flags = self.flags();
+        let spec = MapSpec {
+            prot: prot_bits(flags),
+            share: if flags.contains(Flags::SHARED) {
+                Share::Shared
+            } else {
+                Share::Private
+            },
+            noreserve: flags.contains(Flags::NORESERVE),
+            populate: false,
+        };
+        match &self.kind {
+            Kind::Anonymous => {
+                if flags.contains(Flags::SHARED) && new_map_len > cur_map_len {
+                    return Err(Error::unsupported(
+                        CALL,
+                        format_args!(
+                            "shared anonymous memory cannot grow from {old_len} to {new_len} bytes: its kernel object \
+                             has {cur_map_len} bytes, and touching past them would raise SIGBUS; \
+                             use mm_map_shareable for growable shared memory"
+                        ),
+                    ));
+                }
+                self.remap(CALL, new_map_len, &spec, None, 0)?;
+            }
+            Kind::Shareable { fd, .. } => {
+                let fd = fd.try_clone().map_err(|e| Error::Os {
+                    call: CALL,
+                    msg: "dup of the region's descriptor".into(),
+                    source: e,
+                })?;
+                sys::set_len(fd.as_fd(), new_len as u64).map_err(|e| {
+                    let why = if e.raw_os_error() == Some(libc::EPERM) {
+                        " (the object is sealed)"
+                    } else {
+                        ""
+                    };
+                    Error::Os {
+                        call: CALL,
+                        msg: format!("ftruncate from {old_len} to {new_len} bytes{why}"),
+                        source: e,
+                    }
+                })?;
+                if let Err(e) = self.remap(CALL, new_map_len, &spec, Some(fd.as_fd()), 0) {
+                    let _ = sys::set_len(fd.as_fd(), old_len as u64);
+                    return Err(e);
+                }
+            }
+            Kind::File(origin) => {
+                let end = origin
+                    .offset
+                    .checked_add(new_len as u64)
+                    .filter(|&e| e <= i64::MAX as u64)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            CALL,
+                            format_args!("offset {} + new_len {new_len} overflows", origin.offset),
+                        )
+                    })?;
+                if new_len <= old_len {
+                    self.remap(CALL, new_map_len, &spec, None, 0)?;
+                } else {
+                    let file = self.reopen(CALL, end)?;
+                    let aligned = origin.offset - self.delta as u64;
+                    self.remap(CALL, new_map_len, &spec, Some(file.as_fd()), aligned)?;
+                }
+            }
+        }
+        if new_len > old_len && !matches!(self.kind, Kind::File(_)) && flags.writable() {
+            // Bytes past the old end that share its last page must read as zeros.
+            let tail_end = sys::round_up(self.delta + old_len, page)
+                .unwrap_or(0)
+                .min(self.delta + new_len);
+            if tail_end > self.delta + old_len {
+                // SAFETY: the range lies inside the (now larger) writable mapping.
+                unsafe {
+                    std::ptr::write_bytes(
+                        self.as_ptr().add(old_len),
+                        0,
+                        tail_end - self.delta - old_len,
+                    )
+                };
+            }
+        }
+        self.len = new_len;
+        Ok(())
+    }
+
+    /// Resize the mapping (or create it, for a region that was empty).
+    fn remap(
+        &mut self,
+        call: &'static str,
+        new_map_len: usize,
+        spec: &MapSpec,
+        fd: Option<BorrowedFd<'_>>,
+        offset: u64,
+    ) -> Result<()> {
+        let res = match (&mut self.map, fd) {
+            (Some(m), fd) => m.resize(new_map_len, spec, fd, offset),
+            (None, Some(fd)) => {
+                sys::map_fd(fd, offset, new_map_len, spec).map(|m| self.map = Some(m))
+            }
+            (None, None) => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        };
+        res.map_err(|e| Error::Os {
+            call,
+            msg: format!("remapping to {new_map_len} bytes"),
+            source: e,
+        })
+    }
+
+    /// Reopen a file region's file to grow into it: the same file (device and
+    /// inode), at least `end` bytes long, grown (blocks allocated) when the
+    /// region was mapped with `MM_CREATE`.
+    fn reopen(&self, call: &'static str, end: u64) -> Result<File> {
+        let Kind::File(origin) = &self.kind else {
+            unreachable!("reopen of a non-file region")
+        };
+        let Some(path) = &origin.path else {
+            return Err(Error::unsupported(
+                call,
+                "a region mapped from a descriptor keeps none, so it cannot grow; map the descriptor again with mm_map_fd",
+            ));
+        };
+        let create = self.flags().contains(Flags::CREATE);
+        let read_write = create || self.flags().contains(Flags::WRITE | Flags::SHARED);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(read_write)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(|e| Error::Os {
+                call,
+                msg: format!("reopening {} to grow the region", describe(path)),
+                source: e,
+            })?;
+        let st = sys::fstat(file.as_fd()).map_err(|e| Error::Os {
+            call,
+            msg: format!("fstat of {}", describe(path)),
+            source: e,
+        })?;
+        if (st.dev, st.ino) != (origin.dev, origin.ino) {
+            return Err(Error::os(
+                call,
+                libc::ESTALE,
+                format_args!(
+                    "{} is no longer the file that was mapped (replaced or renamed)",
+                    describe(path)
+                ),
+            ));
+        }
+        if end > st.size {
+            if !create {
+                return Err(Error::invalid(
+                    call,
+                    format_args!(
+                        "{}: growing to end at byte {end} passes the end of the file ({} bytes); map with MM_CREATE to grow the file",
+                        describe(path),
+                        st.size
+                    ),
+                ));
+            }
+            let start = origin.offset;
+            sys::allocate(file.as_fd(), start, end - start, st.size)
+                .and_then(|()| sys::fsync(file.as_fd()))
+                .map_err(|e| {
+                    let _ = sys::truncate(file.as_fd(), st.size);
+                    Error::Os {
+                        call,
+                        msg: format!(
+                            "{}: MM_CREATE could not grow the file to {end} bytes",
+                            describe(path)
+                        ),
+                        source: e,
+                    }
+                })?;
+        }
+        Ok(file)
+    }
 }
 
 fn lock_error(call: &'static str, bytes: usize, e: io::Error) -> Error {
@@ -851,7 +1301,9 @@ mod tests {
 
     const RW_SHARED: Flags = Flags::READ.union(Flags::WRITE).union(Flags::SHARED);
 
+    // Both test the run-time decision, which a build without MAP_ANONYMOUS never makes.
     #[test]
+    #[cfg(mmkit_map_anonymous)]
     fn a_kernel_refusing_map_anonymous_is_served_by_dev_zero() {
         for errno in [libc::EINVAL, libc::ENODEV, libc::ENOTSUP] {
             let r = Region::anon_with(8192, RW_SHARED, |_, _| {
@@ -866,6 +1318,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(mmkit_map_anonymous)]
     fn a_real_failure_of_map_anonymous_is_reported_not_hidden() {
         let e = Region::anon_with(8192, RW_SHARED, |_, _| {
             Err(io::Error::from_raw_os_error(libc::ENOMEM))

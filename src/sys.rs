@@ -466,6 +466,9 @@ pub(crate) struct Stat {
     pub kind: libc::mode_t,
     /// `st_size`.
     pub size: u64,
+    /// `st_dev`, `st_ino`: which file this is.
+    pub dev: u64,
+    pub ino: u64,
 }
 
 /// `fstat` of a descriptor.
@@ -478,6 +481,10 @@ pub(crate) fn fstat(fd: BorrowedFd<'_>) -> SysResult<Stat> {
     Ok(Stat {
         kind: st.st_mode & libc::S_IFMT,
         size: st.st_size.max(0) as u64,
+        #[allow(clippy::unnecessary_cast)] // dev_t and ino_t differ by platform
+        dev: st.st_dev as u64,
+        #[allow(clippy::unnecessary_cast)]
+        ino: st.st_ino as u64,
     })
 }
 
@@ -490,4 +497,313 @@ pub(crate) fn fsync(fd: BorrowedFd<'_>) -> SysResult<()> {
             r => return r,
         }
     }
+}
+
+// ---------------------------------------------------------------- fault-safe copies
+
+/// Which way a fault-safe copy goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// From the mapping into the caller's buffer.
+    Read,
+    /// From the caller's buffer into the mapping.
+    Write,
+}
+
+/// Copy `n` bytes between `mapped` (inside a mapping) and `buf` without ever
+/// raising a signal: where a plain load or store would be `SIGBUS` (file
+/// truncated) or `SIGSEGV` (no access), the kernel does the copy and answers
+/// `EFAULT`. Linux: `process_vm_readv` / `process_vm_writev` on this process.
+/// Elsewhere (and where those are refused): through a pipe, since `write(2)`
+/// from and `read(2)` into a faulting address also fail with `EFAULT`.
+pub(crate) fn copy_checked(
+    dir: Direction,
+    mapped: *mut u8,
+    buf: *mut u8,
+    n: usize,
+) -> SysResult<()> {
+    #[cfg(mmkit_process_vm)]
+    match copy_process_vm(dir, mapped, buf, n) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {}
+        r => return r,
+    }
+    copy_via_pipe(dir, mapped, buf, n)
+}
+
+#[cfg(mmkit_process_vm)]
+fn copy_process_vm(dir: Direction, mapped: *mut u8, buf: *mut u8, n: usize) -> SysResult<()> {
+    let mut done = 0;
+    while done < n {
+        // SAFETY (for the two adds): done < n, inside both ranges.
+        let local = libc::iovec {
+            iov_base: unsafe { buf.add(done) }.cast(),
+            iov_len: n - done,
+        };
+        let remote = libc::iovec {
+            iov_base: unsafe { mapped.add(done) }.cast(),
+            iov_len: n - done,
+        };
+        // SAFETY: the kernel reads/writes only the iovec ranges, which lie in
+        // this process's buffer and mapping, and reports faults as EFAULT.
+        let rc = unsafe {
+            let pid = libc::getpid();
+            match dir {
+                Direction::Read => libc::process_vm_readv(pid, &local, 1, &remote, 1, 0),
+                Direction::Write => libc::process_vm_writev(pid, &local, 1, &remote, 1, 0),
+            }
+        };
+        match rc {
+            -1 => {
+                let e = last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            // A partial copy stops at the faulting page; no progress is a fault.
+            0 => return Err(io::Error::from_raw_os_error(libc::EFAULT)),
+            k => done += k as usize,
+        }
+    }
+    Ok(())
+}
+
+fn copy_via_pipe(dir: Direction, mapped: *mut u8, buf: *mut u8, n: usize) -> SysResult<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (from, to) = match dir {
+        Direction::Read => (mapped.cast_const(), buf),
+        Direction::Write => (buf.cast_const(), mapped),
+    };
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors pipe returns.
+    cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
+    // SAFETY: both descriptors were just created and are owned from here on.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    for fd in [&rd, &wr] {
+        // SAFETY: fcntl on descriptors we own. Close-on-exec for exec'ing
+        // threads; the write end non-blocking so a small pipe never hangs us.
+        unsafe {
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
+    // SAFETY: as above.
+    unsafe {
+        libc::fcntl(wr.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
+    }
+    let mut done = 0;
+    while done < n {
+        let chunk = (n - done).min(64 * 1024);
+        // SAFETY: reads at most `chunk` bytes inside the source range; a
+        // fault there is reported as EFAULT by the kernel.
+        let w = unsafe { libc::write(wr.as_raw_fd(), from.add(done).cast(), chunk) };
+        if w < 0 {
+            let e = last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if w == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EFAULT));
+        }
+        let mut got = 0;
+        while got < w as usize {
+            // SAFETY: writes at most the bytes just queued into the target
+            // range; a fault there is reported as EFAULT by the kernel.
+            let r =
+                unsafe { libc::read(rd.as_raw_fd(), to.add(done + got).cast(), w as usize - got) };
+            if r < 0 {
+                let e = last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if r == 0 {
+                return Err(io::Error::from_raw_os_error(libc::EFAULT));
+            }
+            got += r as usize;
+        }
+        done += got;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- shareable memory
+
+/// An anonymous shared-memory object no name refers to: `memfd_create` on
+/// Linux (sealable), else `shm_open` under a random name, unlinked at once.
+/// Returns the descriptor (close-on-exec) and whether it can be sealed.
+pub(crate) fn shareable_object(name: &std::ffi::CStr) -> SysResult<(std::os::fd::OwnedFd, bool)> {
+    #[cfg(mmkit_memfd)]
+    {
+        use std::os::fd::FromRawFd;
+        let mut flags = libc::MFD_CLOEXEC;
+        if cfg!(mmkit_seals) {
+            flags |= libc::MFD_ALLOW_SEALING;
+        }
+        // SAFETY: name is NUL-terminated; the result is checked.
+        let fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+        if fd >= 0 {
+            // SAFETY: a new descriptor, owned from here on.
+            return Ok((
+                unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+                cfg!(mmkit_seals),
+            ));
+        }
+        let e = last_os_error();
+        // Old kernels or a seccomp filter: fall back to POSIX shared memory.
+        if !matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
+            return Err(e);
+        }
+    }
+    let _ = name;
+    shm_anonymous().map(|fd| (fd, false))
+}
+
+/// `shm_open` with a fresh random name and `O_EXCL`, then `shm_unlink` at once:
+/// nothing is left in any namespace, even if the process dies right after.
+fn shm_anonymous() -> SysResult<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    for _ in 0..64 {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let name = format!("/mmkit-{}-{seq}-{nanos:x}\0", std::process::id());
+        // SAFETY: name is NUL-terminated; shm_open sets FD_CLOEXEC itself (POSIX).
+        let fd = unsafe {
+            libc::shm_open(
+                name.as_ptr().cast(),
+                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+                0o600 as libc::mode_t,
+            )
+        };
+        if fd < 0 {
+            let e = last_os_error();
+            if e.raw_os_error() == Some(libc::EEXIST) {
+                continue;
+            }
+            return Err(e);
+        }
+        // SAFETY: a new descriptor, owned from here on.
+        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        // SAFETY: the same NUL-terminated name.
+        cvt(unsafe { libc::shm_unlink(name.as_ptr().cast()) })?;
+        return Ok(owned);
+    }
+    Err(io::Error::from_raw_os_error(libc::EEXIST))
+}
+
+/// Add seals (`F_SEAL_*` bits) to a memfd. `MM_SEAL_WRITE` is `F_SEAL_WRITE`,
+/// or `F_SEAL_FUTURE_WRITE` while writable shared mappings exist (ours).
+#[cfg(mmkit_seals)]
+pub(crate) fn add_seals(
+    fd: BorrowedFd<'_>,
+    shrink: bool,
+    grow: bool,
+    write: bool,
+) -> SysResult<()> {
+    let mut seals = 0;
+    if shrink {
+        seals |= libc::F_SEAL_SHRINK;
+    }
+    if grow {
+        seals |= libc::F_SEAL_GROW;
+    }
+    if write {
+        // SAFETY: fcntl on a descriptor the region owns.
+        let rc = unsafe {
+            libc::fcntl(
+                fd.as_raw_fd(),
+                libc::F_ADD_SEALS,
+                seals | libc::F_SEAL_WRITE,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = last_os_error();
+        if e.raw_os_error() != Some(libc::EBUSY) {
+            return Err(e);
+        }
+        seals |= libc::F_SEAL_FUTURE_WRITE;
+    }
+    // SAFETY: fcntl on a descriptor the region owns.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })
+}
+
+// ---------------------------------------------------------------- resizing
+
+impl Mapping {
+    /// Grow or shrink to `new_len` bytes (a page multiple); the address may
+    /// change. `fd`/`offset` back file and shareable mappings (used where the
+    /// platform has no `mremap`); private bytes are kept either way.
+    pub(crate) fn resize(
+        &mut self,
+        new_len: usize,
+        spec: &MapSpec,
+        fd: Option<BorrowedFd<'_>>,
+        offset: u64,
+    ) -> SysResult<()> {
+        if new_len == self.len {
+            return Ok(());
+        }
+        #[cfg(mmkit_mremap)]
+        {
+            let _ = (spec, fd, offset);
+            // SAFETY: remaps the mapping this value owns; MREMAP_MAYMOVE lets the
+            // kernel pick a fresh range, never one in use.
+            let p =
+                unsafe { libc::mremap(self.ptr.cast(), self.len, new_len, libc::MREMAP_MAYMOVE) };
+            if p == libc::MAP_FAILED {
+                return Err(last_os_error());
+            }
+            self.ptr = p.cast();
+            self.len = new_len;
+            Ok(())
+        }
+        #[cfg(not(mmkit_mremap))]
+        {
+            if new_len < self.len {
+                // SAFETY: unmaps the tail of the mapping this value owns.
+                cvt(unsafe { libc::munmap(self.ptr.add(new_len).cast(), self.len - new_len) })?;
+                self.len = new_len;
+                return Ok(());
+            }
+            let spec = MapSpec {
+                populate: false,
+                ..*spec
+            };
+            let fresh = match fd {
+                Some(fd) => Mapping::map(new_len, &spec, 0, Some(fd), offset)?,
+                None => {
+                    let anon = map_anonymous(new_len, &spec);
+                    match anon {
+                        Ok(m) => m,
+                        Err(e) if anonymous_refused(&e) => map_devzero(new_len, &spec)?,
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            let readable_writable = spec.prot & (libc::PROT_READ | libc::PROT_WRITE)
+                == libc::PROT_READ | libc::PROT_WRITE;
+            if (fd.is_none() || spec.share == Share::Private) && readable_writable {
+                // Anonymous memory, or private copies of file pages: carry the
+                // bytes (a region that was never writable holds only zeros or
+                // the file's bytes, which the new mapping has already).
+                // SAFETY: both ranges are live mappings of at least self.len bytes
+                // (the new one is larger) and do not overlap.
+                unsafe { ptr::copy_nonoverlapping(self.ptr, fresh.ptr, self.len) };
+            }
+            *self = fresh;
+            Ok(())
+        }
+    }
+}
+
+/// `ftruncate` returning the raw error, for resizing shareable objects.
+pub(crate) fn set_len(fd: BorrowedFd<'_>, len: u64) -> SysResult<()> {
+    truncate(fd, len)
 }

@@ -7,9 +7,9 @@ mod common;
 use common::{in_child, resident_pages, vm_flags, Exit};
 use mmkit::{Advice, Error, Flags, Region, SyncFlags};
 
-/// Whether this build was made without `MAP_ANONYMOUS` (see build.rs).
+/// Whether this build was made without `MAP_ANONYMOUS` (`MMKIT_DISABLE`, see build.rs).
 fn built_without_map_anonymous() -> bool {
-    option_env!("MMKIT_NO_MAP_ANONYMOUS").is_some_and(|v| !v.is_empty() && v != "0")
+    option_env!("MMKIT_DISABLE").is_some_and(|v| v.split(',').any(|c| c.trim() == "map_anonymous"))
 }
 
 fn errno(e: Error) -> i32 {

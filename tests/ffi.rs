@@ -512,3 +512,126 @@ fn many_threads_call_the_abi_at_once() {
         h.join().unwrap();
     }
 }
+
+#[test]
+fn beyond_the_peers_bad_inputs() {
+    let mut r = ptr::null_mut();
+    let mut out = sentinel();
+    let mut buf = [0u8; 8];
+    let name = c"mmkit-ffi";
+    // SAFETY: valid pointers or deliberate NULLs; r unmapped at the end.
+    unsafe {
+        expect_err(
+            mm_read(ptr::null(), 0, buf.as_mut_ptr().cast(), 8),
+            libc::EINVAL,
+            "mm_read",
+            &["NULL"],
+        );
+        expect_err(
+            mm_write(ptr::null_mut(), 0, buf.as_ptr().cast(), 8),
+            libc::EINVAL,
+            "mm_write",
+            &["NULL"],
+        );
+        expect_err(
+            mm_resize(ptr::null_mut(), 10),
+            libc::EINVAL,
+            "mm_resize",
+            &["NULL"],
+        );
+        expect_err(mm_fd(ptr::null()), libc::EINVAL, "mm_fd", &["NULL"]);
+        expect_err(
+            mm_seal(ptr::null_mut(), MM_SEAL_SHRINK),
+            libc::EINVAL,
+            "mm_seal",
+            &["NULL"],
+        );
+        expect_err(
+            mm_map_shareable(ptr::null(), 4096, RW_SHARED, &mut out),
+            libc::EINVAL,
+            "mm_map_shareable",
+            &["name is NULL"],
+        );
+        expect_err(
+            mm_map_shareable(name.as_ptr(), 4096, RW_SHARED, ptr::null_mut()),
+            libc::EINVAL,
+            "mm_map_shareable",
+            &["out is NULL"],
+        );
+        expect_err(
+            mm_map_shareable(name.as_ptr(), 0, RW_SHARED, &mut out),
+            libc::EINVAL,
+            "mm_map_shareable",
+            &["len is 0"],
+        );
+        expect_err(
+            mm_map_shareable(name.as_ptr(), 4096, RW_PRIVATE, &mut out),
+            libc::EINVAL,
+            "mm_map_shareable",
+            &["MM_PRIVATE"],
+        );
+        expect_err(
+            mm_map_shareable(name.as_ptr(), 4096, RW_SHARED | 0x100_0000, &mut out),
+            libc::EINVAL,
+            "mm_map_shareable",
+            &["0x1000000"],
+        );
+        assert_eq!(out, sentinel());
+
+        assert_eq!(mm_map_anon(100, RW_PRIVATE, &mut r), 0);
+        expect_err(
+            mm_read(r, 0, ptr::null_mut(), 8),
+            libc::EINVAL,
+            "mm_read",
+            &["dst is NULL"],
+        );
+        assert_eq!(
+            mm_read(r, 0, ptr::null_mut(), 0),
+            0,
+            "n == 0 needs no buffer"
+        );
+        expect_err(
+            mm_write(r, 0, ptr::null(), 8),
+            libc::EINVAL,
+            "mm_write",
+            &["src is NULL"],
+        );
+        expect_err(
+            mm_read(r, 96, buf.as_mut_ptr().cast(), 8),
+            libc::EINVAL,
+            "mm_read",
+            &["96", "100 bytes"],
+        );
+        expect_err(mm_fd(r), libc::EBADF, "mm_fd", &["keeps no descriptor"]);
+        expect_err(
+            mm_seal(r, MM_SEAL_SHRINK),
+            libc::ENOTSUP,
+            "mm_seal",
+            &["mm_map_shareable"],
+        );
+        expect_err(
+            mm_resize(r, 0),
+            libc::EINVAL,
+            "mm_resize",
+            &["new_len is 0"],
+        );
+        assert_eq!(mm_write(r, 92, b"12345678".as_ptr().cast(), 8), 0);
+        assert_eq!(mm_resize(r, 1 << 20), 0);
+        assert_eq!(mm_len(r), 1 << 20);
+        assert_eq!(mm_read(r, 92, buf.as_mut_ptr().cast(), 8), 0);
+        assert_eq!(&buf, b"12345678");
+        assert_eq!(mm_unmap(r), 0);
+
+        assert_eq!(mm_map_shareable(name.as_ptr(), 4096, RW_SHARED, &mut r), 0);
+        let fd = mm_fd(r);
+        assert!(fd >= 0);
+        let mut peer = ptr::null_mut();
+        assert_eq!(mm_map_fd(fd, 0, 0, RW_SHARED, &mut peer), 0);
+        assert_eq!(mm_write(peer, 0, b"shared!!".as_ptr().cast(), 8), 0);
+        assert_eq!(mm_read(r, 0, buf.as_mut_ptr().cast(), 8), 0);
+        assert_eq!(&buf, b"shared!!");
+        expect_err(mm_seal(r, 0x100), libc::EINVAL, "mm_seal", &["0x100"]);
+        assert_eq!(mm_unmap(peer), 0);
+        assert_eq!(mm_unmap(r), 0);
+    }
+}

@@ -62,10 +62,13 @@ step() {
 step fmt check cargo fmt --check
 step clippy check cargo clippy --all-targets --quiet -- -D warnings
 step rust cargo cargo test
-# The build-time fallback: a build without MAP_ANONYMOUS serves every
-# anonymous region from /dev/zero; the whole anonymous suite runs against it.
-step rust-no-map-anonymous cargo env MMKIT_NO_MAP_ANONYMOUS=1 CARGO_TARGET_DIR="$root/target/no-map-anonymous" \
-    cargo test --test anon --test ffi --test fds
+# The portable paths other targets take, built and tested on Linux: without
+# MAP_ANONYMOUS every anonymous region comes from /dev/zero (the whole anonymous
+# suite runs against it), without memfd shareable memory comes from
+# shm_open+shm_unlink, without process_vm_* the fault-safe copies go through a
+# pipe, without mremap resizing makes a new mapping.
+step rust-portable cargo env MMKIT_DISABLE=map_anonymous,memfd,seals,process_vm,mremap \
+    CARGO_TARGET_DIR="$root/target/portable" cargo test
 step stage check make -s stage
 step c lines make -s test-c
 step examples lines make -s test-examples

@@ -182,6 +182,63 @@ static void test_misc(void)
     check(mm_last_error() != NULL, "misc: mm_last_error is never NULL", "");
 }
 
+/* Beyond the peers: fault-safe copies, shareable memory, resize. */
+static void test_beyond(void)
+{
+    char path[256];
+    long page = sysconf(_SC_PAGESIZE);
+    path_in_tmp(path, sizeof path, "trunc");
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || ftruncate(fd, 4 * page) != 0) {
+        check(0, "beyond: setup", "open/ftruncate");
+        return;
+    }
+    mm_region *r = NULL;
+    check(mm_map_fd(fd, 0, 0, MM_READ | MM_WRITE | MM_SHARED, &r) == 0, "beyond: map a 4-page file", mm_last_error());
+    if (!r)
+        return;
+    char buf[16] = {0};
+    check(mm_write(r, (size_t)(3 * page), "abc", 3) == 0 && mm_read(r, (size_t)(3 * page), buf, 3) == 0 &&
+              memcmp(buf, "abc", 3) == 0,
+          "beyond: mm_write then mm_read", mm_last_error());
+    check(ftruncate(fd, page) == 0, "beyond: truncate the file under the mapping", "");
+    check_err(mm_read(r, (size_t)(3 * page), buf, 3), EFAULT, "mm_read", "beyond: mm_read of a truncated page is -EFAULT");
+    check_err(mm_write(r, (size_t)(2 * page), buf, 3), EFAULT, "mm_write", "beyond: mm_write of a truncated page is -EFAULT");
+    check(mm_read(r, 0, buf, 16) == 0, "beyond: the rest still reads", mm_last_error());
+    mm_unmap(r);
+    close(fd);
+
+    r = NULL;
+    check(mm_map_shareable("api-test", 100, MM_READ | MM_WRITE | MM_SHARED, &r) == 0, "beyond: mm_map_shareable",
+          mm_last_error());
+    if (!r)
+        return;
+    int sfd = mm_fd(r);
+    check(sfd >= 0 && (fcntl(sfd, F_GETFD) & FD_CLOEXEC), "beyond: mm_fd is close-on-exec", "");
+    mm_region *peer = NULL;
+    check(mm_map_fd(sfd, 0, 0, MM_READ | MM_WRITE | MM_SHARED, &peer) == 0, "beyond: peer maps the descriptor",
+          mm_last_error());
+    if (peer) {
+        memcpy(mm_ptr(peer), "peer", 4);
+        check(memcmp(mm_ptr(r), "peer", 4) == 0, "beyond: writes are shared", "");
+        mm_unmap(peer);
+    }
+#ifdef __linux__
+    check(mm_seal(r, MM_SEAL_SHRINK) == 0 && ftruncate(sfd, 0) == -1 && errno == EPERM,
+          "beyond: MM_SEAL_SHRINK refuses ftruncate", mm_last_error());
+    check_err(mm_resize(r, 10), EPERM, "mm_resize", "beyond: a sealed region refuses to shrink");
+#endif
+    check(mm_resize(r, (size_t)(10 * page)) == 0 && mm_len(r) == (size_t)(10 * page) &&
+              memcmp(mm_ptr(r), "peer", 4) == 0 && ((char *)mm_ptr(r))[9 * page] == 0,
+          "beyond: shareable region grows, keeps bytes, gains zeros", mm_last_error());
+    mm_unmap(r);
+
+    r = NULL;
+    check(mm_map_anon((size_t)page, MM_READ | MM_WRITE | MM_SHARED, &r) == 0, "beyond: shared anonymous map", "");
+    check_err(mm_resize(r, (size_t)(2 * page)), ENOTSUP, "mm_resize", "beyond: shared anonymous memory refuses to grow");
+    mm_unmap(r);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -191,6 +248,7 @@ int main(void)
     test_anon();
     test_file();
     test_misc();
+    test_beyond();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
