@@ -15,6 +15,7 @@ EXEC_PREFIX ?= $(PREFIX)
 LIBDIR     ?= $(EXEC_PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR     ?= $(PREFIX)/share/man
 DESTDIR    ?=
 
 VERSION   := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
@@ -29,7 +30,7 @@ EXAMPLES  := $(CURDIR)/$(BUILD)/examples
 VENV      := $(CURDIR)/$(BUILD)/venv
 
 .PHONY: all lib install uninstall stage examples demo test test-rust test-c test-examples \
-        test-python lint header clean FORCE
+        test-python test-man check-memory fuzz bench lint header clean FORCE
 
 all: lib
 
@@ -69,11 +70,13 @@ install: lib
 	install -m 0644 $(RELEASE)/libmmkit.a $(DESTDIR)$(LIBDIR)/libmmkit.a
 	install -m 0644 include/mmkit.h $(DESTDIR)$(INCLUDEDIR)/mmkit.h
 	install -m 0644 $(BUILD)/mmkit.pc $(DESTDIR)$(PKGCONFIGDIR)/mmkit.pc
+	if [ -d man ]; then install -d $(DESTDIR)$(MANDIR)/man3 && install -m 0644 man/*.3 $(DESTDIR)$(MANDIR)/man3/; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/$(REALNAME) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libmmkit.so $(DESTDIR)$(LIBDIR)/libmmkit.a \
 	      $(DESTDIR)$(INCLUDEDIR)/mmkit.h $(DESTDIR)$(PKGCONFIGDIR)/mmkit.pc
+	if [ -d man ]; then for f in man/*.3; do rm -f $(DESTDIR)$(MANDIR)/man3/$${f#man/}; done; fi
 
 # Install into ./build/prefix, as a user would install into /usr/local.
 stage:
@@ -112,6 +115,22 @@ test-examples: examples
 test-python: examples
 	MMKIT_PREFIX=$(STAGE) MMKIT_EXAMPLES=$(EXAMPLES) MMKIT_LIBRARY=$(STAGE)/lib/libmmkit.so \
 	  bash python/run-tests.sh
+
+test-man:
+	bash man/check.sh
+
+# The C tests and every example under valgrind memcheck and built with
+# -fsanitize=address,undefined (make test runs it too).
+check-memory: examples
+	MMKIT_PREFIX=$(STAGE) MMKIT_EXAMPLES=$(EXAMPLES) bash tests/c/check-memory.sh
+
+# Many more random ABI call sequences than make test runs.
+fuzz:
+	PROPTEST_CASES=$${PROPTEST_CASES:-20000} $(CARGO) test --release --test proptest_abi -- --nocapture
+
+# Benchmarks against the peers, side by side (see BENCHMARKS.md).
+bench: examples
+	MMKIT_PREFIX=$(STAGE) MMKIT_EXAMPLES=$(EXAMPLES) MMKIT_LIBRARY=$(STAGE)/lib/libmmkit.so bash bench/run.sh
 
 clean:
 	$(CARGO) clean

@@ -61,6 +61,7 @@ step() {
 
 step fmt check cargo fmt --check
 step clippy check cargo clippy --all-targets --quiet -- -D warnings
+step doc check env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 step rust cargo cargo test
 # The portable paths other targets take, built and tested on Linux: without
 # MAP_ANONYMOUS every anonymous region comes from /dev/zero (the whole anonymous
