@@ -173,6 +173,23 @@ fn describe(path: &Path) -> String {
     format!("{:?}", path.as_os_str())
 }
 
+/// How messages name a file: its path, or "fd N". Formatted only when an
+/// error is reported, so the success path allocates nothing for it.
+#[derive(Clone, Copy)]
+struct FileName<'a> {
+    path: Option<&'a Path>,
+    fd: i32,
+}
+
+impl std::fmt::Display for FileName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.path {
+            Some(p) => write!(f, "{:?}", p.as_os_str()),
+            None => write!(f, "fd {}", self.fd),
+        }
+    }
+}
+
 fn file_kind(kind: libc::mode_t) -> &'static str {
     match kind {
         libc::S_IFDIR => "a directory",
@@ -444,7 +461,7 @@ impl Region {
         let Checked { flags, spec } = checked;
         let raw = fd.as_raw_fd();
         // How messages name the file.
-        let what = path.map_or_else(|| format!("fd {raw}"), describe);
+        let what = FileName { path, fd: raw };
         let st = sys::fstat(fd).map_err(|e| Error::Os {
             call,
             msg: format!("{what}: fstat(fd {raw})"),
