@@ -17,10 +17,10 @@ root=$(dirname "$here")
 
 if [ -z "${PYTHON:-}" ]; then
     venv=$root/build/venv
-    if ! "$venv/bin/python" -c 'import pytest, numpy' >/dev/null 2>&1; then
+    if ! "$venv/bin/python" -c 'import pytest, numpy, wheel' >/dev/null 2>&1; then
         echo "run-tests.sh: creating $venv with pytest and numpy" >&2
         python3 -m venv "$venv" || exit 1
-        "$venv/bin/python" -m pip install -q pytest numpy || exit 1
+        "$venv/bin/python" -m pip install -q pytest numpy wheel || exit 1
     fi
     PYTHON=$venv/bin/python
 fi
