@@ -113,6 +113,21 @@ section "shared_counter: forked workers, one atomic counter in shared memory" \
     "same time.  The total is exact: C11 lock-free atomics work across processes."
 show shared_counter 4 100000
 
+# ----------------------------------------------------------------------
+section "share_unrelated: anonymous shared memory for an unrelated process" \
+    "Seed 000 says shared anonymous memory works 'only between related processes'" \
+    "(inherited across fork).  mm_map_shareable gives anonymous memory with a" \
+    "descriptor (a memfd on Linux).  The parent writes a greeting, seals the object" \
+    "against shrink/grow, and its child exec()s the program again as a peer: a new" \
+    "image that shares nothing, not even the region's descriptor (close-on-exec)." \
+    "The descriptor goes over a Unix socket (SCM_RIGHTS); the peer maps it with" \
+    "mm_map_fd, reads the greeting, cannot shrink the sealed object, and writes a" \
+    "reply that the parent reads in its own mapping."
+show share_unrelated
+echo "Without the seal the peer can shrink the object under both mappings; a plain"
+echo "load would then raise SIGBUS, mm_read returns -EFAULT instead:"
+show share_unrelated --no-seal
+
 if [ $problems -ne 0 ]; then
     echo "demo: $problems example(s) did not behave as expected" >&2
     exit 1

@@ -41,7 +41,7 @@ IS_ROOT=0; [ "$(id -u)" = 0 ] && IS_ROOT=1
 
 # ---------------------------------------------------------------- binaries
 missing=""
-for x in anon_mmap map_cat mmap_sync mlock_demo shared_counter; do
+for x in anon_mmap map_cat mmap_sync mlock_demo shared_counter share_unrelated; do
     [ -x "$E/$x" ] || missing="$missing $x"
 done
 if [ -n "$missing" ]; then
@@ -278,6 +278,147 @@ run "$E/shared_counter" 0; rc1=$rc
 run "$E/shared_counter" 2 -5; rc2=$rc
 if [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ]; then pass "$name"; else fail "$name" "exit $rc1 / $rc2"; fi
 
+# --------------------------------------------------------- share_unrelated
+# The parent maps shareable memory (mm_map_shareable), the child exec()s the
+# program again as `--peer SOCK REGIONFD`, and the region travels over a
+# Unix socket (SCM_RIGHTS).  Lines are checked exactly; the pids and
+# descriptor numbers are taken from the output and checked against each
+# other.
+IS_LINUX=0; [ "$(uname -s)" = Linux ] && IS_LINUX=1
+SU_BIN=$(readlink -f "$E/share_unrelated")
+# names a leaked POSIX shm object of the non-memfd backend would have
+# (/mmkit-PID-SEQ-HEX, unlinked at once by the library), or our label
+shm_names() { ls -A /dev/shm 2>/dev/null | grep -E '^mmkit-[0-9]+-[0-9]+-[0-9a-f]+$|share_unrelated' | sort; }
+shm_before=$(shm_names)
+
+# su_parse: from $T/out, set su_ppid (parent), su_fd (the parent's region
+# descriptor), su_cpid (peer), su_sock (the peer's socket), su_exe (what the
+# peer says it is), su_rfd (the descriptor the peer received).
+su_parse() {
+    local line
+    line=$(grep -m1 '^parent: pid ' "$T/out")
+    su_ppid=$(sed -n 's/^parent: pid \([0-9]*\), .*/\1/p' <<<"$line")
+    su_fd=$(sed -n 's/.*, descriptor \([0-9]*\) (close-on-exec)$/\1/p' <<<"$line")
+    line=$(grep -m1 '^peer: pid ' "$T/out")
+    su_cpid=$(sed -n "s/^peer: pid \([0-9]*\), exec'd as .*/\1/p" <<<"$line")
+    su_exe=$(sed -n "s/^peer: pid [0-9]*, exec'd as \(.*\) --peer [0-9]* [0-9]*\$/\1/p" <<<"$line")
+    su_sock=$(sed -n "s/.* --peer \([0-9]*\) [0-9]*\$/\1/p" <<<"$line")
+    su_rfd=$(sed -n 's/^peer: received the region over the socket as descriptor \([0-9]*\), 4096 bytes$/\1/p' "$T/out")
+}
+# su_common_ok NAME: after `run`, the exit was 0, stderr is empty and su_parse
+# found every number; otherwise one FAIL line and status 1.
+su_common_ok() {
+    if [ $rc -ne 0 ]; then fail "$1" "exit $rc: $(errline)"; return 1; fi
+    if [ -s "$T/err" ]; then fail "$1" "unexpected stderr: $(errline)"; return 1; fi
+    su_parse
+    if [ -z "$su_ppid" ] || [ -z "$su_fd" ] || [ -z "$su_cpid" ] || [ -z "$su_sock" ] || [ -z "$su_rfd" ]; then
+        fail "$1" "output not as expected: $(tr '\n' '|' <"$T/out")"; return 1
+    fi
+    return 0
+}
+
+name="share_unrelated: parent and exec'd peer read each other's writes (sealed), exit 0"
+run "$E/share_unrelated"
+if su_common_ok "$name"; then
+    if [ $IS_LINUX = 1 ]; then
+        seal_line="parent: sealed against shrink and grow"
+        trunc_line="peer: ftruncate refused: Operation not permitted (sealed)"
+    else
+        seal_line=$(grep -m1 '^parent: sealing not supported here: ' "$T/out")
+        trunc_line=$(grep -m1 '^peer: ftruncate ' "$T/out")
+    fi
+    {
+        echo "parent: pid $su_ppid, shareable region of 4096 bytes, descriptor $su_fd (close-on-exec)"
+        echo "parent wrote: hello from pid $su_ppid"
+        echo "$seal_line"
+        echo "peer: pid $su_cpid, exec'd as $su_exe --peer $su_sock $su_fd"
+        grep -m1 "^peer: region fd $su_fd not inherited across exec: " "$T/out"
+        echo "peer: received the region over the socket as descriptor $su_rfd, 4096 bytes"
+        echo "peer read: hello from pid $su_ppid"
+        echo "$trunc_line"
+        if [ $IS_LINUX = 0 ] && [ "${trunc_line#peer: ftruncate to 0 bytes succeeded}" != "$trunc_line" ]; then
+            grep -m1 '^peer: mm_read after the shrink: ' "$T/out"
+            echo "peer: size restored to 4096 bytes (the old contents are gone)"
+        fi
+        echo "peer wrote: reply from pid $su_cpid"
+        echo "parent read: reply from pid $su_cpid"
+    } >"$T/want"
+    if ! cmp -s "$T/out" "$T/want"; then
+        fail "$name" "output was: $(tr '\n' '|' <"$T/out") wanted: $(tr '\n' '|' <"$T/want")"
+    else
+        pass "$name"
+    fi
+
+    name="share_unrelated: the peer is a new process image: own pid, exec'd with --peer"
+    if [ "$su_cpid" = "$su_ppid" ]; then fail "$name" "peer pid $su_cpid is the parent's"
+    elif [ $IS_LINUX = 1 ] && [ "$su_exe" != "$SU_BIN" ]; then
+        fail "$name" "peer's /proc/self/exe is '$su_exe', want '$SU_BIN'"
+    elif [ "$su_sock" = "$su_fd" ]; then fail "$name" "socket and region descriptor numbers are equal"
+    else pass "$name"; fi
+
+    name="share_unrelated: the region's descriptor $su_fd was not inherited across exec"
+    if has_line "peer: region fd $su_fd not inherited across exec: fcntl($su_fd, F_GETFD): Bad file descriptor" \
+       || has_line "peer: region fd $su_fd not inherited across exec: descriptor $su_fd is open but is another file"; then
+        pass "$name"
+    else fail "$name" "no such line: $(grep '^peer: region fd' "$T/out")"; fi
+
+    if [ $IS_LINUX = 1 ]; then
+        name="share_unrelated: sealed on Linux, the peer's ftruncate(fd, 0) is refused"
+        if has_line "parent: sealed against shrink and grow" \
+           && has_line "peer: ftruncate refused: Operation not permitted (sealed)"; then pass "$name"
+        else fail "$name" "$(grep -E '^(parent: seal|parent: not seal|peer: ftruncate)' "$T/out" | tr '\n' '|')"; fi
+    fi
+fi
+
+name="share_unrelated --no-seal: the peer shrinks the object, mm_read gives EFAULT, reply still arrives"
+run "$E/share_unrelated" --no-seal
+if su_common_ok "$name"; then
+    {
+        echo "parent: pid $su_ppid, shareable region of 4096 bytes, descriptor $su_fd (close-on-exec)"
+        echo "parent wrote: hello from pid $su_ppid"
+        echo "parent: not sealed (--no-seal)"
+        echo "peer: pid $su_cpid, exec'd as $su_exe --peer $su_sock $su_fd"
+        grep -m1 "^peer: region fd $su_fd not inherited across exec: " "$T/out"
+        echo "peer: received the region over the socket as descriptor $su_rfd, 4096 bytes"
+        echo "peer read: hello from pid $su_ppid"
+        echo "peer: ftruncate to 0 bytes succeeded (not sealed)"
+        echo "peer: mm_read after the shrink: EFAULT (a plain load would have raised SIGBUS)"
+        echo "peer: size restored to 4096 bytes (the old contents are gone)"
+        echo "peer wrote: reply from pid $su_cpid"
+        echo "parent read: reply from pid $su_cpid"
+    } >"$T/want"
+    if cmp -s "$T/out" "$T/want"; then pass "$name"
+    else fail "$name" "output was: $(tr '\n' '|' <"$T/out")"; fi
+fi
+
+name="share_unrelated: started through PATH (argv[0] without a slash), the peer still runs"
+run env PATH="$E:$PATH" share_unrelated
+if su_common_ok "$name"; then
+    if has_line "parent read: reply from pid $su_cpid" && [ "$su_cpid" != "$su_ppid" ]; then pass "$name"
+    else fail "$name" "output was: $(tr '\n' '|' <"$T/out")"; fi
+fi
+
+name="share_unrelated: bad usage exits 2"
+run "$E/share_unrelated" --bogus; rc1=$rc
+run "$E/share_unrelated" --peer 5; rc2=$rc
+run "$E/share_unrelated" --peer x 3; rc3=$rc
+if [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ] && [ $rc3 -eq 2 ] && grep -q usage "$T/err"; then pass "$name"
+else fail "$name" "exit $rc1 / $rc2 / $rc3"; fi
+
+name="share_unrelated --peer on a descriptor that is not a socket: clean error, exit 1"
+run "$E/share_unrelated" --peer 0 7 </dev/null
+if [ $rc -eq 1 ] && grep -q '^share_unrelated: peer: recvmsg: ' "$T/err"; then pass "$name"
+else fail "$name" "exit $rc: $(errline)"; fi
+
+if [ -d /dev/shm ]; then
+    name="share_unrelated: nothing left in /dev/shm"
+    shm_after=$(shm_names)
+    leaked=$(comm -13 <(printf '%s\n' "$shm_before") <(printf '%s\n' "$shm_after") | grep -v '^$')
+    if [ -z "$leaked" ]; then pass "$name"; else fail "$name" "new entries: $(tr '\n' ' ' <<<"$leaked")"; fi
+else
+    skip "share_unrelated: nothing left in /dev/shm" "no /dev/shm here"
+fi
+
 # ---------------------------------------------------------------- valgrind
 have_valgrind=1
 if ! command -v valgrind >/dev/null; then
@@ -312,6 +453,12 @@ else
     vg "mmap_sync --invalidate" "counter = 3" "$E/mmap_sync" --invalidate "$T/rec-vg"
     vg "mlock_demo" "result: as expected" "$E/mlock_demo"
     vg "shared_counter" "total = 40000 (expected 40000): OK" --trace-children=no "$E/shared_counter" 4 10000
+    # The peer is exec'd under valgrind too (--trace-children=yes); its
+    # errors make it exit non-zero, and then the parent fails as well.
+    if [ $IS_LINUX = 1 ]; then su_want="parent: sealed against shrink and grow"; else su_want=""; fi
+    vg "share_unrelated (parent and peer)" "$su_want" --trace-children=yes "$E/share_unrelated"
+    vg "share_unrelated --no-seal (parent and peer)" "peer: size restored to 4096 bytes (the old contents are gone)" \
+        --trace-children=yes "$E/share_unrelated" --no-seal
 fi
 
 if [ $failures -ne 0 ]; then
