@@ -542,7 +542,14 @@ impl Region {
                 }
                 return Err(Error::Os {
                     call,
-                    msg: format!("{what}: MM_CREATE could not allocate bytes [{offset}, {end})"),
+                    msg: format!(
+                        "{what}: MM_CREATE could not allocate bytes [{offset}, {end}){}",
+                        if e.raw_os_error() == Some(libc::EFBIG) {
+                            " (past RLIMIT_FSIZE or the largest file size)"
+                        } else {
+                            ""
+                        }
+                    ),
                     source: e,
                 });
             }

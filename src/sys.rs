@@ -363,6 +363,13 @@ pub(crate) fn allocate(fd: BorrowedFd<'_>, offset: u64, len: u64, old_size: u64)
     let off =
         libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
     let l = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // Growing past RLIMIT_FSIZE raises SIGXFSZ, which kills the process by
+    // default: refuse with EFBIG before the kernel gets the chance.
+    if let Some(limit) = file_size_limit() {
+        if offset.saturating_add(len) > limit.max(old_size) {
+            return Err(io::Error::from_raw_os_error(libc::EFBIG));
+        }
+    }
     #[cfg(mmkit_fallocate)]
     {
         // SAFETY: posix_fallocate only acts on the descriptor; it returns the
@@ -432,6 +439,22 @@ pub(crate) fn memlock_limit() -> Option<u64> {
     };
     // SAFETY: getrlimit writes only into the struct we pass.
     if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut rl) } != 0
+        || rl.rlim_cur == libc::RLIM_INFINITY
+    {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is i64 on some BSDs
+    Some(rl.rlim_cur as u64)
+}
+
+/// The soft `RLIMIT_FSIZE` in bytes; `None` for unlimited or unknown.
+pub(crate) fn file_size_limit() -> Option<u64> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut rl) } != 0
         || rl.rlim_cur == libc::RLIM_INFINITY
     {
         return None;

@@ -134,3 +134,54 @@ fn lock_refusal_names_rlimit_memlock() {
     );
     assert!(msg.contains("VmLck"), "{msg}");
 }
+
+/// Helper: under a small RLIMIT_FSIZE, MM_CREATE past it must be an error
+/// (EFBIG), not SIGXFSZ.
+#[test]
+#[ignore = "helper process for create_past_rlimit_fsize_is_efbig_not_sigxfsz"]
+fn helper_fsize() {
+    let dir = std::path::PathBuf::from(std::env::var_os("MMKIT_TEST_DIR").unwrap());
+    let e = Region::file(
+        dir.join("big"),
+        0,
+        1 << 20,
+        Flags::READ | Flags::WRITE | Flags::SHARED | Flags::CREATE,
+    )
+    .unwrap_err();
+    println!("errno={} msg={e}", e.errno());
+    println!("left={}", dir.join("big").exists());
+    // Within the limit it works.
+    Region::file(
+        dir.join("small"),
+        0,
+        4096,
+        Flags::READ | Flags::WRITE | Flags::SHARED | Flags::CREATE,
+    )
+    .unwrap();
+    println!("small ok");
+}
+
+#[test]
+fn create_past_rlimit_fsize_is_efbig_not_sigxfsz() {
+    let d = TempDir::new("fsize");
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("prlimit")
+        .arg("--fsize=65536:65536")
+        .arg(exe)
+        .args([
+            "--exact",
+            "helper_fsize",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("MMKIT_TEST_DIR", d.path())
+        .output()
+        .expect("prlimit (util-linux) is needed for this test");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "helper died: {:?} {text}", out.status);
+    assert!(text.contains(&format!("errno={} ", libc::EFBIG)), "{text}");
+    assert!(text.contains("RLIMIT_FSIZE"), "{text}");
+    assert!(text.contains("left=false"), "{text}");
+    assert!(text.contains("small ok"), "{text}");
+}

@@ -72,6 +72,7 @@ step rust-portable cargo env MMKIT_DISABLE=map_anonymous,memfd,seals,process_vm,
     CARGO_TARGET_DIR="$root/target/portable" cargo test
 step stage check make -s stage
 step c lines make -s test-c
+step man lines make -s test-man
 step examples lines make -s test-examples
 step python lines make -s test-python
 
