@@ -601,6 +601,12 @@ impl Region {
             effective(flags),
             Kind::File(origin),
         )
+        .inspect_err(|_| {
+            // Populate failed: leave the file as it was.
+            if grown {
+                let _ = sys::truncate(fd, size);
+            }
+        })
     }
 
     /// The first usable byte; null for an empty region.
