@@ -73,8 +73,10 @@ impl MapSpec {
         if self.noreserve {
             flags |= libc::MAP_NORESERVE;
         }
+        // MAP_POPULATE only where MADV_POPULATE_* is missing: otherwise
+        // populate() prefaults once, after huge page advice, and reports failure.
         #[cfg(mmkit_map_populate)]
-        if self.populate {
+        if self.populate && !madv_populate_supported() {
             flags |= libc::MAP_POPULATE;
         }
         flags
@@ -295,39 +297,84 @@ pub(crate) fn madvise_value(advice: crate::Advice) -> Option<i32> {
     })
 }
 
+#[cfg(mmkit_map_populate)]
+const MADV_POPULATE_READ: i32 = 22;
+#[cfg(mmkit_map_populate)]
+const MADV_POPULATE_WRITE: i32 = 23;
+
+/// Whether the kernel has `MADV_POPULATE_READ/WRITE` (Linux 5.14+), probed
+/// once on a scratch page.
+#[cfg(mmkit_map_populate)]
+fn madv_populate_supported() -> bool {
+    use std::sync::atomic::AtomicU8;
+    static STATE: AtomicU8 = AtomicU8::new(0); // 0 unknown, 1 yes, 2 no
+    match STATE.load(Ordering::Relaxed) {
+        1 => return true,
+        2 => return false,
+        _ => {}
+    }
+    let page = page_size();
+    // SAFETY: a fresh private page, advised and unmapped here only.
+    let ok = unsafe {
+        let p = libc::mmap(
+            ptr::null_mut(),
+            page,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_ANON,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return false; // undecided: try again next time
+        }
+        let ok = libc::madvise(p, page, MADV_POPULATE_READ) == 0;
+        libc::munmap(p, page);
+        ok
+    };
+    STATE.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+    ok
+}
+
 /// Prefault every page of `m`, reporting failure (where `MAP_POPULATE` is
-/// silent). Linux: `MADV_POPULATE_WRITE` / `_READ` (5.14+); older kernels and
-/// other systems: `MADV_WILLNEED` and a read of one byte per page.
+/// silent). Linux 5.14+: one `MADV_POPULATE_WRITE` / `_READ` pass, after any
+/// huge page advice. Older Linux: `MAP_POPULATE` already did it at `mmap`.
+/// Elsewhere: `MADV_WILLNEED` and a touch of every page (a store of the byte
+/// it holds where `write`, so private pages are really allocated).
 pub(crate) fn populate(m: &Mapping, write: bool) -> SysResult<()> {
     #[cfg(mmkit_map_populate)]
     {
-        const MADV_POPULATE_READ: i32 = 22;
-        const MADV_POPULATE_WRITE: i32 = 23;
+        if !madv_populate_supported() {
+            return Ok(());
+        }
         let advice = if write {
             MADV_POPULATE_WRITE
         } else {
             MADV_POPULATE_READ
         };
-        match m.advise(0, m.len(), advice) {
-            Ok(()) => return Ok(()),
-            // Kernel older than 5.14: fall through to the portable way.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-            Err(e) => return Err(e),
+        m.advise(0, m.len(), advice)
+    }
+    #[cfg(not(mmkit_map_populate))]
+    {
+        // Best effort read-ahead; errors here are only advice being ignored.
+        let _ = m.advise(0, m.len(), libc::MADV_WILLNEED);
+        let page = page_size();
+        let mut off = 0;
+        while off < m.len() {
+            // SAFETY: off < len, inside the live mapping, which is readable
+            // (populate is only asked for readable mappings), writable where
+            // `write`, and not yet handed to anyone who could race the store.
+            // The region's bounds were checked against the file size.
+            unsafe {
+                let p = m.ptr().add(off);
+                let b = ptr::read_volatile(p);
+                if write {
+                    ptr::write_volatile(p, b);
+                }
+            }
+            off += page;
         }
+        Ok(())
     }
-    let _ = write;
-    // Best effort read-ahead; errors here are only advice being ignored.
-    let _ = m.advise(0, m.len(), libc::MADV_WILLNEED);
-    let page = page_size();
-    let mut off = 0;
-    while off < m.len() {
-        // SAFETY: off < len, inside the live mapping, which is readable
-        // (populate is only asked for mappings with PROT_READ), and the
-        // region's bounds were checked against the file size just before.
-        unsafe { ptr::read_volatile(m.ptr().add(off)) };
-        off += page;
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------- files
