@@ -30,7 +30,7 @@ EXAMPLES  := $(CURDIR)/$(BUILD)/examples
 VENV      := $(CURDIR)/$(BUILD)/venv
 
 .PHONY: all lib install uninstall stage examples demo test test-rust test-c test-examples \
-        test-python test-man check-memory fuzz bench lint header clean FORCE
+        test-python test-man check-memory cross-check fuzz bench lint header clean FORCE
 
 all: lib
 
@@ -123,6 +123,11 @@ test-man:
 # -fsanitize=address,undefined (make test runs it too).
 check-memory: examples
 	MMKIT_PREFIX=$(STAGE) MMKIT_EXAMPLES=$(EXAMPLES) bash tests/c/check-memory.sh
+
+# The library linted for FreeBSD, macOS, NetBSD and illumos (rustup targets;
+# skipped where a target cannot be installed). make test runs it too.
+cross-check:
+	bash tests/cross-check.sh
 
 # Many more random ABI call sequences than make test runs.
 fuzz:

@@ -8,17 +8,22 @@ use std::path::PathBuf;
 
 /// Capabilities of the target, as `--cfg` names the backend selects on.
 const CAPS: &[&str] = &[
-    "mmkit_map_anonymous", // MAP_ANONYMOUS exists at build time
-    "mmkit_map_populate",  // MAP_POPULATE
-    "mmkit_map_noreserve", // MAP_NORESERVE
-    "mmkit_map_hugetlb",   // MAP_HUGETLB (explicit huge pages)
-    "mmkit_madv_hugepage", // MADV_HUGEPAGE / MADV_NOHUGEPAGE (THP)
-    "mmkit_mremap",        // mremap(2)
-    "mmkit_fallocate",     // posix_fallocate(3)
-    "mmkit_proc_status",   // /proc/self/status has VmLck
-    "mmkit_process_vm",    // process_vm_readv / process_vm_writev
-    "mmkit_memfd",         // memfd_create(2)
-    "mmkit_seals",         // F_ADD_SEALS on memfds
+    "mmkit_map_anonymous",     // MAP_ANONYMOUS exists at build time
+    "mmkit_map_populate",      // MAP_POPULATE
+    "mmkit_map_noreserve",     // MAP_NORESERVE
+    "mmkit_map_hugetlb",       // MAP_HUGETLB (explicit huge pages)
+    "mmkit_madv_hugepage",     // MADV_HUGEPAGE / MADV_NOHUGEPAGE (THP)
+    "mmkit_mremap",            // mremap(2)
+    "mmkit_fallocate",         // posix_fallocate(3)
+    "mmkit_proc_status",       // /proc/self/status has VmLck
+    "mmkit_process_vm",        // process_vm_readv / process_vm_writev
+    "mmkit_memfd",             // memfd_create(2)
+    "mmkit_seals",             // F_ADD_SEALS on memfds
+    "mmkit_pipe2",             // pipe2(O_CLOEXEC)
+    "mmkit_o_tmpfile",         // O_TMPFILE on /dev/shm (unnamed tmpfs files)
+    "mmkit_shm_anon",          // shm_open(SHM_ANON) (FreeBSD)
+    "mmkit_variadic_shm_open", // shm_open(name, oflag, ...) in the libc crate (Apple)
+    "mmkit_rlimit_memlock",    // RLIMIT_MEMLOCK (not on illumos/Solaris)
 ];
 
 /// Capabilities switched off by `MMKIT_DISABLE=map_anonymous,memfd,...` (the
@@ -56,11 +61,28 @@ fn caps_for(os: &str) -> Vec<&'static str> {
             "mmkit_seals",
         ]);
     }
-    if linux_like || matches!(os, "freebsd" | "netbsd" | "dragonfly") || solaris_like {
+    // posix_fallocate: NetBSD has it but the libc crate binds it not; there
+    // the blocks are allocated by writing zeros.
+    if linux_like || matches!(os, "freebsd" | "dragonfly") || solaris_like {
         caps.push("mmkit_fallocate");
+    }
+    if linux_like || bsd_like {
+        caps.push("mmkit_rlimit_memlock");
     }
     if solaris_like {
         caps.push("mmkit_map_noreserve");
+    }
+    if linux_like || solaris_like || matches!(os, "freebsd" | "openbsd" | "netbsd" | "dragonfly") {
+        caps.push("mmkit_pipe2");
+    }
+    if linux_like {
+        caps.push("mmkit_o_tmpfile");
+    }
+    if os == "freebsd" {
+        caps.push("mmkit_shm_anon");
+    }
+    if matches!(os, "macos" | "ios") {
+        caps.push("mmkit_variadic_shm_open");
     }
     let off = disabled();
     caps.retain(|c| !off.iter().any(|d| d == c));

@@ -176,6 +176,8 @@ int mm_map_anon(size_t len, uint32_t flags, mm_region **out);
  * `MM_CREATE` creates a missing file with mode 0600 and grows it to
  * `offset + len` with blocks allocated (file and directory synced), so later
  * stores cannot fail on a full disk; `MM_EXCL` with it fails if the file exists.
+ * `MM_CREATE` never creates a file through a symbolic link: a dangling one
+ * is `-ELOOP` (with `MM_EXCL`, any link is `-EEXIST`).
  *
  * Errors: `-EINVAL` for NULL arguments, bad flags, `offset` past the end or
  * `offset + len` past the end without `MM_CREATE`; `-ENOENT`, `-EACCES`,
@@ -317,6 +319,10 @@ int mm_write(mm_region *r, size_t offset, const void *src, size_t n);
  * shared memory. A sealed shareable region refuses with `-EPERM`. A region
  * mapped with `mm_map_fd` keeps no descriptor and cannot grow (`-ENOTSUP`).
  * `new_len == 0` is `-EINVAL`. Must not race with other uses of the region.
+ * Parts given their own protection, locks or advice keep them; new pages get
+ * the whole region's protection. A grow over old bytes in a last page made
+ * read-only is `-EACCES`; without `mremap` (non-Linux) a grow of a region
+ * with partial protection or locks is `-EBUSY` (the move would drop them).
  */
 int mm_resize(mm_region *r, size_t new_len);
 

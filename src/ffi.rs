@@ -144,6 +144,8 @@ pub unsafe extern "C" fn mm_map_anon(len: usize, flags: u32, out: *mut *mut mm_r
 /// `MM_CREATE` creates a missing file with mode 0600 and grows it to
 /// `offset + len` with blocks allocated (file and directory synced), so later
 /// stores cannot fail on a full disk; `MM_EXCL` with it fails if the file exists.
+/// `MM_CREATE` never creates a file through a symbolic link: a dangling one
+/// is `-ELOOP` (with `MM_EXCL`, any link is `-EEXIST`).
 ///
 /// Errors: `-EINVAL` for NULL arguments, bad flags, `offset` past the end or
 /// `offset + len` past the end without `MM_CREATE`; `-ENOENT`, `-EACCES`,
@@ -408,13 +410,10 @@ pub unsafe extern "C" fn mm_read(
         if dst.is_null() && n > 0 {
             return Err(null(CALL, "dst"));
         }
-        let dst = if n == 0 {
-            &mut [][..]
-        } else {
-            // SAFETY: dst is non-NULL and, per the C contract, has room for n bytes.
-            unsafe { std::slice::from_raw_parts_mut(dst.cast::<u8>(), n) }
-        };
-        r.read(offset, dst)
+        // SAFETY: per the C contract dst has room for n bytes; read_raw
+        // checks the range before it touches dst (no slice of n bytes is made,
+        // so any n is a clean -EINVAL).
+        unsafe { r.read_raw(offset, dst.cast::<u8>(), n) }
     })
 }
 
@@ -435,13 +434,9 @@ pub unsafe extern "C" fn mm_write(
         if src.is_null() && n > 0 {
             return Err(null(CALL, "src"));
         }
-        let src = if n == 0 {
-            &[][..]
-        } else {
-            // SAFETY: src is non-NULL and, per the C contract, holds n bytes.
-            unsafe { std::slice::from_raw_parts(src.cast::<u8>(), n) }
-        };
-        r.write(offset, src)
+        // SAFETY: per the C contract src holds n bytes; write_raw checks the
+        // range before it reads src (no slice of n bytes is made).
+        unsafe { r.write_raw(offset, src.cast::<u8>(), n) }
     })
 }
 
@@ -456,6 +451,10 @@ pub unsafe extern "C" fn mm_write(
 /// shared memory. A sealed shareable region refuses with `-EPERM`. A region
 /// mapped with `mm_map_fd` keeps no descriptor and cannot grow (`-ENOTSUP`).
 /// `new_len == 0` is `-EINVAL`. Must not race with other uses of the region.
+/// Parts given their own protection, locks or advice keep them; new pages get
+/// the whole region's protection. A grow over old bytes in a last page made
+/// read-only is `-EACCES`; without `mremap` (non-Linux) a grow of a region
+/// with partial protection or locks is `-EBUSY` (the move would drop them).
 #[no_mangle]
 pub unsafe extern "C" fn mm_resize(r: *mut mm_region, new_len: usize) -> c_int {
     const CALL: &str = "mm_resize";

@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use crate::error::{Error, Result};
 use crate::flags::{
@@ -64,8 +64,15 @@ pub struct Region {
     delta: usize,
     len: usize,
     flags: AtomicU32,
+    /// Which per-page state exists (`PART_*`), for platforms whose grow copies.
+    parts: AtomicU8,
     kind: Kind,
 }
+
+/// `mm_protect` changed part of the region (not all of it).
+const PART_PROTECTED: u8 = 1;
+/// `mm_lock` locked pages that no whole-region `mm_unlock` released since.
+const PART_LOCKED: u8 = 2;
 
 /// What a mapping call asked for, after validation.
 struct Checked {
@@ -306,6 +313,7 @@ impl Region {
             delta,
             len,
             flags: AtomicU32::new(eff.bits()),
+            parts: AtomicU8::new(0),
             kind,
         })
     }
@@ -378,7 +386,10 @@ impl Region {
         create: bool,
         mode: &str,
     ) -> Result<(File, bool)> {
-        loop {
+        // Bounded: each round means another process created and removed the
+        // file between our two opens.
+        const ROUNDS: usize = 8;
+        for _ in 0..ROUNDS {
             match opts.open(path) {
                 Ok(f) => return Ok((f, false)),
                 Err(e) if create && e.kind() == io::ErrorKind::NotFound => {}
@@ -392,8 +403,22 @@ impl Region {
             }
             match opts.clone().create_new(true).mode(0o600).open(path) {
                 Ok(f) => return Ok((f, true)),
-                // Somebody created it between our two opens: open theirs.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    // O_CREAT|O_EXCL does not follow a symbolic link: a
+                    // dangling one answers ENOENT to open and EEXIST here.
+                    // MM_CREATE never creates a file through a link.
+                    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                        return Err(Error::os(
+                            call,
+                            libc::ELOOP,
+                            format_args!(
+                                "{} is a symbolic link to a file that does not exist; MM_CREATE does not create files through links",
+                                describe(path)
+                            ),
+                        ));
+                    }
+                    // Somebody created it between our two opens: open theirs.
+                }
                 Err(e) => {
                     return Err(Error::Os {
                         call,
@@ -403,6 +428,14 @@ impl Region {
                 }
             }
         }
+        Err(Error::os(
+            call,
+            libc::EAGAIN,
+            format_args!(
+                "{} kept appearing and disappearing between open and create ({ROUNDS} rounds); try again",
+                describe(path)
+            ),
+        ))
     }
 
     /// Map `len` bytes of the open descriptor `fd` from `offset` (`mm_map_fd`).
@@ -579,6 +612,7 @@ impl Region {
                 delta: 0,
                 len: 0,
                 flags: AtomicU32::new(effective(flags).bits()),
+                parts: AtomicU8::new(0),
                 kind: Kind::File(origin),
             });
         }
@@ -742,7 +776,9 @@ impl Region {
         let Some((map, s, l)) = self.pages(start, end) else {
             return Ok(());
         };
-        map.lock(s, l).map_err(|e| lock_error(CALL, l, e))
+        map.lock(s, l).map_err(|e| lock_error(CALL, l, e))?;
+        self.parts.fetch_or(PART_LOCKED, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Unlock the pages covering `[offset, offset+len)` (`mm_unlock`).
@@ -756,7 +792,11 @@ impl Region {
             call: CALL,
             msg: format!("munlock({l} bytes)"),
             source: e,
-        })
+        })?;
+        if start == self.delta && end == self.delta + self.len {
+            self.parts.fetch_and(!PART_LOCKED, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Advise the kernel about `[offset, offset+len)` (`mm_advise`).
@@ -856,6 +896,9 @@ impl Region {
                 now |= Flags::READ;
             }
             self.flags.store(now.bits(), Ordering::Relaxed);
+            self.parts.fetch_and(!PART_PROTECTED, Ordering::Relaxed);
+        } else {
+            self.parts.fetch_or(PART_PROTECTED, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -985,19 +1028,33 @@ impl Region {
     /// raising a signal: where a plain load would be `SIGBUS` (the file was
     /// truncated) or `SIGSEGV` (no access), this returns `EFAULT`.
     pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result<()> {
-        const CALL: &str = "mm_read";
-        self.copy(
-            CALL,
-            offset,
-            dst.as_mut_ptr(),
-            dst.len(),
-            sys::Direction::Read,
-        )
+        // SAFETY: dst is a live, writable buffer of dst.len() bytes.
+        unsafe { self.read_raw(offset, dst.as_mut_ptr(), dst.len()) }
     }
 
     /// Copy `src` into the region at `offset` (`mm_write`), never raising a
     /// signal (see [`Region::read`]). A read-only region is `EACCES`.
     pub fn write(&self, offset: usize, src: &[u8]) -> Result<()> {
+        // SAFETY: src is a live buffer of src.len() bytes.
+        unsafe { self.write_raw(offset, src.as_ptr(), src.len()) }
+    }
+
+    /// [`Region::read`] into a raw buffer: the range is checked before `dst`
+    /// is used, so any `n` (even one no buffer could have) is a clean error.
+    ///
+    /// # Safety
+    /// When `offset + n` lies inside the region, `dst` must be valid for
+    /// writes of `n` bytes.
+    pub(crate) unsafe fn read_raw(&self, offset: usize, dst: *mut u8, n: usize) -> Result<()> {
+        self.copy("mm_read", offset, dst, n, sys::Direction::Read)
+    }
+
+    /// [`Region::write`] from a raw buffer, checked like [`Region::read_raw`].
+    ///
+    /// # Safety
+    /// When `offset + n` lies inside the region, `src` must be valid for
+    /// reads of `n` bytes.
+    pub(crate) unsafe fn write_raw(&self, offset: usize, src: *const u8, n: usize) -> Result<()> {
         const CALL: &str = "mm_write";
         if !self.flags().writable() {
             return Err(Error::access(
@@ -1006,13 +1063,7 @@ impl Region {
             ));
         }
         // The source is only read: Direction::Write never stores through it.
-        self.copy(
-            CALL,
-            offset,
-            src.as_ptr().cast_mut(),
-            src.len(),
-            sys::Direction::Write,
-        )
+        self.copy(CALL, offset, src.cast_mut(), n, sys::Direction::Write)
     }
 
     fn copy(
@@ -1063,6 +1114,13 @@ impl Region {
     /// created with (`ENOTSUP`: the kernel object has a fixed size, and
     /// touching past it would be `SIGBUS`). A sealed shareable region refuses
     /// with `EPERM`.
+    ///
+    /// Parts given their own protection, locks or advice keep them; pages a
+    /// grow adds get the protection of the whole region. Bytes past the old
+    /// end in its last page are cleared (`EACCES` if that page was made
+    /// read-only and they are not zero). Without `mremap` a grow copies into
+    /// a new mapping and refuses (`EBUSY`) when partial protection or locks
+    /// would be lost. A shareable region's grow never shrinks its object.
     pub fn resize(&mut self, new_len: usize) -> Result<()> {
         const CALL: &str = "mm_resize";
         if new_len == 0 {
@@ -1086,6 +1144,25 @@ impl Region {
         let old_len = self.len;
         let cur_map_len = self.map.as_ref().map_or(0, Mapping::len);
         let flags = self.flags();
+        if new_map_len > cur_map_len && self.map.is_some() && !sys::GROW_KEEPS_PAGE_STATE {
+            let parts = self.parts.load(Ordering::Relaxed);
+            if parts != 0 {
+                let what = match parts {
+                    PART_PROTECTED => "mm_protect of part of it",
+                    PART_LOCKED => "mm_lock",
+                    _ => "mm_protect of part of it and mm_lock",
+                };
+                return Err(Error::os(
+                    CALL,
+                    libc::EBUSY,
+                    format_args!(
+                        "growing from {old_len} to {new_len} bytes moves the region to a new mapping on this platform \
+                         (no mremap), which would drop the page state set by {what}; \
+                         mm_unlock the whole region / mm_protect the whole region first"
+                    ),
+                ));
+            }
+        }
         let spec = MapSpec {
             prot: prot_bits(flags),
             share: if flags.contains(Flags::SHARED) {
@@ -1108,6 +1185,9 @@ impl Region {
                         ),
                     ));
                 }
+                if new_len > old_len {
+                    self.zero_tail(CALL, old_len, new_len)?;
+                }
                 self.remap(CALL, new_map_len, &spec, None, 0)?;
             }
             Kind::Shareable { fd, .. } => {
@@ -1116,20 +1196,50 @@ impl Region {
                     msg: "dup of the region's descriptor".into(),
                     source: e,
                 })?;
-                sys::set_len(fd.as_fd(), new_len as u64).map_err(|e| {
-                    let why = if e.raw_os_error() == Some(libc::EPERM) {
-                        " (the object is sealed)"
-                    } else {
-                        ""
-                    };
-                    Error::Os {
+                // The object's size now, which a peer may have changed: a
+                // grow never shrinks it, and a failed one puts this back.
+                let before = sys::fstat(fd.as_fd())
+                    .map_err(|e| Error::Os {
                         call: CALL,
-                        msg: format!("ftruncate from {old_len} to {new_len} bytes{why}"),
+                        msg: "fstat of the region's descriptor".into(),
                         source: e,
+                    })?
+                    .size;
+                // Bytes a peer put inside the object are its contents; only
+                // those past its end must read as zeros. (A peer that shrank
+                // the object below our end had the kernel zero them.)
+                if new_len > old_len && before >= old_len as u64 {
+                    let from = usize::try_from(before).unwrap_or(usize::MAX).max(old_len);
+                    if from < new_len {
+                        self.zero_tail(CALL, from, new_len)?;
                     }
-                })?;
+                }
+                let set = if new_len > old_len && before >= new_len as u64 {
+                    None
+                } else {
+                    Some(new_len as u64)
+                };
+                if let Some(size) = set {
+                    sys::set_len(fd.as_fd(), size).map_err(|e| {
+                        let why = if e.raw_os_error() == Some(libc::EPERM) {
+                            " (the object is sealed)"
+                        } else {
+                            ""
+                        };
+                        Error::Os {
+                            call: CALL,
+                            msg: format!("ftruncate from {before} to {new_len} bytes{why}"),
+                            source: e,
+                        }
+                    })?;
+                }
                 if let Err(e) = self.remap(CALL, new_map_len, &spec, Some(fd.as_fd()), 0) {
-                    let _ = sys::set_len(fd.as_fd(), old_len as u64);
+                    // Undo our ftruncate unless somebody changed the size since.
+                    if set.is_some()
+                        && sys::fstat(fd.as_fd()).is_ok_and(|st| st.size == new_len as u64)
+                    {
+                        let _ = sys::set_len(fd.as_fd(), before);
+                    }
                     return Err(e);
                 }
             }
@@ -1153,24 +1263,54 @@ impl Region {
                 }
             }
         }
-        if new_len > old_len && !matches!(self.kind, Kind::File(_)) && flags.writable() {
-            // Bytes past the old end that share its last page must read as zeros.
-            let tail_end = sys::round_up(self.delta + old_len, page)
-                .unwrap_or(0)
-                .min(self.delta + new_len);
-            if tail_end > self.delta + old_len {
-                // SAFETY: the range lies inside the (now larger) writable mapping.
-                unsafe {
-                    std::ptr::write_bytes(
-                        self.as_ptr().add(old_len),
-                        0,
-                        tail_end - self.delta - old_len,
-                    )
-                };
-            }
-        }
         self.len = new_len;
         Ok(())
+    }
+
+    /// Make the bytes `[from, min(new_len, end of from's page))` read as zeros
+    /// before a grow exposes them: a shrink earlier may have left old bytes
+    /// there. Done with the fault-safe copy, before anything else changes: a
+    /// page `mm_protect` made read-only (or inaccessible) is checked and, if
+    /// it holds anything but zeros, the grow is refused with `EACCES`.
+    fn zero_tail(&self, call: &'static str, from: usize, new_len: usize) -> Result<()> {
+        let page = sys::page_size();
+        let Some(map) = &self.map else {
+            return Ok(());
+        };
+        let start = self.delta + from;
+        let end = sys::round_up(start, page)
+            .unwrap_or(start)
+            .min(self.delta + new_len)
+            .min(map.len());
+        if end <= start {
+            return Ok(());
+        }
+        let n = end - start;
+        // SAFETY: start < end <= map.len(): inside the mapping.
+        let at = unsafe { map.ptr().add(start) };
+        let mut old = vec![0u8; n];
+        let readable = sys::copy_checked(sys::Direction::Read, at, old.as_mut_ptr(), n).is_ok();
+        if readable && old.iter().all(|&b| b == 0) {
+            return Ok(());
+        }
+        let zeros = vec![0u8; n];
+        match sys::copy_checked(sys::Direction::Write, at, zeros.as_ptr().cast_mut(), n) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Error::os(
+                call,
+                libc::EACCES,
+                format_args!(
+                    "bytes [{from}, {}) past the end share the region's last page, which {} ({e}); \
+                     they must read as zeros once the region grows: mm_protect that page writable first",
+                    from + n,
+                    if readable {
+                        "holds old bytes and is not writable"
+                    } else {
+                        "is not accessible"
+                    }
+                ),
+            )),
+        }
     }
 
     /// Resize the mapping (or create it, for a region that was empty).
@@ -1189,10 +1329,20 @@ impl Region {
             }
             (None, None) => Err(io::Error::from_raw_os_error(libc::EINVAL)),
         };
-        res.map_err(|e| Error::Os {
-            call,
-            msg: format!("remapping to {new_map_len} bytes"),
-            source: e,
+        res.map_err(|e| {
+            let why = match e.raw_os_error() {
+                Some(libc::ENOTSUP) => {
+                    " (the region is split in parts with their own protection, locks or advice, and this \
+                     kernel has no MREMAP_DONTUNMAP to move them: undo those first)"
+                }
+                Some(libc::EFAULT) => " (pages of the region are not accessible)",
+                _ => "",
+            };
+            Error::Os {
+                call,
+                msg: format!("remapping to {new_map_len} bytes{why}"),
+                source: e,
+            }
         })
     }
 
@@ -1267,22 +1417,41 @@ impl Region {
 }
 
 fn lock_error(call: &'static str, bytes: usize, e: io::Error) -> Error {
-    let refused = matches!(
-        e.raw_os_error(),
-        Some(libc::ENOMEM | libc::EPERM | libc::EAGAIN)
-    );
-    if !refused {
+    let errno = e.raw_os_error();
+    if !matches!(errno, Some(libc::ENOMEM | libc::EPERM)) {
         return Error::Os {
             call,
             msg: format!("mlock({bytes} bytes)"),
             source: e,
         };
     }
-    let limit = match sys::memlock_limit() {
+    let limit = sys::memlock_limit();
+    let locked = sys::locked_bytes();
+    // ENOMEM is also mlock's answer when pages cannot be brought in (no
+    // access after mm_protect, past the end of a truncated file): blame the
+    // limit only when the request really passes it (or it is unknown).
+    let within_limit = match (limit, locked) {
+        (None, _) => true,
+        (Some(l), Some(b)) => b.saturating_add(bytes as u64) <= l,
+        (Some(_), None) => false,
+    };
+    if errno == Some(libc::ENOMEM) && within_limit {
+        let limit = limit.map_or("unlimited".to_string(), |l| format!("{l} bytes"));
+        return Error::Os {
+            call,
+            msg: format!(
+                "mlock({bytes} bytes) failed although RLIMIT_MEMLOCK ({limit}) allows it: \
+                 some pages cannot be brought in (no access after mm_protect, or past the end \
+                 of a truncated file), or the system is out of memory"
+            ),
+            source: e,
+        };
+    }
+    let limit = match limit {
         Some(l) => format!("{l} bytes"),
         None => "unlimited".to_string(),
     };
-    let locked = match sys::locked_bytes() {
+    let locked = match locked {
         Some(b) => format!(", {b} bytes already locked by this process (VmLck)"),
         None => String::new(),
     };
@@ -1325,15 +1494,14 @@ fn sync_parent_dir(call: &'static str, path: &Path) -> Result<()> {
     })
 }
 
-#[cfg(test)]
+// Both test the run-time decision, which a build without MAP_ANONYMOUS never makes.
+#[cfg(all(test, mmkit_map_anonymous))]
 mod tests {
     use super::*;
 
     const RW_SHARED: Flags = Flags::READ.union(Flags::WRITE).union(Flags::SHARED);
 
-    // Both test the run-time decision, which a build without MAP_ANONYMOUS never makes.
     #[test]
-    #[cfg(mmkit_map_anonymous)]
     fn a_kernel_refusing_map_anonymous_is_served_by_dev_zero() {
         for errno in [libc::EINVAL, libc::ENODEV, libc::ENOTSUP] {
             let r = Region::anon_with(8192, RW_SHARED, |_, _| {
@@ -1348,7 +1516,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg(mmkit_map_anonymous)]
     fn a_real_failure_of_map_anonymous_is_reported_not_hidden() {
         let e = Region::anon_with(8192, RW_SHARED, |_, _| {
             Err(io::Error::from_raw_os_error(libc::ENOMEM))

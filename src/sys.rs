@@ -58,13 +58,16 @@ pub(crate) struct MapSpec {
     pub prot: i32,
     pub share: Share,
     /// Ask for `MAP_NORESERVE` where the platform has it.
+    #[cfg_attr(not(mmkit_map_noreserve), allow(dead_code))]
     pub noreserve: bool,
     /// Ask for `MAP_POPULATE` where the platform has it (a hint; see [`populate`]).
+    #[cfg_attr(not(mmkit_map_populate), allow(dead_code))]
     pub populate: bool,
 }
 
 impl MapSpec {
     fn mmap_flags(&self) -> i32 {
+        #[cfg_attr(not(any(mmkit_map_noreserve, mmkit_map_populate)), allow(unused_mut))]
         let mut flags = match self.share {
             Share::Shared => libc::MAP_SHARED,
             Share::Private => libc::MAP_PRIVATE,
@@ -478,7 +481,15 @@ pub(crate) fn truncate(fd: BorrowedFd<'_>, size: u64) -> SysResult<()> {
 
 // ---------------------------------------------------------------- limits
 
+/// The soft `RLIMIT_MEMLOCK` in bytes; `None` for unlimited or unknown
+/// (illumos has no such limit: locking needs a privilege instead).
+#[cfg(not(mmkit_rlimit_memlock))]
+pub(crate) fn memlock_limit() -> Option<u64> {
+    None
+}
+
 /// The soft `RLIMIT_MEMLOCK` in bytes; `None` for unlimited or unknown.
+#[cfg(mmkit_rlimit_memlock)]
 pub(crate) fn memlock_limit() -> Option<u64> {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
@@ -637,28 +648,37 @@ fn copy_process_vm(dir: Direction, mapped: *mut u8, buf: *mut u8, n: usize) -> S
     Ok(())
 }
 
-fn copy_via_pipe(dir: Direction, mapped: *mut u8, buf: *mut u8, n: usize) -> SysResult<()> {
+/// A pipe whose two ends are close-on-exec from the start where the platform
+/// has `pipe2` (no thread that forks and execs meanwhile can inherit them).
+fn cloexec_pipe() -> SysResult<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     use std::os::fd::{FromRawFd, OwnedFd};
-    let (from, to) = match dir {
-        Direction::Read => (mapped.cast_const(), buf),
-        Direction::Write => (buf.cast_const(), mapped),
-    };
     let mut fds = [0; 2];
+    #[cfg(mmkit_pipe2)]
+    // SAFETY: fds has room for the two descriptors pipe2 returns.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    #[cfg(not(mmkit_pipe2))]
     // SAFETY: fds has room for the two descriptors pipe returns.
     cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
     // SAFETY: both descriptors were just created and are owned from here on.
     let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    #[cfg(not(mmkit_pipe2))]
     for fd in [&rd, &wr] {
-        // SAFETY: fcntl on descriptors we own. Close-on-exec for exec'ing
-        // threads; the write end non-blocking so a small pipe never hangs us.
-        unsafe {
-            libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC);
-        }
+        // SAFETY: fcntl on a descriptor we own. Without pipe2 there is a
+        // window before this in which an exec'ing thread inherits the pipe.
+        cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
     }
-    // SAFETY: as above.
-    unsafe {
-        libc::fcntl(wr.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
-    }
+    Ok((rd, wr))
+}
+
+fn copy_via_pipe(dir: Direction, mapped: *mut u8, buf: *mut u8, n: usize) -> SysResult<()> {
+    let (from, to) = match dir {
+        Direction::Read => (mapped.cast_const(), buf),
+        Direction::Write => (buf.cast_const(), mapped),
+    };
+    let (rd, wr) = cloexec_pipe()?;
+    // SAFETY: fcntl on a descriptor we own: the write end non-blocking, so a
+    // small pipe never hangs us.
+    cvt(unsafe { libc::fcntl(wr.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) })?;
     let mut done = 0;
     while done < n {
         let chunk = (n - done).min(64 * 1024);
@@ -700,40 +720,91 @@ fn copy_via_pipe(dir: Direction, mapped: *mut u8, buf: *mut u8, n: usize) -> Sys
 
 // ---------------------------------------------------------------- shareable memory
 
-/// An anonymous shared-memory object no name refers to: `memfd_create` on
-/// Linux (sealable), else `shm_open` under a random name, unlinked at once.
-/// Returns the descriptor (close-on-exec) and whether it can be sealed.
+/// An anonymous shared-memory object no name refers to, ever, where the
+/// platform allows: `memfd_create` on Linux (sealable); an `O_TMPFILE` file on
+/// `/dev/shm` (Linux without memfd); `shm_open(SHM_ANON)` (FreeBSD). Elsewhere
+/// `shm_open` under a random name, unlinked at once. Returns the descriptor
+/// (close-on-exec) and whether it can be sealed.
 pub(crate) fn shareable_object(name: &std::ffi::CStr) -> SysResult<(std::os::fd::OwnedFd, bool)> {
     #[cfg(mmkit_memfd)]
-    {
-        use std::os::fd::FromRawFd;
-        let mut flags = libc::MFD_CLOEXEC;
-        if cfg!(mmkit_seals) {
-            flags |= libc::MFD_ALLOW_SEALING;
-        }
-        // SAFETY: name is NUL-terminated; the result is checked.
-        let fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
-        if fd >= 0 {
-            // SAFETY: a new descriptor, owned from here on.
-            return Ok((
-                unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
-                cfg!(mmkit_seals),
-            ));
-        }
-        let e = last_os_error();
-        // Old kernels or a seccomp filter: fall back to POSIX shared memory.
-        if !matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
-            return Err(e);
-        }
+    match memfd_object(name) {
+        // Old kernels or a seccomp filter: fall back to the next kind.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {}
+        r => return r.map(|fd| (fd, cfg!(mmkit_seals))),
     }
     let _ = name;
+    #[cfg(mmkit_o_tmpfile)]
+    match tmpfile_object() {
+        // No /dev/shm, or a kernel or file system without O_TMPFILE (old
+        // kernels see O_DIRECTORY and say EISDIR).
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(
+                    libc::ENOENT
+                        | libc::ENOTDIR
+                        | libc::EISDIR
+                        | libc::EOPNOTSUPP
+                        | libc::EINVAL
+                        | libc::EACCES
+                        | libc::EPERM
+                        | libc::EROFS
+                )
+            ) => {}
+        r => return r.map(|fd| (fd, false)),
+    }
+    #[cfg(mmkit_shm_anon)]
+    {
+        // SAFETY: SHM_ANON is the documented "no name" argument; the result is checked.
+        let fd = unsafe { libc::shm_open(libc::SHM_ANON, libc::O_RDWR | libc::O_CLOEXEC, 0o600) };
+        return owned(fd).map(|fd| (fd, false));
+    }
+    #[allow(unreachable_code)]
     shm_anonymous().map(|fd| (fd, false))
 }
 
-/// `shm_open` with a fresh random name and `O_EXCL`, then `shm_unlink` at once:
-/// nothing is left in any namespace, even if the process dies right after.
-fn shm_anonymous() -> SysResult<std::os::fd::OwnedFd> {
+/// `memfd_create`, close-on-exec, sealable where the build has seals.
+#[cfg(mmkit_memfd)]
+fn memfd_object(name: &std::ffi::CStr) -> SysResult<std::os::fd::OwnedFd> {
+    let mut flags = libc::MFD_CLOEXEC;
+    if cfg!(mmkit_seals) {
+        flags |= libc::MFD_ALLOW_SEALING;
+    }
+    // SAFETY: name is NUL-terminated; the result is checked.
+    owned(unsafe { libc::memfd_create(name.as_ptr(), flags) })
+}
+
+/// An unnamed file on the `/dev/shm` tmpfs (`O_TMPFILE`): never in any
+/// directory, so nothing can be left behind.
+#[cfg(mmkit_o_tmpfile)]
+fn tmpfile_object() -> SysResult<std::os::fd::OwnedFd> {
+    // SAFETY: a NUL-terminated path; the mode is passed as the variadic
+    // argument open(2) expects with O_TMPFILE; the result is checked.
+    owned(unsafe {
+        libc::open(
+            c"/dev/shm".as_ptr(),
+            libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
+            0o600 as libc::c_uint,
+        )
+    })
+}
+
+/// Own a descriptor a system call returned, or its error.
+fn owned(fd: libc::c_int) -> SysResult<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
+    if fd < 0 {
+        return Err(last_os_error());
+    }
+    // SAFETY: a new descriptor, owned from here on.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// `shm_open` with a fresh random name and `O_EXCL`, then `shm_unlink` at once.
+/// The one fallback with a window: a process killed between the two calls
+/// leaves the (empty) name behind. Platforms with a nameless kind above never
+/// get here.
+#[allow(dead_code)]
+fn shm_anonymous() -> SysResult<std::os::fd::OwnedFd> {
     use std::time::{SystemTime, UNIX_EPOCH};
     static SEQ: AtomicUsize = AtomicUsize::new(0);
     for _ in 0..64 {
@@ -742,23 +813,19 @@ fn shm_anonymous() -> SysResult<std::os::fd::OwnedFd> {
             .map_or(0, |d| d.subsec_nanos());
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let name = format!("/mmkit-{}-{seq}-{nanos:x}\0", std::process::id());
+        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
         // SAFETY: name is NUL-terminated; shm_open sets FD_CLOEXEC itself (POSIX).
-        let fd = unsafe {
-            libc::shm_open(
-                name.as_ptr().cast(),
-                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
-                0o600 as libc::mode_t,
-            )
+        #[cfg(not(mmkit_variadic_shm_open))]
+        let fd = unsafe { libc::shm_open(name.as_ptr().cast(), flags, 0o600) };
+        // SAFETY: as above; where shm_open is variadic (Apple), the mode is
+        // passed promoted to an unsigned int, as C would.
+        #[cfg(mmkit_variadic_shm_open)]
+        let fd = unsafe { libc::shm_open(name.as_ptr().cast(), flags, 0o600 as libc::c_uint) };
+        let owned = match owned(fd) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+            Err(e) => return Err(e),
         };
-        if fd < 0 {
-            let e = last_os_error();
-            if e.raw_os_error() == Some(libc::EEXIST) {
-                continue;
-            }
-            return Err(e);
-        }
-        // SAFETY: a new descriptor, owned from here on.
-        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
         // SAFETY: the same NUL-terminated name.
         cvt(unsafe { libc::shm_unlink(name.as_ptr().cast()) })?;
         return Ok(owned);
@@ -806,10 +873,23 @@ pub(crate) fn add_seals(
 
 // ---------------------------------------------------------------- resizing
 
+/// Whether growing keeps each page's own state (protection, locks, advice) on
+/// this platform. Without `mremap` a grow copies the bytes into a new mapping,
+/// which has only the protection set on the whole region.
+pub(crate) const GROW_KEEPS_PAGE_STATE: bool = cfg!(mmkit_mremap);
+
+/// Linux UAPI values (the same on every architecture), not in every libc.
+#[cfg(mmkit_mremap)]
+const MAP_FIXED_NOREPLACE: i32 = 0x10_0000;
+#[cfg(mmkit_mremap)]
+const MREMAP_DONTUNMAP: i32 = 4;
+
 impl Mapping {
     /// Grow or shrink to `new_len` bytes (a page multiple); the address may
-    /// change. `fd`/`offset` back file and shareable mappings (used where the
-    /// platform has no `mremap`); private bytes are kept either way.
+    /// change. `fd`/`offset` back file and shareable mappings (the file offset
+    /// of the first byte); private bytes are kept either way.
+    ///
+    /// A failed resize leaves the mapping as it was.
     pub(crate) fn resize(
         &mut self,
         new_len: usize,
@@ -820,60 +900,476 @@ impl Mapping {
         if new_len == self.len {
             return Ok(());
         }
+        if new_len < self.len {
+            // SAFETY: unmaps the tail of the mapping this value owns.
+            cvt(unsafe { libc::munmap(self.ptr.add(new_len).cast(), self.len - new_len) })?;
+            self.len = new_len;
+            return Ok(());
+        }
+        let spec = MapSpec {
+            populate: false,
+            ..*spec
+        };
         #[cfg(mmkit_mremap)]
         {
-            let _ = (spec, fd, offset);
             // SAFETY: remaps the mapping this value owns; MREMAP_MAYMOVE lets the
             // kernel pick a fresh range, never one in use.
             let p =
                 unsafe { libc::mremap(self.ptr.cast(), self.len, new_len, libc::MREMAP_MAYMOVE) };
-            if p == libc::MAP_FAILED {
-                return Err(last_os_error());
-            }
-            self.ptr = p.cast();
-            self.len = new_len;
-            Ok(())
-        }
-        #[cfg(not(mmkit_mremap))]
-        {
-            if new_len < self.len {
-                // SAFETY: unmaps the tail of the mapping this value owns.
-                cvt(unsafe { libc::munmap(self.ptr.add(new_len).cast(), self.len - new_len) })?;
+            if p != libc::MAP_FAILED {
+                self.ptr = p.cast();
                 self.len = new_len;
                 return Ok(());
             }
-            let spec = MapSpec {
-                populate: false,
-                ..*spec
-            };
-            let fresh = match fd {
-                Some(fd) => Mapping::map(new_len, &spec, 0, Some(fd), offset)?,
-                None => {
-                    let anon = map_anonymous(new_len, &spec);
-                    match anon {
-                        Ok(m) => m,
-                        Err(e) if anonymous_refused(&e) => map_devzero(new_len, &spec)?,
-                        Err(e) => return Err(e),
-                    }
-                }
-            };
-            let readable_writable = spec.prot & (libc::PROT_READ | libc::PROT_WRITE)
-                == libc::PROT_READ | libc::PROT_WRITE;
-            if (fd.is_none() || spec.share == Share::Private) && readable_writable {
-                // Anonymous memory, or private copies of file pages: carry the
-                // bytes (a region that was never writable holds only zeros or
-                // the file's bytes, which the new mapping has already).
-                // SAFETY: both ranges are live mappings of at least self.len bytes
-                // (the new one is larger) and do not overlap.
-                unsafe { ptr::copy_nonoverlapping(self.ptr, fresh.ptr, self.len) };
+            let e = last_os_error();
+            // EFAULT: mm_protect, mm_lock or mm_advise of a part split the
+            // mapping into several, and mremap grows only a single one.
+            if e.raw_os_error() != Some(libc::EFAULT) {
+                return Err(e);
             }
-            *self = fresh;
-            Ok(())
+            self.grow_in_parts(new_len, &spec, fd, offset)
         }
+        #[cfg(not(mmkit_mremap))]
+        {
+            self.grow_by_copying(new_len, &spec, fd, offset)
+        }
+    }
+
+    /// A fresh mapping of `len` bytes for a grow: the file or object, or
+    /// anonymous memory.
+    fn fresh(
+        len: usize,
+        spec: &MapSpec,
+        fd: Option<BorrowedFd<'_>>,
+        offset: u64,
+    ) -> SysResult<Mapping> {
+        match fd {
+            Some(fd) => Mapping::map(len, spec, 0, Some(fd), offset),
+            None => match map_anonymous(len, spec) {
+                Err(e) if anonymous_refused(&e) => map_devzero(len, spec),
+                r => r,
+            },
+        }
+    }
+
+    /// Grow a mapping made of several kernel mappings, keeping each part's
+    /// protection, locks and advice: map the new pages right after the end
+    /// when that range is free, else move every part (`MREMAP_DONTUNMAP`, so
+    /// the old range stays ours until the end and a failure can move them
+    /// back) into a fresh mapping of the new length.
+    #[cfg(mmkit_mremap)]
+    fn grow_in_parts(
+        &mut self,
+        new_len: usize,
+        spec: &MapSpec,
+        fd: Option<BorrowedFd<'_>>,
+        offset: u64,
+    ) -> SysResult<()> {
+        let extra = new_len - self.len;
+        let at = self.ptr.wrapping_add(self.len);
+        let flags =
+            spec.mmap_flags() | MAP_FIXED_NOREPLACE | if fd.is_none() { libc::MAP_ANON } else { 0 };
+        let tail_off = libc::off_t::try_from(offset + self.len as u64)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping: the kernel
+        // fails with EEXIST when any of the range is in use (kernels before
+        // 4.17 take the address as a hint, checked below).
+        let p = unsafe {
+            libc::mmap(
+                at.cast(),
+                extra,
+                spec.prot,
+                flags,
+                fd.map_or(-1, |f| f.as_raw_fd()),
+                tail_off,
+            )
+        };
+        if p != libc::MAP_FAILED {
+            if p.cast::<u8>() == at {
+                self.len = new_len;
+                return Ok(());
+            }
+            // An old kernel put it elsewhere: not ours to keep.
+            drop(Mapping {
+                ptr: p.cast(),
+                len: extra,
+            });
+        }
+        let fresh = Mapping::fresh(new_len, spec, fd, offset)?;
+        let parts = kernel_mappings(self.ptr as usize, self.len);
+        self.move_into(fresh, parts.as_deref(), &mut dontunmap_move)
+    }
+
+    /// Move every part of this mapping to the same offsets in `fresh` (at
+    /// least as long) with `mover`, and become `fresh`. When a move fails,
+    /// the parts already moved go back and this mapping is as it was.
+    ///
+    /// `parts` are the kernel mappings (offset, length) that make up this
+    /// one: each is moved whole. A `MREMAP_DONTUNMAP` move of only part of a
+    /// kernel mapping would clear `VM_LOCKED` on the rest of it, so the
+    /// halving fallback (when `/proc/self/maps` cannot be read) may lose locks.
+    #[cfg(mmkit_mremap)]
+    fn move_into(
+        &mut self,
+        fresh: Mapping,
+        parts: Option<&[(usize, usize)]>,
+        mover: &mut Mover<'_>,
+    ) -> SysResult<()> {
+        let mut moved = Vec::new();
+        let whole = [(0, self.len)];
+        let result = parts
+            .unwrap_or(&whole)
+            .iter()
+            .try_for_each(|&(start, len)| {
+                move_parts(self.ptr, fresh.ptr, start, len, &mut moved, mover)
+            });
+        if let Err(e) = result {
+            for &(start, len) in moved.iter().rev() {
+                // SAFETY: start + len lies inside both mappings.
+                let (from, to) = unsafe { (fresh.ptr.add(start), self.ptr.add(start)) };
+                // Back onto the old range, which is still ours (the move left
+                // it mapped), again without unmapping the source: a hole in
+                // `fresh` could be taken by another thread's mmap before
+                // `fresh` is unmapped as a whole.
+                if dontunmap_move(from, len, to).is_err() {
+                    // No room to move it back (vm.max_map_count): copy the
+                    // bytes instead; only that part's page state is lost.
+                    let _ = copy_checked(Direction::Read, from, to, len);
+                }
+            }
+            return Err(e);
+        }
+        // Every part now lives in `fresh`; the old range holds only the
+        // emptied mappings MREMAP_DONTUNMAP left, unmapped with it.
+        drop(std::mem::replace(self, fresh));
+        Ok(())
+    }
+
+    /// Grow without `mremap`: a new mapping and a fault-safe copy of the bytes
+    /// a private mapping owns (shared ones see the same file or object).
+    #[cfg(not(mmkit_mremap))]
+    fn grow_by_copying(
+        &mut self,
+        new_len: usize,
+        spec: &MapSpec,
+        fd: Option<BorrowedFd<'_>>,
+        offset: u64,
+    ) -> SysResult<()> {
+        let private = fd.is_none() || spec.share == Share::Private;
+        if !private {
+            *self = Mapping::fresh(new_len, spec, fd, offset)?;
+            return Ok(());
+        }
+        // Writable while the bytes are copied in, then the region's protection.
+        let rw = MapSpec {
+            prot: spec.prot | libc::PROT_READ | libc::PROT_WRITE,
+            ..*spec
+        };
+        let fresh = Mapping::fresh(new_len, &rw, fd, offset)?;
+        // A page made unreadable (mm_protect) or gone (a truncated file) is
+        // EFAULT here, never a signal; the region is then left as it was.
+        copy_checked(Direction::Read, self.ptr, fresh.ptr, self.len)?;
+        if rw.prot != spec.prot {
+            fresh.protect(0, new_len, spec.prot)?;
+        }
+        *self = fresh;
+        Ok(())
+    }
+}
+
+/// The kernel mappings (VMAs) that make up `[start, start + len)`, as
+/// (offset from `start`, length), from `/proc/self/maps`; `None` when it
+/// cannot be read or does not cover the range.
+#[cfg(mmkit_mremap)]
+fn kernel_mappings(start: usize, len: usize) -> Option<Vec<(usize, usize)>> {
+    let end = start.checked_add(len)?;
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let mut parts = Vec::new();
+    let mut next = start;
+    for line in maps.lines() {
+        let (a, b) = line.split(' ').next()?.split_once('-')?;
+        let (a, b) = (
+            usize::from_str_radix(a, 16).ok()?,
+            usize::from_str_radix(b, 16).ok()?,
+        );
+        if b <= start || a >= end {
+            continue;
+        }
+        // The lines are sorted by address; a gap means the range changed.
+        if a.max(start) != next {
+            return None;
+        }
+        next = b.min(end);
+        parts.push((a.max(start) - start, next - a.max(start)));
+    }
+    (next == end).then_some(parts)
+}
+
+/// Moves `len` bytes at `src` to `dst` (both page-aligned), or fails.
+#[cfg(mmkit_mremap)]
+type Mover<'a> = dyn FnMut(*mut u8, usize, *mut u8) -> SysResult<()> + 'a;
+
+/// The mover: `mremap` with `MREMAP_DONTUNMAP`, which leaves the source
+/// range mapped (emptied), so nobody else can map there before we are done.
+#[cfg(mmkit_mremap)]
+fn dontunmap_move(src: *mut u8, len: usize, dst: *mut u8) -> SysResult<()> {
+    // SAFETY: callers pass ranges inside mappings they own; MREMAP_FIXED
+    // replaces only their own fresh pages at dst, and MREMAP_DONTUNMAP keeps
+    // src mapped.
+    let p = unsafe {
+        libc::mremap(
+            src.cast(),
+            len,
+            len,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED | MREMAP_DONTUNMAP,
+            dst.cast::<c_void>(),
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Move `[start, start+len)` of `src` to the same offsets in `dst`, halving
+/// a range the mover refuses with `EFAULT` (kernels before 6.17 move one
+/// kernel mapping at a time), recording what moved.
+#[cfg(mmkit_mremap)]
+fn move_parts(
+    src: *mut u8,
+    dst: *mut u8,
+    start: usize,
+    len: usize,
+    moved: &mut Vec<(usize, usize)>,
+    mover: &mut Mover<'_>,
+) -> SysResult<()> {
+    // SAFETY: start + len lies inside both ranges (callers' invariant).
+    let (from, to) = unsafe { (src.add(start), dst.add(start)) };
+    let e = match mover(from, len, to) {
+        Ok(()) => {
+            moved.push((start, len));
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    let page = page_size();
+    match e.raw_os_error() {
+        Some(libc::EFAULT) if len > page => {
+            let half = round_down(len / 2, page).max(page);
+            move_parts(src, dst, start, half, moved, mover)?;
+            move_parts(src, dst, start + half, len - half, moved, mover)
+        }
+        // Kernels before 5.13 (5.7 for private memory) lack MREMAP_DONTUNMAP.
+        Some(libc::EINVAL) if moved.is_empty() => Err(io::Error::from_raw_os_error(libc::ENOTSUP)),
+        _ => Err(e),
     }
 }
 
 /// `ftruncate` returning the raw error, for resizing shareable objects.
 pub(crate) fn set_len(fd: BorrowedFd<'_>, len: u64) -> SysResult<()> {
     truncate(fd, len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsFd, OwnedFd};
+
+    /// Every kind of shareable object this build has: sized, mapped twice
+    /// (what one mapping writes the other reads), close-on-exec, nameless.
+    fn check_object(fd: OwnedFd) {
+        let page = page_size();
+        truncate(fd.as_fd(), 2 * page as u64).unwrap();
+        let spec = MapSpec {
+            prot: libc::PROT_READ | libc::PROT_WRITE,
+            share: Share::Shared,
+            noreserve: false,
+            populate: false,
+        };
+        let a = map_fd(fd.as_fd(), 0, 2 * page, &spec).unwrap();
+        let b = map_fd(fd.as_fd(), 0, 2 * page, &spec).unwrap();
+        // SAFETY: both mappings are ours, 2 pages long.
+        unsafe {
+            *a.ptr().add(page + 7) = 42;
+            assert_eq!(*b.ptr().add(page + 7), 42);
+        }
+        // SAFETY: F_GETFD on a descriptor we own.
+        let fdflags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+        assert_ne!(fdflags & libc::FD_CLOEXEC, 0);
+        let st = fstat(fd.as_fd()).unwrap();
+        assert_eq!(st.size, 2 * page as u64);
+    }
+
+    fn dev_shm_names() -> Vec<String> {
+        std::fs::read_dir("/dev/shm").map_or(Vec::new(), |d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&format!("mmkit-{}-", std::process::id())))
+                .collect()
+        })
+    }
+
+    #[test]
+    #[cfg(mmkit_memfd)]
+    fn memfd_objects_work() {
+        check_object(memfd_object(c"t").unwrap());
+    }
+
+    #[test]
+    #[cfg(mmkit_o_tmpfile)]
+    fn tmpfile_objects_work_and_have_no_name() {
+        check_object(tmpfile_object().unwrap());
+        assert!(dev_shm_names().is_empty());
+    }
+
+    #[test]
+    fn shm_open_objects_work_and_are_unlinked() {
+        check_object(shm_anonymous().unwrap());
+        assert!(dev_shm_names().is_empty());
+    }
+
+    /// Private anonymous pages tagged with their index.
+    #[cfg(mmkit_mremap)]
+    fn tagged(pages: usize) -> Mapping {
+        let spec = MapSpec {
+            prot: libc::PROT_READ | libc::PROT_WRITE,
+            share: Share::Private,
+            noreserve: false,
+            populate: false,
+        };
+        let m = Mapping::fresh(pages * page_size(), &spec, None, 0).unwrap();
+        for i in 0..pages {
+            // SAFETY: inside our fresh writable mapping.
+            unsafe { *m.ptr().add(i * page_size()) = b'a' + i as u8 };
+        }
+        m
+    }
+
+    #[cfg(mmkit_mremap)]
+    fn tags(m: &Mapping, pages: usize) -> Vec<u8> {
+        // SAFETY: reads inside the mapping, which is readable.
+        (0..pages)
+            .map(|i| unsafe { *m.ptr().add(i * page_size()) })
+            .collect()
+    }
+
+    /// A mover that, like kernels before 6.17, refuses ranges of several
+    /// pages (as if each page were its own kernel mapping), and fails its
+    /// `fail_at`-th call with ENOMEM (vm.max_map_count).
+    #[cfg(mmkit_mremap)]
+    fn picky(
+        calls: &mut usize,
+        fail_at: usize,
+    ) -> impl FnMut(*mut u8, usize, *mut u8) -> SysResult<()> + '_ {
+        move |src, len, dst| {
+            if len > page_size() {
+                return Err(io::Error::from_raw_os_error(libc::EFAULT));
+            }
+            *calls += 1;
+            if *calls == fail_at {
+                return Err(io::Error::from_raw_os_error(libc::ENOMEM));
+            }
+            dontunmap_move(src, len, dst)
+        }
+    }
+
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn moving_part_by_part_keeps_every_byte() {
+        let mut m = tagged(5);
+        let fresh = tagged(8);
+        let mut calls = 0;
+        m.move_into(fresh, None, &mut picky(&mut calls, 0)).unwrap();
+        assert_eq!(calls, 5);
+        assert_eq!(m.len(), 8 * page_size());
+        assert_eq!(tags(&m, 8), b"abcdefgh");
+    }
+
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_failed_move_puts_every_part_back() {
+        let mut m = tagged(5);
+        let at = m.ptr();
+        let fresh = tagged(8);
+        let mut calls = 0;
+        let e = m
+            .move_into(fresh, None, &mut picky(&mut calls, 4))
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOMEM));
+        assert_eq!(calls, 4);
+        assert_eq!((m.ptr(), m.len()), (at, 5 * page_size()));
+        assert_eq!(tags(&m, 5), b"abcde");
+    }
+
+    /// Parts of a mapping locked, protected and plain: moved by kernel
+    /// mapping, every part keeps its lock and protection.
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn moving_whole_kernel_mappings_keeps_locks() {
+        let page = page_size();
+        let mut m = tagged(6);
+        // Pages 1-4 locked, page 2 also read-only: [0] [1] [2] [3-4] [5].
+        let locked = m.lock(page, 4 * page).is_ok();
+        m.protect(2 * page, page, libc::PROT_READ).unwrap();
+        let parts = kernel_mappings(m.ptr() as usize, m.len()).unwrap();
+        assert_eq!(parts.iter().map(|p| p.1).sum::<usize>(), 6 * page);
+        assert!(parts.len() >= 3, "{parts:?}");
+        let fresh = tagged(9);
+        // Refuse ranges of several kernel mappings, as kernels before 6.17
+        // (and 6.18 for /dev/zero memory) do. Halving [0, 6) would move page
+        // 3 alone and so unlock page 4; whole kernel mappings keep it.
+        let mut calls = 0;
+        m.move_into(fresh, Some(&parts), &mut |s, l, d| {
+            calls += 1;
+            match kernel_mappings(s as usize, l) {
+                Some(p) if p.len() == 1 => dontunmap_move(s, l, d),
+                _ => Err(io::Error::from_raw_os_error(libc::EFAULT)),
+            }
+        })
+        .unwrap();
+        assert_eq!(calls, parts.len());
+        assert_eq!(tags(&m, 9), b"abcdefghi");
+        let after = kernel_mappings(m.ptr() as usize, 6 * page).unwrap();
+        assert_eq!(after.len(), parts.len(), "{after:?}");
+        if locked {
+            let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+            for p in 1..5 {
+                let addr = m.ptr() as usize + p * page;
+                let vmflags = smaps_flags(&smaps, addr);
+                assert!(vmflags.contains(&"lo".to_string()), "page {p}: {vmflags:?}");
+            }
+        }
+    }
+
+    /// The VmFlags of the kernel mapping holding `addr`.
+    #[cfg(mmkit_mremap)]
+    fn smaps_flags(smaps: &str, addr: usize) -> Vec<String> {
+        let mut inside = false;
+        for line in smaps.lines() {
+            if let Some((a, b)) = line.split(' ').next().and_then(|r| r.split_once('-')) {
+                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                {
+                    inside = (a..b).contains(&addr);
+                    continue;
+                }
+            }
+            if inside {
+                if let Some(f) = line.strip_prefix("VmFlags:") {
+                    return f.split_whitespace().map(String::from).collect();
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    #[test]
+    fn copy_pipes_are_close_on_exec() {
+        let (rd, wr) = cloexec_pipe().unwrap();
+        for fd in [rd, wr] {
+            // SAFETY: F_GETFD on a descriptor we own.
+            let fdflags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+            assert_ne!(fdflags & libc::FD_CLOEXEC, 0);
+        }
+    }
 }

@@ -28,7 +28,7 @@ count_lines() { # log -> adds its PASS:/FAIL: lines
     f=$(grep -c '^FAIL: ' "$1")
     passed=$((passed + p))
     failed=$((failed + f))
-    grep '^FAIL: ' "$1" | sed 's/^/   /'
+    grep -E '^(FAIL|SKIP): ' "$1" | sed 's/^/   /'
     echo "   $p passed, $f failed"
 }
 
@@ -68,13 +68,15 @@ step rust cargo cargo test
 # suite runs against it), without memfd shareable memory comes from
 # shm_open+shm_unlink, without process_vm_* the fault-safe copies go through a
 # pipe, without mremap resizing makes a new mapping.
-step rust-portable cargo env MMKIT_DISABLE=map_anonymous,memfd,seals,process_vm,mremap \
+step rust-portable cargo env MMKIT_DISABLE=map_anonymous,memfd,o_tmpfile,seals,process_vm,mremap \
     CARGO_TARGET_DIR="$root/target/portable" cargo test
 step stage check make -s stage
 step c lines make -s test-c
 step man lines make -s test-man
 step examples lines make -s test-examples
 step python lines make -s test-python
+step check-memory lines make -s check-memory
+step cross-check lines make -s cross-check
 
 echo
 if [ ${#failed_steps[@]} -gt 0 ]; then
