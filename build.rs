@@ -24,6 +24,7 @@ const CAPS: &[&str] = &[
     "mmkit_shm_anon",          // shm_open(SHM_ANON) (FreeBSD)
     "mmkit_variadic_shm_open", // shm_open(name, oflag, ...) in the libc crate (Apple)
     "mmkit_rlimit_memlock",    // RLIMIT_MEMLOCK (not on illumos/Solaris)
+    "mmkit_raw_fstat",         // the fstat system call, struct stat as the kernel's (Linux x86_64)
 ];
 
 /// Capabilities switched off by `MMKIT_DISABLE=map_anonymous,memfd,...` (the
@@ -37,7 +38,7 @@ fn disabled() -> Vec<String> {
         .collect()
 }
 
-fn caps_for(os: &str) -> Vec<&'static str> {
+fn caps_for(os: &str, arch: &str) -> Vec<&'static str> {
     let linux_like = matches!(os, "linux" | "android");
     let bsd_like = matches!(
         os,
@@ -84,6 +85,9 @@ fn caps_for(os: &str) -> Vec<&'static str> {
     if matches!(os, "macos" | "ios") {
         caps.push("mmkit_variadic_shm_open");
     }
+    if linux_like && arch == "x86_64" {
+        caps.push("mmkit_raw_fstat");
+    }
     let off = disabled();
     caps.retain(|c| !off.iter().any(|d| d == c));
     caps
@@ -98,7 +102,19 @@ fn main() {
     for cap in CAPS {
         println!("cargo::rustc-check-cfg=cfg({cap})");
     }
-    for cap in caps_for(&os) {
+    // x86_64 with 64-bit pointers (not x32): the layout raw_fstat relies on.
+    let arch = match (
+        env::var("CARGO_CFG_TARGET_ARCH")
+            .unwrap_or_default()
+            .as_str(),
+        env::var("CARGO_CFG_TARGET_POINTER_WIDTH")
+            .unwrap_or_default()
+            .as_str(),
+    ) {
+        ("x86_64", "64") => "x86_64",
+        _ => "other",
+    };
+    for cap in caps_for(&os, arch) {
         println!("cargo:rustc-cfg={cap}");
     }
 

@@ -71,7 +71,7 @@ impl Error {
             Error::AccessDenied { .. } => libc::EACCES,
             Error::Unsupported { .. } => libc::ENOTSUP,
             Error::TooLarge { .. } => libc::ENOMEM,
-            Error::Os { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            Error::Os { source, .. } => source.raw_os_error().unwrap_or_else(|| kind_errno(source)),
             Error::Internal { .. } => libc::EIO,
         }
     }
@@ -130,6 +130,22 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         let errno = e.errno();
         io::Error::new(io::Error::from_raw_os_error(errno).kind(), e)
+    }
+}
+
+/// An errno for an `io::Error` that carries none (std refuses some input
+/// itself: a path with a NUL byte is `InvalidInput`, which is `EINVAL`).
+fn kind_errno(e: &io::Error) -> i32 {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::InvalidInput | K::InvalidData => libc::EINVAL,
+        K::NotFound => libc::ENOENT,
+        K::PermissionDenied => libc::EACCES,
+        K::AlreadyExists => libc::EEXIST,
+        K::OutOfMemory => libc::ENOMEM,
+        K::Unsupported => libc::ENOTSUP,
+        K::Interrupted => libc::EINTR,
+        _ => libc::EIO,
     }
 }
 

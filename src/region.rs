@@ -4,8 +4,9 @@ use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use crate::error::{Error, Result};
@@ -32,11 +33,59 @@ enum Kind {
 #[derive(Debug)]
 struct FileOrigin {
     /// `None` for regions mapped from a caller's descriptor.
-    path: Option<PathBuf>,
+    path: Option<SavedPath>,
     dev: u64,
     ino: u64,
     /// File offset of the region's first byte.
     offset: u64,
+}
+
+/// The path a file region was mapped from, exactly as the caller passed it.
+/// Paths of up to [`SavedPath::INLINE`] bytes (nearly all) are kept inline, so
+/// mapping a file allocates nothing; longer ones go to the heap.
+enum SavedPath {
+    Inline {
+        len: u8,
+        bytes: [u8; SavedPath::INLINE],
+    },
+    Heap(Box<Path>),
+}
+
+impl SavedPath {
+    /// 46: with the tag and the length, 48 bytes, which keeps a `Region` (and
+    /// a `Result<Region>`) within 128 bytes, the size the compiler still moves
+    /// with a few inline stores instead of a call to `memcpy`.
+    const INLINE: usize = 46;
+
+    fn new(path: &Path) -> SavedPath {
+        let b = path.as_os_str().as_bytes();
+        if b.len() <= Self::INLINE {
+            let mut bytes = [0u8; Self::INLINE];
+            bytes[..b.len()].copy_from_slice(b);
+            SavedPath::Inline {
+                len: b.len() as u8,
+                bytes,
+            }
+        } else {
+            SavedPath::Heap(path.into())
+        }
+    }
+
+    fn as_path(&self) -> &Path {
+        match self {
+            SavedPath::Inline { len, bytes } => {
+                Path::new(OsStr::from_bytes(&bytes[..usize::from(*len)]))
+            }
+            SavedPath::Heap(p) => p,
+        }
+    }
+}
+
+impl std::fmt::Debug for SavedPath {
+    /// As the path itself (what a `PathBuf` here used to print).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_path(), f)
+    }
 }
 
 /// One memory mapping: `len` usable bytes starting at [`Region::as_ptr`].
@@ -80,6 +129,7 @@ struct Checked {
     spec: MapSpec,
 }
 
+#[inline]
 fn check_flags(call: &'static str, bits: u32, file: bool) -> Result<Checked> {
     let flags = Flags::from_bits(bits).map_err(|unknown| {
         Error::invalid(
@@ -274,27 +324,54 @@ impl Region {
     }
 
     /// Apply the options that act after `mmap` (huge page advice, populate) and
-    /// build the region.
+    /// build the region. Inlined: without those options (the common case) it is
+    /// only the construction, built in the caller's return slot.
+    #[inline(always)]
     fn finish(
         call: &'static str,
         map: Mapping,
         delta: usize,
         len: usize,
         asked: Flags,
-        mut eff: Flags,
+        eff: Flags,
         kind: Kind,
     ) -> Result<Region> {
+        let eff = if asked.intersects(Flags::HUGEPAGES | Flags::POPULATE) {
+            Self::after_map(call, &map, asked, eff, matches!(kind, Kind::File(_)))?
+        } else {
+            eff
+        };
+        Ok(Region {
+            map: Some(map),
+            delta,
+            len,
+            flags: AtomicU32::new(eff.bits()),
+            parts: AtomicU8::new(0),
+            kind,
+        })
+    }
+
+    /// [`Region::finish`]'s options: huge page advice and populate; returns the
+    /// effective flags. On error the caller drops (unmaps) `map`.
+    #[inline(never)]
+    fn after_map(
+        call: &'static str,
+        map: &Mapping,
+        asked: Flags,
+        mut eff: Flags,
+        file: bool,
+    ) -> Result<Flags> {
         if asked.contains(Flags::HUGEPAGES)
             && !eff.contains(Flags::HUGEPAGES)
-            && sys::advise_hugepage(&map)
+            && sys::advise_hugepage(map)
         {
             eff |= Flags::HUGEPAGES;
         }
         if asked.contains(Flags::POPULATE) {
-            let anonymous = !matches!(kind, Kind::File(_));
+            let anonymous = !file;
             let write =
                 asked.contains(Flags::WRITE) && (anonymous || asked.contains(Flags::PRIVATE));
-            sys::populate(&map, write).map_err(|e| Error::Os {
+            sys::populate(map, write).map_err(|e| Error::Os {
                 call,
                 msg: format!(
                     "MM_POPULATE could not prefault {} bytes{}",
@@ -308,14 +385,7 @@ impl Region {
                 source: e,
             })?;
         }
-        Ok(Region {
-            map: Some(map),
-            delta,
-            len,
-            flags: AtomicU32::new(eff.bits()),
-            parts: AtomicU8::new(0),
-            kind,
-        })
+        Ok(eff)
     }
 
     /// Map `len` bytes of the file at `path` from `offset` (`mm_map_file`).
@@ -331,28 +401,21 @@ impl Region {
         let create = flags.contains(Flags::CREATE);
         let read_write = create || (flags.contains(Flags::WRITE) && flags.contains(Flags::SHARED));
 
-        let mut opts = OpenOptions::new();
-        opts.read(true).write(read_write);
         // O_NONBLOCK: opening a FIFO must not hang; it is refused after fstat.
         // O_NOCTTY: a terminal path must not become our controlling terminal.
-        // (std adds O_CLOEXEC itself.)
-        opts.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+        // (sys::open_path adds O_CLOEXEC itself.)
+        let custom = libc::O_NONBLOCK | libc::O_NOCTTY;
         let mode = if read_write { "O_RDWR" } else { "O_RDONLY" };
 
         let (file, created) = if flags.contains(Flags::EXCL) {
-            let f = opts
-                .clone()
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| Error::Os {
-                    call: CALL,
-                    msg: format!("open({}, {mode}|O_CREAT|O_EXCL, 0600)", describe(path)),
-                    source: e,
-                })?;
+            let f = sys::open_path(path, read_write, true, custom).map_err(|e| Error::Os {
+                call: CALL,
+                msg: format!("open({}, {mode}|O_CREAT|O_EXCL, 0600)", describe(path)),
+                source: e,
+            })?;
             (f, true)
         } else {
-            Self::open_maybe_create(CALL, &opts, path, create, mode)?
+            Self::open_maybe_create(CALL, read_write, custom, path, create, mode)?
         };
         let result = Self::map_open_file(
             CALL,
@@ -362,15 +425,13 @@ impl Region {
             len,
             checked,
             created,
-        )
-        .and_then(|region| {
-            if created {
-                sync_parent_dir(CALL, path).map(|()| region)
-            } else {
-                Ok(region)
-            }
-        });
-        if result.is_err() && created {
+        );
+        if !created {
+            // The common case, returned as it is (no moves of the region).
+            return result;
+        }
+        let result = result.and_then(|region| sync_parent_dir(CALL, path).map(|()| region));
+        if result.is_err() {
             // We made this file and could not finish: leave nothing behind.
             let _ = std::fs::remove_file(path);
         }
@@ -379,9 +440,11 @@ impl Region {
 
     /// Open an existing file, or create it (mode 0600) when `create` is set;
     /// returns whether this call created it.
+    #[inline]
     fn open_maybe_create(
         call: &'static str,
-        opts: &OpenOptions,
+        read_write: bool,
+        custom: libc::c_int,
         path: &Path,
         create: bool,
         mode: &str,
@@ -390,7 +453,7 @@ impl Region {
         // file between our two opens.
         const ROUNDS: usize = 8;
         for _ in 0..ROUNDS {
-            match opts.open(path) {
+            match sys::open_path(path, read_write, false, custom) {
                 Ok(f) => return Ok((f, false)),
                 Err(e) if create && e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
@@ -401,7 +464,7 @@ impl Region {
                     })
                 }
             }
-            match opts.clone().create_new(true).mode(0o600).open(path) {
+            match sys::open_path(path, read_write, true, custom) {
                 Ok(f) => return Ok((f, true)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     // O_CREAT|O_EXCL does not follow a symbolic link: a
@@ -601,7 +664,7 @@ impl Region {
             }
         }
         let origin = FileOrigin {
-            path: path.map(Path::to_path_buf),
+            path: path.map(SavedPath::new),
             dev: st.dev,
             ino: st.ino,
             offset,
@@ -626,20 +689,13 @@ impl Region {
                 source: e,
             }
         })?;
-        Self::finish(
-            call,
-            map,
-            delta,
-            len,
-            flags,
-            effective(flags),
-            Kind::File(origin),
-        )
-        .inspect_err(|_| {
+        let kind = Kind::File(origin);
+        if !grown {
+            return Self::finish(call, map, delta, len, flags, effective(flags), kind);
+        }
+        Self::finish(call, map, delta, len, flags, effective(flags), kind).inspect_err(|_| {
             // Populate failed: leave the file as it was.
-            if grown {
-                let _ = sys::truncate(fd, size);
-            }
+            let _ = sys::truncate(fd, size);
         })
     }
 
@@ -1353,7 +1409,7 @@ impl Region {
         let Kind::File(origin) = &self.kind else {
             unreachable!("reopen of a non-file region")
         };
-        let Some(path) = &origin.path else {
+        let Some(path) = origin.path.as_ref().map(SavedPath::as_path) else {
             return Err(Error::unsupported(
                 call,
                 "a region mapped from a descriptor keeps none, so it cannot grow; map the descriptor again with mm_map_fd",

@@ -392,6 +392,79 @@ pub(crate) fn map_fd(
     Mapping::map(len, spec, 0, Some(fd), offset)
 }
 
+/// Open `path` for mapping: `O_RDONLY` or `O_RDWR`, plus `O_CREAT|O_EXCL`
+/// (mode 0600) when `create_new`, plus `custom` (access-mode bits ignored), plus
+/// `O_CLOEXEC` -- the flags `OpenOptions` would pass, EINTR retried as it does.
+/// The common case goes straight to `open(2)` with the path copied into a stack
+/// buffer; paths of 384 bytes or more, or with a NUL byte, go through
+/// `OpenOptions` itself, which makes the same call or reports the same error.
+pub(crate) fn open_path(
+    path: &std::path::Path,
+    read_write: bool,
+    create_new: bool,
+    custom: libc::c_int,
+) -> SysResult<File> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    const STACK: usize = 384;
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: memchr reads the bytes.len() bytes of a live slice.
+    let nul = unsafe { libc::memchr(bytes.as_ptr().cast(), 0, bytes.len()) };
+    if bytes.len() >= STACK || !nul.is_null() {
+        return open_path_std(path, read_write, create_new, custom);
+    }
+    let mut buf = std::mem::MaybeUninit::<[u8; STACK]>::uninit();
+    let p = buf.as_mut_ptr().cast::<u8>();
+    // SAFETY: bytes.len() + 1 <= STACK, so the copy and its terminator fit.
+    unsafe {
+        ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+        p.add(bytes.len()).write(0);
+    }
+    let mut flags = libc::O_CLOEXEC
+        | (custom & !libc::O_ACCMODE)
+        | if read_write {
+            libc::O_RDWR
+        } else {
+            libc::O_RDONLY
+        };
+    let mode: libc::c_uint = if create_new {
+        flags |= libc::O_CREAT | libc::O_EXCL;
+        0o600
+    } else {
+        0o666
+    };
+    loop {
+        // SAFETY: p is a NUL-terminated string without interior NULs.
+        let fd = unsafe { libc::open(p.cast(), flags, mode) };
+        if fd >= 0 {
+            // SAFETY: a fresh descriptor that nothing else owns.
+            return Ok(unsafe { File::from_raw_fd(fd) });
+        }
+        let e = last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// [`open_path`] through `OpenOptions`, for the paths it does not take itself.
+#[cold]
+#[inline(never)]
+fn open_path_std(
+    path: &std::path::Path,
+    read_write: bool,
+    create_new: bool,
+    custom: libc::c_int,
+) -> SysResult<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(read_write).custom_flags(custom);
+    if create_new {
+        opts.create_new(true).mode(0o600);
+    }
+    opts.open(path)
+}
+
 fn fd_of(f: &File) -> BorrowedFd<'_> {
     use std::os::fd::AsFd;
     f.as_fd()
@@ -552,11 +625,37 @@ pub(crate) struct Stat {
     pub ino: u64,
 }
 
+/// `fstat(2)` itself. glibc's `fstat` is `newfstatat(fd, "", AT_EMPTY_PATH)`,
+/// which makes the kernel look at an empty path string first: measurably
+/// slower than the plain system call (struct stat is the kernel's own layout on
+/// x86_64). Falls back to libc where a sandbox refuses the old call.
+#[cfg(mmkit_raw_fstat)]
+unsafe fn raw_fstat(fd: libc::c_int, st: *mut libc::stat) -> libc::c_int {
+    // SAFETY: the caller passes a buffer for one struct stat.
+    let rc = unsafe { libc::syscall(libc::SYS_fstat, fd, st) } as libc::c_int;
+    if rc == -1
+        && matches!(
+            last_os_error().raw_os_error(),
+            Some(libc::ENOSYS | libc::EPERM)
+        )
+    {
+        // SAFETY: as above.
+        return unsafe { libc::fstat(fd, st) };
+    }
+    rc
+}
+
+#[cfg(not(mmkit_raw_fstat))]
+unsafe fn raw_fstat(fd: libc::c_int, st: *mut libc::stat) -> libc::c_int {
+    // SAFETY: the caller passes a buffer for one struct stat.
+    unsafe { libc::fstat(fd, st) }
+}
+
 /// `fstat` of a descriptor.
 pub(crate) fn fstat(fd: BorrowedFd<'_>) -> SysResult<Stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstat writes a whole struct stat into the buffer on success.
-    cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    cvt(unsafe { raw_fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
     // SAFETY: fstat succeeded, so the struct is initialised.
     let st = unsafe { st.assume_init() };
     Ok(Stat {

@@ -337,3 +337,54 @@ fn create_through_a_descriptor_grows_the_file() {
         libc::EACCES
     );
 }
+
+/// Paths of every length the library stores and opens differently (kept
+/// inline up to 46 bytes, on the heap beyond; opened through a stack copy
+/// below 384 bytes, through std above) map, create, grow (which reopens the
+/// path it kept) and report errors alike.
+#[test]
+fn paths_of_every_length_map_create_and_grow() {
+    let d = TempDir::new("pathlen");
+    let base = d.path().to_string_lossy().len() + 1;
+    let page = mmkit::page_size();
+    for total in [base + 1, 46, 47, 200, 383, 384, 385, 600] {
+        if total <= base {
+            continue;
+        }
+        // Directories of 150 bytes keep each component under NAME_MAX.
+        let mut rel = String::new();
+        loop {
+            let left = total - base - rel.len();
+            if left <= 200 {
+                rel.push_str(&"f".repeat(left));
+                break;
+            }
+            rel.push_str(&"d".repeat(150));
+            rel.push('/');
+            fs::create_dir_all(d.join(&rel)).unwrap();
+        }
+        let p = d.join(&rel);
+        assert_eq!(p.as_os_str().len(), total, "{p:?}");
+        let mut r = Region::file(&p, 0, 100, RW | Flags::CREATE).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().len(), 100);
+        r.resize(3 * page).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().len(), 3 * page as u64, "{total}");
+        drop(r);
+        let e = Region::file(&p, 0, 0, RW | Flags::CREATE | Flags::EXCL).unwrap_err();
+        assert_eq!(e.errno(), libc::EEXIST, "{total}");
+        assert!(
+            e.to_string().contains(&format!("{:?}", p.as_os_str())),
+            "{e}"
+        );
+        fs::remove_file(&p).unwrap();
+        let e = Region::file(&p, 0, 0, RO).unwrap_err();
+        assert_eq!(e.errno(), libc::ENOENT, "{total}");
+    }
+    // A NUL byte is refused before any system call, on both open paths.
+    for tail in ["a\0b".to_string(), format!("{}\0b", "a".repeat(400))] {
+        let p = d.path().join(std::ffi::OsStr::new(&tail));
+        let e = Region::file(&p, 0, 0, RO).unwrap_err();
+        assert_eq!(e.errno(), libc::EINVAL, "{e}");
+        assert!(e.to_string().starts_with("mm_map_file: "), "{e}");
+    }
+}
