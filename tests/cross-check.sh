@@ -16,7 +16,7 @@ export CARGO_TARGET_DIR=$root/target/cross
 status=0
 for t in x86_64-unknown-freebsd x86_64-apple-darwin x86_64-unknown-netbsd x86_64-unknown-illumos; do
     if ! rustup target list --installed 2>/dev/null | grep -qx "$t"; then
-        if ! timeout 120 rustup target add "$t" > /dev/null 2>&1; then
+        if ! timeout 45 rustup target add "$t" > /dev/null 2>&1; then
             echo "SKIP: cross-check $t: target not installed and rustup could not add it"
             continue
         fi
