@@ -564,14 +564,21 @@ pub(crate) fn memlock_limit() -> Option<u64> {
 /// The soft `RLIMIT_MEMLOCK` in bytes; `None` for unlimited or unknown.
 #[cfg(mmkit_rlimit_memlock)]
 pub(crate) fn memlock_limit() -> Option<u64> {
+    soft_limit(|rl| {
+        // SAFETY: getrlimit writes only into the struct we pass.
+        unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, rl) }
+    })
+}
+
+/// The soft limit a `getrlimit` call (`get`) reports; `None` for unlimited
+/// or when the call fails. (The resource's type differs between systems, so
+/// the caller makes the call.)
+fn soft_limit(get: impl FnOnce(&mut libc::rlimit) -> libc::c_int) -> Option<u64> {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    // SAFETY: getrlimit writes only into the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut rl) } != 0
-        || rl.rlim_cur == libc::RLIM_INFINITY
-    {
+    if get(&mut rl) != 0 || rl.rlim_cur == libc::RLIM_INFINITY {
         return None;
     }
     #[allow(clippy::unnecessary_cast)] // rlim_t is i64 on some BSDs
@@ -580,18 +587,10 @@ pub(crate) fn memlock_limit() -> Option<u64> {
 
 /// The soft `RLIMIT_FSIZE` in bytes; `None` for unlimited or unknown.
 pub(crate) fn file_size_limit() -> Option<u64> {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes only into the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut rl) } != 0
-        || rl.rlim_cur == libc::RLIM_INFINITY
-    {
-        return None;
-    }
-    #[allow(clippy::unnecessary_cast)] // rlim_t is i64 on some BSDs
-    Some(rl.rlim_cur as u64)
+    soft_limit(|rl| {
+        // SAFETY: getrlimit writes only into the struct we pass.
+        unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, rl) }
+    })
 }
 
 /// Bytes this process already has locked (`VmLck`), where the system tells.
@@ -769,6 +768,23 @@ fn cloexec_pipe() -> SysResult<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     Ok((rd, wr))
 }
 
+/// What a `read`/`write` on the copy pipe did: `Some(bytes)`, `None` when
+/// interrupted (try again), `EFAULT` when nothing moved (a fault stopped it).
+fn pipe_io(rc: isize) -> SysResult<Option<usize>> {
+    match rc {
+        0 => Err(io::Error::from_raw_os_error(libc::EFAULT)),
+        n if n > 0 => Ok(Some(n as usize)),
+        _ => {
+            let e = last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
 fn copy_via_pipe(dir: Direction, mapped: *mut u8, buf: *mut u8, n: usize) -> SysResult<()> {
     let (from, to) = match dir {
         Direction::Read => (mapped.cast_const(), buf),
@@ -784,33 +800,14 @@ fn copy_via_pipe(dir: Direction, mapped: *mut u8, buf: *mut u8, n: usize) -> Sys
         // SAFETY: reads at most `chunk` bytes inside the source range; a
         // fault there is reported as EFAULT by the kernel.
         let w = unsafe { libc::write(wr.as_raw_fd(), from.add(done).cast(), chunk) };
-        if w < 0 {
-            let e = last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if w == 0 {
-            return Err(io::Error::from_raw_os_error(libc::EFAULT));
-        }
+        let Some(w) = pipe_io(w)? else { continue };
         let mut got = 0;
-        while got < w as usize {
+        while got < w {
             // SAFETY: writes at most the bytes just queued into the target
             // range; a fault there is reported as EFAULT by the kernel.
-            let r =
-                unsafe { libc::read(rd.as_raw_fd(), to.add(done + got).cast(), w as usize - got) };
-            if r < 0 {
-                let e = last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            if r == 0 {
-                return Err(io::Error::from_raw_os_error(libc::EFAULT));
-            }
-            got += r as usize;
+            let r = unsafe { libc::read(rd.as_raw_fd(), to.add(done + got).cast(), w - got) };
+            let Some(r) = pipe_io(r)? else { continue };
+            got += r;
         }
         done += got;
     }

@@ -137,6 +137,14 @@ def _bool(value: Any, name: str) -> bool:
     raise TypeError("%s must be a bool, not %r" % (name, type(value).__name__))
 
 
+def _options(*options: Tuple[Any, str, int, int]) -> int:
+    """Flag bits from keyword options: (value, name, bit if true, bit if false)."""
+    bits = 0
+    for value, name, if_true, if_false in options:
+        bits |= if_true if _bool(value, name) else if_false
+    return bits
+
+
 def _path(path: Any) -> bytes:
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError("path must be str, bytes or os.PathLike, not %r" % type(path).__name__)
@@ -690,13 +698,11 @@ class Region:
         OSError (ENOTSUP) where sealing is not supported; NotImplementedError
         if the library lacks ``mm_seal``.
         """
-        bits = _size(seals, "seals", _U32_MAX)
-        if _bool(shrink, "shrink"):
-            bits |= SEAL_SHRINK
-        if _bool(grow, "grow"):
-            bits |= SEAL_GROW
-        if _bool(write, "write"):
-            bits |= SEAL_WRITE
+        bits = _size(seals, "seals", _U32_MAX) | _options(
+            (shrink, "shrink", SEAL_SHRINK, 0),
+            (grow, "grow", SEAL_GROW, 0),
+            (write, "write", SEAL_WRITE, 0),
+        )
         with self._lock:
             h = self._check_open()
             fn = _require("mm_seal")
@@ -793,15 +799,13 @@ def map_anon(length: int, *, shared: bool = False, populate: bool = False,
     is OSError (EINVAL).
     """
     n = _size(length, "length")
-    flags = READ | WRITE | (SHARED if _bool(shared, "shared") else PRIVATE)
-    if _bool(populate, "populate"):
-        flags |= POPULATE
-    if _bool(hugepages, "hugepages"):
-        flags |= HUGEPAGES
-    if _bool(devzero, "devzero"):
-        flags |= DEVZERO
-    if _bool(noreserve, "noreserve"):
-        flags |= NORESERVE
+    flags = READ | WRITE | _options(
+        (shared, "shared", SHARED, PRIVATE),
+        (populate, "populate", POPULATE, 0),
+        (hugepages, "hugepages", HUGEPAGES, 0),
+        (devzero, "devzero", DEVZERO, 0),
+        (noreserve, "noreserve", NORESERVE, 0),
+    )
     out = ctypes.c_void_p()
     rc = _lib_c.mm_map_anon(n, flags, ctypes.byref(out))
     return _adopt_out(rc, out)
@@ -824,14 +828,13 @@ def map_file(path: PathType, offset: int = 0, length: int = 0, *, write: bool = 
     encoded = _path(path)
     off = _size(offset, "offset", _U64_MAX)
     n = _size(length, "length")
-    write_ = _bool(write, "write")
-    flags = (READ | WRITE if write_ else READ) | (SHARED if _bool(shared, "shared") else PRIVATE)
-    if _bool(create, "create"):
-        flags |= CREATE
-    if _bool(exclusive, "exclusive"):
-        flags |= EXCL
-    if _bool(populate, "populate"):
-        flags |= POPULATE
+    flags = READ | _options(
+        (write, "write", WRITE, 0),
+        (shared, "shared", SHARED, PRIVATE),
+        (create, "create", CREATE, 0),
+        (exclusive, "exclusive", EXCL, 0),
+        (populate, "populate", POPULATE, 0),
+    )
     out = ctypes.c_void_p()
     rc = _lib_c.mm_map_file(encoded, off, n, flags, ctypes.byref(out))
     return _adopt_out(rc, out, os.fspath(path))
@@ -848,8 +851,7 @@ def map_fd(fd: Union[int, Any], offset: int = 0, length: int = 0, *, write: bool
     d = _fd(fd)
     off = _size(offset, "offset", _U64_MAX)
     n = _size(length, "length")
-    flags = (READ | WRITE if _bool(write, "write") else READ) | \
-        (SHARED if _bool(shared, "shared") else PRIVATE)
+    flags = READ | _options((write, "write", WRITE, 0), (shared, "shared", SHARED, PRIVATE))
     out = ctypes.c_void_p()
     rc = _lib_c.mm_map_fd(d, off, n, flags, ctypes.byref(out))
     return _adopt_out(rc, out)

@@ -164,32 +164,49 @@ pub fn resident_pages(addr: *mut u8, len: usize) -> usize {
     vec.iter().filter(|&&b| b & 1 != 0).count()
 }
 
+/// One data byte and room for one descriptor, as `sendmsg`/`recvmsg` want them.
+struct FdMessage {
+    byte: [u8; 1],
+    iov: libc::iovec,
+    cbuf: Vec<u8>,
+    msg: libc::msghdr,
+}
+
+impl FdMessage {
+    /// Boxed so the pointers inside `msg` stay valid.
+    fn new(byte: u8) -> Box<FdMessage> {
+        // SAFETY: CMSG_SPACE is a pure size computation.
+        let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
+        // SAFETY: iovec and msghdr are plain data; zeroed is a valid empty value.
+        let mut m = Box::new(FdMessage {
+            byte: [byte],
+            iov: unsafe { std::mem::zeroed() },
+            cbuf: vec![0u8; space],
+            msg: unsafe { std::mem::zeroed() },
+        });
+        m.iov.iov_base = m.byte.as_mut_ptr().cast();
+        m.iov.iov_len = 1;
+        m.msg.msg_iov = &mut m.iov;
+        m.msg.msg_iovlen = 1;
+        m.msg.msg_control = m.cbuf.as_mut_ptr().cast();
+        m.msg.msg_controllen = space as _;
+        m
+    }
+}
+
 /// Send descriptor `fd` over the Unix socket `sock` (SCM_RIGHTS), with one data byte.
 pub fn send_fd(sock: std::os::fd::BorrowedFd<'_>, fd: std::os::fd::BorrowedFd<'_>) {
     use std::os::fd::AsRawFd;
-    let mut byte = [b'F'];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    // SAFETY: msghdr is plain data; zeroed is a valid empty header.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
+    let m = FdMessage::new(b'F');
     // SAFETY: msg_control points at a buffer of CMSG_SPACE bytes for one int.
     unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
+        let c = libc::CMSG_FIRSTHDR(&m.msg);
         (*c).cmsg_level = libc::SOL_SOCKET;
         (*c).cmsg_type = libc::SCM_RIGHTS;
         (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>(), fd.as_raw_fd());
         assert_eq!(
-            libc::sendmsg(sock.as_raw_fd(), &msg, 0),
+            libc::sendmsg(sock.as_raw_fd(), &m.msg, 0),
             1,
             "sendmsg: {}",
             std::io::Error::last_os_error()
@@ -200,25 +217,12 @@ pub fn send_fd(sock: std::os::fd::BorrowedFd<'_>, fd: std::os::fd::BorrowedFd<'_
 /// Receive one descriptor sent with [`send_fd`] (close-on-exec).
 pub fn recv_fd(sock: std::os::fd::BorrowedFd<'_>) -> std::os::fd::OwnedFd {
     use std::os::fd::{AsRawFd, FromRawFd};
-    let mut byte = [0u8];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    // SAFETY: msghdr is plain data; zeroed is a valid empty header.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    // SAFETY: the buffers above outlive the call; the received header is checked.
+    let mut m = FdMessage::new(0);
+    // SAFETY: the buffers of `m` outlive the call; the received header is checked.
     unsafe {
-        let n = libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
+        let n = libc::recvmsg(sock.as_raw_fd(), &mut m.msg, libc::MSG_CMSG_CLOEXEC);
         assert_eq!(n, 1, "recvmsg: {}", std::io::Error::last_os_error());
-        let c = libc::CMSG_FIRSTHDR(&msg);
+        let c = libc::CMSG_FIRSTHDR(&m.msg);
         assert!(
             !c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS,
             "no descriptor received"
