@@ -1474,39 +1474,48 @@ impl Region {
 
 fn lock_error(call: &'static str, bytes: usize, e: io::Error) -> Error {
     let errno = e.raw_os_error();
-    if !matches!(errno, Some(libc::ENOMEM | libc::EPERM)) {
+    // ENOMEM (Linux, BSD) and EAGAIN (BSD: a system-wide limit) for limits,
+    // EPERM for a missing privilege.
+    if !matches!(errno, Some(libc::ENOMEM | libc::EAGAIN | libc::EPERM)) {
         return Error::Os {
             call,
             msg: format!("mlock({bytes} bytes)"),
             source: e,
         };
     }
+    if !sys::HAS_MEMLOCK_RLIMIT {
+        return Error::Os {
+            call,
+            msg: format!(
+                "mlock({bytes} bytes) refused: locking memory needs {}",
+                sys::LOCK_PRIVILEGE
+            ),
+            source: e,
+        };
+    }
     let limit = sys::memlock_limit();
     let locked = sys::locked_bytes();
-    // ENOMEM is also mlock's answer when pages cannot be brought in (no
-    // access after mm_protect, past the end of a truncated file): blame the
-    // limit only when the request really passes it (or it is unknown).
+    // mlock also says ENOMEM (Linux) or EAGAIN when pages cannot be brought
+    // in (no access after mm_protect, past the end of a truncated file):
+    // blame the limit only when the request really passes it (or when that
+    // cannot be told).
     let within_limit = match (limit, locked) {
         (None, _) => true,
         (Some(l), Some(b)) => b.saturating_add(bytes as u64) <= l,
         (Some(_), None) => false,
     };
-    if errno == Some(libc::ENOMEM) && within_limit {
-        let limit = limit.map_or("unlimited".to_string(), |l| format!("{l} bytes"));
+    let limit = limit.map_or("unlimited".to_string(), |l| format!("{l} bytes"));
+    if errno != Some(libc::EPERM) && within_limit {
         return Error::Os {
             call,
             msg: format!(
                 "mlock({bytes} bytes) failed although RLIMIT_MEMLOCK ({limit}) allows it: \
                  some pages cannot be brought in (no access after mm_protect, or past the end \
-                 of a truncated file), or the system is out of memory"
+                 of a truncated file), or the system is out of memory or at its limit of locked memory"
             ),
             source: e,
         };
     }
-    let limit = match limit {
-        Some(l) => format!("{l} bytes"),
-        None => "unlimited".to_string(),
-    };
     let locked = match locked {
         Some(b) => format!(", {b} bytes already locked by this process (VmLck)"),
         None => String::new(),
@@ -1514,7 +1523,8 @@ fn lock_error(call: &'static str, bytes: usize, e: io::Error) -> Error {
     Error::Os {
         call,
         msg: format!(
-            "mlock({bytes} bytes) refused: RLIMIT_MEMLOCK is {limit}{locked}; raise it (ulimit -l) or run with CAP_IPC_LOCK"
+            "mlock({bytes} bytes) refused: RLIMIT_MEMLOCK is {limit}{locked}; raise it (ulimit -l) or run with {}",
+            sys::LOCK_PRIVILEGE
         ),
         source: e,
     }

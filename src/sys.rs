@@ -554,6 +554,20 @@ pub(crate) fn truncate(fd: BorrowedFd<'_>, size: u64) -> SysResult<()> {
 
 // ---------------------------------------------------------------- limits
 
+/// Whether locked memory is bounded by `RLIMIT_MEMLOCK` here (illumos and
+/// Solaris have no such limit: locking needs a privilege instead).
+pub(crate) const HAS_MEMLOCK_RLIMIT: bool = cfg!(mmkit_rlimit_memlock);
+
+/// What lets a process lock memory past `RLIMIT_MEMLOCK` (or at all, where
+/// there is no such limit), for messages.
+pub(crate) const LOCK_PRIVILEGE: &str = if cfg!(mmkit_proc_status) {
+    "CAP_IPC_LOCK"
+} else if cfg!(mmkit_rlimit_memlock) {
+    "root privileges"
+} else {
+    "the PRIV_PROC_LOCK_MEMORY privilege"
+};
+
 /// The soft `RLIMIT_MEMLOCK` in bytes; `None` for unlimited or unknown
 /// (illumos has no such limit: locking needs a privilege instead).
 #[cfg(not(mmkit_rlimit_memlock))]
