@@ -25,6 +25,7 @@ const CAPS: &[&str] = &[
     "mmkit_variadic_shm_open", // shm_open(name, oflag, ...) in the libc crate (Apple)
     "mmkit_rlimit_memlock",    // RLIMIT_MEMLOCK (not on illumos/Solaris)
     "mmkit_raw_fstat",         // the fstat system call, struct stat as the kernel's (Linux x86_64)
+    "mmkit_shm_open",          // shm_open(3) (not on Android: Bionic has no POSIX shared memory)
 ];
 
 /// Capabilities switched off by `MMKIT_DISABLE=map_anonymous,memfd,...` (the
@@ -55,7 +56,6 @@ fn caps_for(os: &str, arch: &str) -> Vec<&'static str> {
             "mmkit_map_noreserve",
             "mmkit_map_hugetlb",
             "mmkit_madv_hugepage",
-            "mmkit_mremap",
             "mmkit_proc_status",
             "mmkit_process_vm",
             "mmkit_memfd",
@@ -85,8 +85,16 @@ fn caps_for(os: &str, arch: &str) -> Vec<&'static str> {
     if matches!(os, "macos" | "ios") {
         caps.push("mmkit_variadic_shm_open");
     }
-    if linux_like && arch == "x86_64" {
+    // Bionic has mremap, but the libc crate binds it (and MREMAP_*) for
+    // glibc and musl Linux only; Android grows by copying.
+    if os == "linux" {
+        caps.push("mmkit_mremap");
+    }
+    if os == "linux" && arch == "x86_64" {
         caps.push("mmkit_raw_fstat");
+    }
+    if os != "android" {
+        caps.push("mmkit_shm_open");
     }
     let off = disabled();
     caps.retain(|c| !off.iter().any(|d| d == c));

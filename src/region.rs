@@ -832,8 +832,9 @@ impl Region {
         let Some((map, s, l)) = self.pages(start, end) else {
             return Ok(());
         };
-        map.lock(s, l).map_err(|e| lock_error(CALL, l, e))?;
+        // Marked first: a failed mlock may still have locked some pages.
         self.parts.fetch_or(PART_LOCKED, Ordering::Relaxed);
+        map.lock(s, l).map_err(|e| lock_error(CALL, l, e))?;
         Ok(())
     }
 
@@ -938,6 +939,8 @@ impl Region {
         let Some((map, s, l)) = self.pages(start, end) else {
             return Ok(());
         };
+        // Marked first: a failed mprotect may still have changed some pages.
+        self.parts.fetch_or(PART_PROTECTED, Ordering::Relaxed);
         map.protect(s, l, prot_bits(prot)).map_err(|e| Error::Os {
             call: CALL,
             msg: format!("mprotect({l} bytes, {prot})"),
@@ -953,8 +956,6 @@ impl Region {
             }
             self.flags.store(now.bits(), Ordering::Relaxed);
             self.parts.fetch_and(!PART_PROTECTED, Ordering::Relaxed);
-        } else {
-            self.parts.fetch_or(PART_PROTECTED, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -1389,7 +1390,16 @@ impl Region {
             let why = match e.raw_os_error() {
                 Some(libc::ENOTSUP) => {
                     " (the region is split in parts with their own protection, locks or advice, and this \
-                     kernel has no MREMAP_DONTUNMAP to move them: undo those first)"
+                     kernel has no MREMAP_DONTUNMAP to move them, or /proc/self/maps cannot be read to find \
+                     them: undo those first)"
+                }
+                Some(libc::EBUSY) => {
+                    " (an end of the region shares a kernel mapping with a neighbouring mapping and could \
+                     not be split off it to move)"
+                }
+                Some(libc::EIO) => {
+                    " (a part of the region could be neither moved nor copied back after the move failed: \
+                     its bytes may be lost)"
                 }
                 Some(libc::EFAULT) => " (pages of the region are not accessible)",
                 _ => "",

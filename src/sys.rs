@@ -641,7 +641,8 @@ pub(crate) struct Stat {
 /// `fstat(2)` itself. glibc's `fstat` is `newfstatat(fd, "", AT_EMPTY_PATH)`,
 /// which makes the kernel look at an empty path string first: measurably
 /// slower than the plain system call (struct stat is the kernel's own layout on
-/// x86_64). Falls back to libc where a sandbox refuses the old call.
+/// x86_64). Falls back to libc where a sandbox refuses the old call with an
+/// error (a seccomp filter that kills on it instead is not survivable).
 #[cfg(mmkit_raw_fstat)]
 unsafe fn raw_fstat(fd: libc::c_int, st: *mut libc::stat) -> libc::c_int {
     // SAFETY: the caller passes a buffer for one struct stat.
@@ -649,7 +650,7 @@ unsafe fn raw_fstat(fd: libc::c_int, st: *mut libc::stat) -> libc::c_int {
     if rc == -1
         && matches!(
             last_os_error().raw_os_error(),
-            Some(libc::ENOSYS | libc::EPERM)
+            Some(libc::ENOSYS | libc::EPERM | libc::EACCES)
         )
     {
         // SAFETY: as above.
@@ -869,8 +870,13 @@ pub(crate) fn shareable_object(name: &std::ffi::CStr) -> SysResult<(std::os::fd:
         let fd = unsafe { libc::shm_open(libc::SHM_ANON, libc::O_RDWR | libc::O_CLOEXEC, 0o600) };
         return owned(fd).map(|fd| (fd, false));
     }
+    #[cfg(mmkit_shm_open)]
     #[allow(unreachable_code)]
-    shm_anonymous().map(|fd| (fd, false))
+    return shm_anonymous().map(|fd| (fd, false));
+    // Android: no POSIX shared memory to fall back on.
+    #[cfg(not(mmkit_shm_open))]
+    #[allow(unreachable_code)]
+    Err(io::Error::from_raw_os_error(libc::ENOTSUP))
 }
 
 /// `memfd_create`, close-on-exec, sealable where the build has seals.
@@ -885,7 +891,8 @@ fn memfd_object(name: &std::ffi::CStr) -> SysResult<std::os::fd::OwnedFd> {
 }
 
 /// An unnamed file on the `/dev/shm` tmpfs (`O_TMPFILE`): never in any
-/// directory, so nothing can be left behind.
+/// directory, so nothing can be left behind, and (`O_EXCL`) never linked
+/// into one later through `/proc/self/fd`.
 #[cfg(mmkit_o_tmpfile)]
 fn tmpfile_object() -> SysResult<std::os::fd::OwnedFd> {
     // SAFETY: a NUL-terminated path; the mode is passed as the variadic
@@ -893,7 +900,7 @@ fn tmpfile_object() -> SysResult<std::os::fd::OwnedFd> {
     owned(unsafe {
         libc::open(
             c"/dev/shm".as_ptr(),
-            libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
+            libc::O_TMPFILE | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC,
             0o600 as libc::c_uint,
         )
     })
@@ -913,6 +920,7 @@ fn owned(fd: libc::c_int) -> SysResult<std::os::fd::OwnedFd> {
 /// The one fallback with a window: a process killed between the two calls
 /// leaves the (empty) name behind. Platforms with a nameless kind above never
 /// get here.
+#[cfg(mmkit_shm_open)]
 #[allow(dead_code)]
 fn shm_anonymous() -> SysResult<std::os::fd::OwnedFd> {
     use std::time::{SystemTime, UNIX_EPOCH};
@@ -1064,9 +1072,9 @@ impl Mapping {
 
     /// Grow a mapping made of several kernel mappings, keeping each part's
     /// protection, locks and advice: map the new pages right after the end
-    /// when that range is free, else move every part (`MREMAP_DONTUNMAP`, so
-    /// the old range stays ours until the end and a failure can move them
-    /// back) into a fresh mapping of the new length.
+    /// when that range is free, else move every kernel mapping whole
+    /// (`MREMAP_DONTUNMAP`, so the old range stays ours until the end and a
+    /// failure can move them back) into a fresh mapping of the new length.
     #[cfg(mmkit_mremap)]
     fn grow_in_parts(
         &mut self,
@@ -1106,53 +1114,142 @@ impl Mapping {
             });
         }
         let fresh = Mapping::fresh(new_len, spec, fd, offset)?;
-        let parts = kernel_mappings(self.ptr as usize, self.len);
-        self.move_into(fresh, parts.as_deref(), &mut dontunmap_move)
+        let mut undo = Vec::new();
+        let result = match self.own_kernel_mappings(&mut undo) {
+            Ok(parts) => self.move_into(fresh, &parts, &mut dontunmap_move),
+            Err(e) => Err(e),
+        };
+        // An end split off its neighbour gets its dump flag back, wherever it
+        // now lives (in `self` either way: moved, or put back).
+        for &(start, len, advice) in undo.iter().rev() {
+            let _ = self.advise(start, len, advice);
+        }
+        result
+    }
+
+    /// The kernel mappings this mapping is made of, each wholly inside it.
+    /// The kernel merges adjacent mappings with the same flags, so an end may
+    /// share one with a neighbouring mapping; moving only our part of it with
+    /// `MREMAP_DONTUNMAP` would unlock all of it, the neighbour's pages too.
+    /// Such an end is split off first by flipping its dump flag
+    /// (`MADV_DONTDUMP`/`MADV_DODUMP`, which changes only what a core dump
+    /// holds); `undo` records how to flip it back.
+    #[cfg(mmkit_mremap)]
+    fn own_kernel_mappings(&self, undo: &mut Vec<(usize, usize, i32)>) -> SysResult<Vec<Part>> {
+        // Without /proc/self/maps the parts are unknown, and moving a range
+        // that is not exactly one kernel mapping is what must not happen.
+        let maps = || {
+            kernel_mappings(self.ptr as usize, self.len)
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOTSUP))
+        };
+        let mut km = maps()?;
+        for first in [true, false] {
+            let shared = |km: &KernelMaps| if first { km.before } else { km.after };
+            if !shared(&km) {
+                continue;
+            }
+            let p = if first {
+                km.parts[0]
+            } else {
+                km.parts[km.parts.len() - 1]
+            };
+            self.advise(p.start, p.len, libc::MADV_DONTDUMP)?;
+            km = maps()?;
+            if !shared(&km) {
+                undo.push((p.start, p.len, libc::MADV_DODUMP));
+                continue;
+            }
+            // It was already MADV_DONTDUMP (no change, so no split).
+            self.advise(p.start, p.len, libc::MADV_DODUMP)?;
+            undo.push((p.start, p.len, libc::MADV_DONTDUMP));
+            km = maps()?;
+            if shared(&km) {
+                return Err(io::Error::from_raw_os_error(libc::EBUSY));
+            }
+        }
+        Ok(km.parts)
     }
 
     /// Move every part of this mapping to the same offsets in `fresh` (at
     /// least as long) with `mover`, and become `fresh`. When a move fails,
-    /// the parts already moved go back and this mapping is as it was.
-    ///
-    /// `parts` are the kernel mappings (offset, length) that make up this
-    /// one: each is moved whole. A `MREMAP_DONTUNMAP` move of only part of a
-    /// kernel mapping would clear `VM_LOCKED` on the rest of it, so the
-    /// halving fallback (when `/proc/self/maps` cannot be read) may lose locks.
+    /// the parts already moved go back and this mapping is as it was; the
+    /// error is `EIO` if some part could be neither moved nor copied back.
     #[cfg(mmkit_mremap)]
     fn move_into(
         &mut self,
         fresh: Mapping,
-        parts: Option<&[(usize, usize)]>,
+        parts: &[Part],
         mover: &mut Mover<'_>,
     ) -> SysResult<()> {
-        let mut moved = Vec::new();
-        let whole = [(0, self.len)];
-        let result = parts
-            .unwrap_or(&whole)
-            .iter()
-            .try_for_each(|&(start, len)| {
-                move_parts(self.ptr, fresh.ptr, start, len, &mut moved, mover)
-            });
-        if let Err(e) = result {
-            for &(start, len) in moved.iter().rev() {
-                // SAFETY: start + len lies inside both mappings.
-                let (from, to) = unsafe { (fresh.ptr.add(start), self.ptr.add(start)) };
-                // Back onto the old range, which is still ours (the move left
-                // it mapped), again without unmapping the source: a hole in
-                // `fresh` could be taken by another thread's mmap before
-                // `fresh` is unmapped as a whole.
-                if dontunmap_move(from, len, to).is_err() {
-                    // No room to move it back (vm.max_map_count): copy the
-                    // bytes instead; only that part's page state is lost.
-                    let _ = copy_checked(Direction::Read, from, to, len);
-                }
+        for (i, p) in parts.iter().enumerate() {
+            // SAFETY: every part lies inside both mappings.
+            let (from, to) = unsafe { (self.ptr.add(p.start), fresh.ptr.add(p.start)) };
+            let Err(e) = mover(from, p.len, to) else {
+                continue;
+            };
+            // Kernels before 6.17 unmap the destination before some checks
+            // fail: take such a hole back before another thread maps there.
+            let ours = retake(to, p.len);
+            let intact = self.move_back(&fresh, &parts[..i], mover);
+            if !ours {
+                // Something is mapped there: our unused fresh pages, or
+                // another thread's mapping in the hole. Unmapping it could
+                // pull memory from under that thread; leave it.
+                fresh.forget_range(p.start, p.len);
             }
-            return Err(e);
+            return Err(if intact {
+                e
+            } else {
+                io::Error::from_raw_os_error(libc::EIO)
+            });
         }
         // Every part now lives in `fresh`; the old range holds only the
         // emptied mappings MREMAP_DONTUNMAP left, unmapped with it.
         drop(std::mem::replace(self, fresh));
         Ok(())
+    }
+
+    /// Put the `moved` parts back from `fresh` after a failed grow; whether
+    /// every byte came back.
+    #[cfg(mmkit_mremap)]
+    fn move_back(&self, fresh: &Mapping, moved: &[Part], mover: &mut Mover<'_>) -> bool {
+        let mut intact = true;
+        for p in moved.iter().rev() {
+            // SAFETY: every part lies inside both mappings.
+            let (from, to) = unsafe { (fresh.ptr.add(p.start), self.ptr.add(p.start)) };
+            // Back onto the old range, still ours (the move left it mapped),
+            // again without unmapping the source: a hole in `fresh` could be
+            // taken by another thread's mmap before `fresh` is unmapped.
+            if mover(from, p.len, to).is_ok() {
+                continue;
+            }
+            // No room to move it back (vm.max_map_count): copy the bytes
+            // through a writable old range instead; only that part's locks
+            // and advice are lost.
+            intact &= self
+                .protect(p.start, p.len, libc::PROT_READ | libc::PROT_WRITE)
+                .is_ok()
+                && fresh.protect(p.start, p.len, libc::PROT_READ).is_ok()
+                && copy_checked(Direction::Read, from, to, p.len).is_ok()
+                && self.protect(p.start, p.len, p.prot).is_ok();
+        }
+        intact
+    }
+
+    /// Unmap all of this mapping but `[start, start+len)`, which is left
+    /// mapped for good: after a failed move it may be someone else's.
+    #[cfg(mmkit_mremap)]
+    fn forget_range(self, start: usize, len: usize) {
+        let this = std::mem::ManuallyDrop::new(self);
+        let end = start + len;
+        if start > 0 {
+            // SAFETY: the head of the mapping this value owned.
+            unsafe { libc::munmap(this.ptr.cast(), start) };
+        }
+        if end < this.len {
+            // SAFETY: the tail of the mapping this value owned.
+            unsafe { libc::munmap(this.ptr.add(end).cast(), this.len - end) };
+        }
     }
 
     /// Grow without `mremap`: a new mapping and a fault-safe copy of the bytes
@@ -1170,9 +1267,11 @@ impl Mapping {
             *self = Mapping::fresh(new_len, spec, fd, offset)?;
             return Ok(());
         }
-        // Writable while the bytes are copied in, then the region's protection.
+        // Writable while the bytes are copied in, then the region's
+        // protection; never writable and executable at once (W^X systems,
+        // OpenBSD and macOS on arm64, refuse that).
         let rw = MapSpec {
-            prot: spec.prot | libc::PROT_READ | libc::PROT_WRITE,
+            prot: (spec.prot | libc::PROT_READ | libc::PROT_WRITE) & !libc::PROT_EXEC,
             ..*spec
         };
         let fresh = Mapping::fresh(new_len, &rw, fd, offset)?;
@@ -1187,17 +1286,42 @@ impl Mapping {
     }
 }
 
-/// The kernel mappings (VMAs) that make up `[start, start + len)`, as
-/// (offset from `start`, length), from `/proc/self/maps`; `None` when it
-/// cannot be read or does not cover the range.
+/// One kernel mapping (VMA) inside a mapping: offset from its start, length,
+/// and `PROT_*` bits.
 #[cfg(mmkit_mremap)]
-fn kernel_mappings(start: usize, len: usize) -> Option<Vec<(usize, usize)>> {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Part {
+    start: usize,
+    len: usize,
+    prot: i32,
+}
+
+/// The kernel mappings that make up a range, and whether the first starts
+/// before it or the last ends after it (merged with a neighbour).
+#[cfg(mmkit_mremap)]
+#[derive(Debug)]
+struct KernelMaps {
+    parts: Vec<Part>,
+    before: bool,
+    after: bool,
+}
+
+/// The kernel mappings that make up `[start, start + len)`, clipped to it,
+/// from `/proc/self/maps`; `None` when it cannot be read or does not cover
+/// the range.
+#[cfg(mmkit_mremap)]
+fn kernel_mappings(start: usize, len: usize) -> Option<KernelMaps> {
     let end = start.checked_add(len)?;
     let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    let mut parts = Vec::new();
+    let mut km = KernelMaps {
+        parts: Vec::new(),
+        before: false,
+        after: false,
+    };
     let mut next = start;
     for line in maps.lines() {
-        let (a, b) = line.split(' ').next()?.split_once('-')?;
+        let mut fields = line.split(' ');
+        let (a, b) = fields.next()?.split_once('-')?;
         let (a, b) = (
             usize::from_str_radix(a, 16).ok()?,
             usize::from_str_radix(b, 16).ok()?,
@@ -1209,18 +1333,35 @@ fn kernel_mappings(start: usize, len: usize) -> Option<Vec<(usize, usize)>> {
         if a.max(start) != next {
             return None;
         }
+        let perms = fields.next()?.as_bytes();
+        let prot = [
+            (b'r', libc::PROT_READ),
+            (b'w', libc::PROT_WRITE),
+            (b'x', libc::PROT_EXEC),
+        ]
+        .iter()
+        .filter(|(c, _)| perms.contains(c))
+        .fold(libc::PROT_NONE, |acc, (_, p)| acc | p);
+        km.before |= a < start;
+        km.after |= b > end;
         next = b.min(end);
-        parts.push((a.max(start) - start, next - a.max(start)));
+        km.parts.push(Part {
+            start: a.max(start) - start,
+            len: next - a.max(start),
+            prot,
+        });
     }
-    (next == end).then_some(parts)
+    (next == end).then_some(km)
 }
 
 /// Moves `len` bytes at `src` to `dst` (both page-aligned), or fails.
 #[cfg(mmkit_mremap)]
 type Mover<'a> = dyn FnMut(*mut u8, usize, *mut u8) -> SysResult<()> + 'a;
 
-/// The mover: `mremap` with `MREMAP_DONTUNMAP`, which leaves the source
-/// range mapped (emptied), so nobody else can map there before we are done.
+/// The mover: `mremap` of one whole kernel mapping with `MREMAP_DONTUNMAP`,
+/// which leaves the source range mapped (emptied), so nobody else can map
+/// there before we are done. Kernels before 5.13 (5.7 for private memory)
+/// refuse the flag: `ENOTSUP`.
 #[cfg(mmkit_mremap)]
 fn dontunmap_move(src: *mut u8, len: usize, dst: *mut u8) -> SysResult<()> {
     // SAFETY: callers pass ranges inside mappings they own; MREMAP_FIXED
@@ -1235,45 +1376,40 @@ fn dontunmap_move(src: *mut u8, len: usize, dst: *mut u8) -> SysResult<()> {
             dst.cast::<c_void>(),
         )
     };
-    if p == libc::MAP_FAILED {
-        Err(last_os_error())
-    } else {
-        Ok(())
+    if p != libc::MAP_FAILED {
+        return Ok(());
     }
+    let e = last_os_error();
+    Err(match e.raw_os_error() {
+        Some(libc::EINVAL) => io::Error::from_raw_os_error(libc::ENOTSUP),
+        _ => e,
+    })
 }
 
-/// Move `[start, start+len)` of `src` to the same offsets in `dst`, halving
-/// a range the mover refuses with `EFAULT` (kernels before 6.17 move one
-/// kernel mapping at a time), recording what moved.
+/// Map a placeholder at `[at, at+len)` only if all of it is unmapped: true
+/// when it was (the range is ours again), false when something is there.
 #[cfg(mmkit_mremap)]
-fn move_parts(
-    src: *mut u8,
-    dst: *mut u8,
-    start: usize,
-    len: usize,
-    moved: &mut Vec<(usize, usize)>,
-    mover: &mut Mover<'_>,
-) -> SysResult<()> {
-    // SAFETY: start + len lies inside both ranges (callers' invariant).
-    let (from, to) = unsafe { (src.add(start), dst.add(start)) };
-    let e = match mover(from, len, to) {
-        Ok(()) => {
-            moved.push((start, len));
-            return Ok(());
-        }
-        Err(e) => e,
+fn retake(at: *mut u8, len: usize) -> bool {
+    // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping (kernels before
+    // 4.17 take the address as a hint, checked below).
+    let p = unsafe {
+        libc::mmap(
+            at.cast(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANON | libc::MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
     };
-    let page = page_size();
-    match e.raw_os_error() {
-        Some(libc::EFAULT) if len > page => {
-            let half = round_down(len / 2, page).max(page);
-            move_parts(src, dst, start, half, moved, mover)?;
-            move_parts(src, dst, start + half, len - half, moved, mover)
-        }
-        // Kernels before 5.13 (5.7 for private memory) lack MREMAP_DONTUNMAP.
-        Some(libc::EINVAL) if moved.is_empty() => Err(io::Error::from_raw_os_error(libc::ENOTSUP)),
-        _ => Err(e),
+    if p == libc::MAP_FAILED {
+        return false;
     }
+    if p.cast::<u8>() == at {
+        return true;
+    }
+    drop(Mapping { ptr: p.cast(), len });
+    false
 }
 
 /// `ftruncate` returning the raw error, for resizing shareable objects.
@@ -1333,25 +1469,64 @@ mod tests {
         assert!(dev_shm_names().is_empty());
     }
 
+    /// `O_EXCL`: nobody can give the object a name later (linkat through
+    /// /proc/self/fd works on an O_TMPFILE file opened without it).
     #[test]
+    #[cfg(mmkit_o_tmpfile)]
+    fn tmpfile_objects_cannot_be_linked() {
+        let fd = tmpfile_object().unwrap();
+        let from = std::ffi::CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        let to =
+            std::ffi::CString::new(format!("/dev/shm/mmkit-{}-link", std::process::id())).unwrap();
+        // SAFETY: two NUL-terminated paths; the result is checked.
+        let rc = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        let e = last_os_error();
+        // SAFETY: a NUL-terminated path (cleanup should the link exist).
+        unsafe { libc::unlink(to.as_ptr()) };
+        assert_eq!((rc, e.raw_os_error()), (-1, Some(libc::ENOENT)));
+    }
+
+    #[test]
+    #[cfg(mmkit_shm_open)]
     fn shm_open_objects_work_and_are_unlinked() {
         check_object(shm_anonymous().unwrap());
         assert!(dev_shm_names().is_empty());
     }
 
-    /// Private anonymous pages tagged with their index.
+    /// Private anonymous pages tagged with their index, between two
+    /// inaccessible guard pages (left mapped) so that the kernel never
+    /// merges them with another test's mapping.
     #[cfg(mmkit_mremap)]
     fn tagged(pages: usize) -> Mapping {
+        let page = page_size();
         let spec = MapSpec {
-            prot: libc::PROT_READ | libc::PROT_WRITE,
+            prot: libc::PROT_NONE,
             share: Share::Private,
-            noreserve: false,
+            noreserve: true,
             populate: false,
         };
-        let m = Mapping::fresh(pages * page_size(), &spec, None, 0).unwrap();
+        let guarded = std::mem::ManuallyDrop::new(
+            Mapping::fresh((pages + 2) * page, &spec, None, 0).unwrap(),
+        );
+        guarded
+            .protect(page, pages * page, libc::PROT_READ | libc::PROT_WRITE)
+            .unwrap();
+        // SAFETY: the pages between the guards, which only this value owns.
+        let m = Mapping {
+            ptr: unsafe { guarded.ptr().add(page) },
+            len: pages * page,
+        };
         for i in 0..pages {
             // SAFETY: inside our fresh writable mapping.
-            unsafe { *m.ptr().add(i * page_size()) = b'a' + i as u8 };
+            unsafe { *m.ptr().add(i * page) = b'a' + i as u8 };
         }
         m
     }
@@ -1364,52 +1539,202 @@ mod tests {
             .collect()
     }
 
-    /// A mover that, like kernels before 6.17, refuses ranges of several
-    /// pages (as if each page were its own kernel mapping), and fails its
-    /// `fail_at`-th call with ENOMEM (vm.max_map_count).
+    /// The kernel mappings of `m`, each wholly inside it.
     #[cfg(mmkit_mremap)]
-    fn picky(
-        calls: &mut usize,
-        fail_at: usize,
-    ) -> impl FnMut(*mut u8, usize, *mut u8) -> SysResult<()> + '_ {
+    fn own_parts(m: &Mapping) -> Vec<Part> {
+        let mut undo = Vec::new();
+        let parts = m.own_kernel_mappings(&mut undo).unwrap();
+        for (start, len, advice) in undo {
+            m.advise(start, len, advice).unwrap();
+        }
+        parts
+    }
+
+    /// Five pages, the odd ones read-only: five kernel mappings.
+    #[cfg(mmkit_mremap)]
+    fn striped() -> (Mapping, Vec<Part>) {
+        let m = tagged(5);
+        m.protect(page_size(), page_size(), libc::PROT_READ)
+            .unwrap();
+        m.protect(3 * page_size(), page_size(), libc::PROT_READ)
+            .unwrap();
+        let parts = own_parts(&m);
+        assert_eq!(parts.len(), 5, "{parts:?}");
+        (m, parts)
+    }
+
+    /// A mover whose calls are counted and whose `fail`-th call fails with
+    /// ENOMEM (vm.max_map_count).
+    #[cfg(mmkit_mremap)]
+    fn failing<'a>(
+        calls: &'a mut usize,
+        fail: &'static [usize],
+    ) -> impl FnMut(*mut u8, usize, *mut u8) -> SysResult<()> + 'a {
         move |src, len, dst| {
-            if len > page_size() {
-                return Err(io::Error::from_raw_os_error(libc::EFAULT));
-            }
             *calls += 1;
-            if *calls == fail_at {
+            if fail.contains(calls) {
                 return Err(io::Error::from_raw_os_error(libc::ENOMEM));
             }
             dontunmap_move(src, len, dst)
         }
     }
 
-    #[test]
     #[cfg(mmkit_mremap)]
-    fn moving_part_by_part_keeps_every_byte() {
-        let mut m = tagged(5);
-        let fresh = tagged(8);
-        let mut calls = 0;
-        m.move_into(fresh, None, &mut picky(&mut calls, 0)).unwrap();
-        assert_eq!(calls, 5);
-        assert_eq!(m.len(), 8 * page_size());
-        assert_eq!(tags(&m, 8), b"abcdefgh");
+    fn prots(m: &Mapping) -> Vec<i32> {
+        let km = kernel_mappings(m.ptr() as usize, m.len()).unwrap();
+        let mut per_page = Vec::new();
+        for p in km.parts {
+            per_page.extend(std::iter::repeat_n(p.prot, p.len / page_size()));
+        }
+        per_page
     }
 
     #[test]
     #[cfg(mmkit_mremap)]
+    fn moving_kernel_mappings_keeps_every_byte_and_protection() {
+        let (mut m, parts) = striped();
+        let before = prots(&m);
+        let mut calls = 0;
+        m.move_into(tagged(8), &parts, &mut failing(&mut calls, &[]))
+            .unwrap();
+        assert_eq!(calls, 5);
+        assert_eq!(m.len(), 8 * page_size());
+        assert_eq!(tags(&m, 8), b"abcdefgh");
+        assert_eq!(prots(&m)[..5], before[..]);
+    }
+
+    /// A failed move puts every part back where it was, with its bytes and
+    /// protection: moved back, or (when that fails too) copied back, into
+    /// its read-only page as well.
+    #[test]
+    #[cfg(mmkit_mremap)]
     fn a_failed_move_puts_every_part_back() {
-        let mut m = tagged(5);
+        // Calls 1-3 move pages 0-2, call 4 fails, calls 5-7 move pages 2-0
+        // back; in the second case call 6 (the read-only page 1) fails too.
+        for fail in [&[4][..], &[4, 6]] {
+            let (mut m, parts) = striped();
+            let (at, before) = (m.ptr(), prots(&m));
+            let mut calls = 0;
+            let e = m
+                .move_into(tagged(8), &parts, &mut failing(&mut calls, fail))
+                .unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOMEM));
+            assert_eq!(calls, 7);
+            assert_eq!((m.ptr(), m.len()), (at, 5 * page_size()));
+            assert_eq!(tags(&m, 5), b"abcde");
+            assert_eq!(prots(&m), before);
+        }
+    }
+
+    /// Kernels before 6.17 may unmap the destination before they fail, and
+    /// another thread's mmap may land in that hole: a failed grow must leave
+    /// that mapping alone.
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_failed_move_never_unmaps_what_took_its_place() {
+        let page = page_size();
+        let (mut m, parts) = striped();
         let at = m.ptr();
-        let fresh = tagged(8);
+        let mut foreign = std::ptr::null_mut();
         let mut calls = 0;
         let e = m
-            .move_into(fresh, None, &mut picky(&mut calls, 4))
+            .move_into(tagged(8), &parts, &mut |src, len, dst| {
+                calls += 1;
+                if calls != 2 {
+                    return dontunmap_move(src, len, dst);
+                }
+                // SAFETY: dst is inside the test's fresh mapping; this
+                // stands in for a kernel that unmapped it, and another
+                // thread that mapped a page of its own there.
+                unsafe {
+                    libc::munmap(dst.cast(), len);
+                    foreign = libc::mmap(
+                        dst.cast(),
+                        page,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_ANON | MAP_FIXED_NOREPLACE,
+                        -1,
+                        0,
+                    );
+                    assert_eq!(foreign, dst.cast());
+                    *foreign.cast::<u8>() = b'Z';
+                }
+                Err(io::Error::from_raw_os_error(libc::EFAULT))
+            })
             .unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ENOMEM));
-        assert_eq!(calls, 4);
-        assert_eq!((m.ptr(), m.len()), (at, 5 * page_size()));
+        assert_eq!(e.raw_os_error(), Some(libc::EFAULT));
+        assert_eq!((m.ptr(), m.len()), (at, 5 * page));
         assert_eq!(tags(&m, 5), b"abcde");
+        let km = kernel_mappings(foreign as usize, page).expect("still mapped");
+        assert_eq!(km.parts[0].prot, libc::PROT_READ | libc::PROT_WRITE);
+        // SAFETY: the foreign page is still mapped (checked above).
+        unsafe {
+            assert_eq!(*foreign.cast::<u8>(), b'Z');
+            libc::munmap(foreign, page);
+        }
+    }
+
+    /// The kernel merges a region's end with a neighbouring mapping of the
+    /// same flags. Growing the region (split in parts, so moved part by part)
+    /// must leave the neighbour's lock and dump flag as they were: moving
+    /// part of a kernel mapping with MREMAP_DONTUNMAP unlocks all of it.
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn growing_next_to_a_merged_neighbour_keeps_its_lock() {
+        let page = page_size();
+        for dontdump in [false, true] {
+            let all = std::mem::ManuallyDrop::new(tagged(8));
+            if dontdump {
+                all.advise(0, 8 * page, libc::MADV_DONTDUMP).unwrap();
+            }
+            let locked = all.lock(0, 8 * page).is_ok();
+            // SAFETY: pages 0-2 and 3-7 of `all`, which is never dropped:
+            // each now belongs to exactly one of these.
+            let (neighbour, mut region) = unsafe {
+                (
+                    Mapping {
+                        ptr: all.ptr(),
+                        len: 3 * page,
+                    },
+                    Mapping {
+                        ptr: all.ptr().add(3 * page),
+                        len: 5 * page,
+                    },
+                )
+            };
+            // [0-4] [5 read-only] [6-7]: kernel mapping [0-4] is shared.
+            region.protect(2 * page, page, libc::PROT_READ).unwrap();
+            let km = kernel_mappings(region.ptr() as usize, region.len()).unwrap();
+            assert!(km.before, "{km:?}");
+            let mut undo = Vec::new();
+            let parts = region.own_kernel_mappings(&mut undo).unwrap();
+            assert_eq!(undo.len(), 1 + usize::from(km.after), "{undo:?}");
+            region
+                .move_into(tagged(9), &parts, &mut dontunmap_move)
+                .unwrap();
+            for (start, len, advice) in undo {
+                region.advise(start, len, advice).unwrap();
+            }
+            assert_eq!(tags(&region, 5), b"defgh");
+            assert_eq!(tags(&neighbour, 3), b"abc");
+            let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+            let pages = (0..3)
+                .map(|p| neighbour.ptr() as usize + p * page)
+                .chain((0..5).map(|p| region.ptr() as usize + p * page));
+            for addr in pages {
+                let vmflags = smaps_flags(&smaps, addr);
+                assert_eq!(
+                    vmflags.contains(&"lo".into()),
+                    locked,
+                    "{addr:x}: {vmflags:?}"
+                );
+                assert_eq!(
+                    vmflags.contains(&"dd".into()),
+                    dontdump,
+                    "{addr:x}: {vmflags:?}"
+                );
+            }
+        }
     }
 
     /// Parts of a mapping locked, protected and plain: moved by kernel
@@ -1422,26 +1747,16 @@ mod tests {
         // Pages 1-4 locked, page 2 also read-only: [0] [1] [2] [3-4] [5].
         let locked = m.lock(page, 4 * page).is_ok();
         m.protect(2 * page, page, libc::PROT_READ).unwrap();
-        let parts = kernel_mappings(m.ptr() as usize, m.len()).unwrap();
-        assert_eq!(parts.iter().map(|p| p.1).sum::<usize>(), 6 * page);
+        let parts = own_parts(&m);
+        assert_eq!(parts.iter().map(|p| p.len).sum::<usize>(), 6 * page);
         assert!(parts.len() >= 3, "{parts:?}");
-        let fresh = tagged(9);
-        // Refuse ranges of several kernel mappings, as kernels before 6.17
-        // (and 6.18 for /dev/zero memory) do. Halving [0, 6) would move page
-        // 3 alone and so unlock page 4; whole kernel mappings keep it.
         let mut calls = 0;
-        m.move_into(fresh, Some(&parts), &mut |s, l, d| {
-            calls += 1;
-            match kernel_mappings(s as usize, l) {
-                Some(p) if p.len() == 1 => dontunmap_move(s, l, d),
-                _ => Err(io::Error::from_raw_os_error(libc::EFAULT)),
-            }
-        })
-        .unwrap();
+        m.move_into(tagged(9), &parts, &mut failing(&mut calls, &[]))
+            .unwrap();
         assert_eq!(calls, parts.len());
         assert_eq!(tags(&m, 9), b"abcdefghi");
         let after = kernel_mappings(m.ptr() as usize, 6 * page).unwrap();
-        assert_eq!(after.len(), parts.len(), "{after:?}");
+        assert_eq!(after.parts.len(), parts.len(), "{after:?}");
         if locked {
             let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
             for p in 1..5 {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/cross-check.sh - the library compiled, and linted, for the other Unix
-# targets its backend has code for (FreeBSD, macOS, NetBSD, illumos): every
+# targets its backend has code for (FreeBSD, macOS, NetBSD, illumos, Android): every
 # cfg block of src/sys.rs that Linux never builds is at least type-checked
 # against that target's libc bindings.
 #
@@ -14,7 +14,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 2
 export CARGO_TARGET_DIR=$root/target/cross
 status=0
-for t in x86_64-unknown-freebsd x86_64-apple-darwin x86_64-unknown-netbsd x86_64-unknown-illumos; do
+for t in x86_64-unknown-freebsd x86_64-apple-darwin x86_64-unknown-netbsd x86_64-unknown-illumos \
+    aarch64-linux-android x86_64-linux-android; do
     if ! rustup target list --installed 2>/dev/null | grep -qx "$t"; then
         if ! timeout 45 rustup target add "$t" > /dev/null 2>&1; then
             echo "SKIP: cross-check $t: target not installed and rustup could not add it"
