@@ -41,6 +41,7 @@ import ctypes
 import errno as _errno
 import operator
 import os
+import sys
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Union, overload
@@ -211,14 +212,6 @@ def _require(name: str) -> Callable[..., int]:
     return fn
 
 
-def _unmap_handle(unmap: Callable[[int], int], handle: int) -> None:
-    # Finalizer: never raises, never touches the Region object.
-    try:
-        unmap(handle)
-    except Exception:  # pragma: no cover
-        pass
-
-
 def _readable(prot: int) -> bool:
     return bool(prot & PROT_READ)
 
@@ -242,18 +235,17 @@ class Region:
     """
 
     __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_prot", "_exports",
-                 "_arr_type", "_finalizer", "_write_sealed", "__weakref__")
+                 "_arr_type", "_write_sealed", "__weakref__")
 
     if TYPE_CHECKING:  # attribute types, for type checkers only
         _handle: Optional[int]
         _lock: "threading.RLock"
-        _ptr: int
+        _ptr: Optional[int]        # None until first needed (see _address)
         _len: int
-        _flags: int
+        _flags: Optional[int]      # None until first needed (see _mm_flags)
         _prot: List[Tuple[int, int, int]]
         _exports: List["weakref.ReferenceType[Any]"]
         _arr_type: Optional[Any]   # a ctypes array type of the region's length
-        _finalizer: "weakref.finalize[Any, Any]"
         _write_sealed: bool
 
     def __init__(self) -> None:
@@ -262,29 +254,61 @@ class Region:
                         "map_fd() or map_shareable()")
 
     @classmethod
-    def _adopt(cls, handle: int) -> "Region":
+    def _adopt(cls, handle: int, length: Optional[int] = None,
+               prot: Optional[int] = None) -> "Region":
+        """Own ``handle``.  ``length`` (the usable length) and ``prot`` (the
+        protection asked for) spare the library calls that would tell them;
+        the address and the flags are asked for when first needed."""
         self = object.__new__(cls)
         self._handle = handle
         self._lock = threading.RLock()
         self._exports = []
         self._arr_type = None
         self._write_sealed = False
-        self._finalizer = weakref.finalize(self, _unmap_handle, _lib_c.mm_unmap, handle)
-        self._finalizer.atexit = False  # the process exit unmaps everything anyway
-        _REGIONS.add(self)
-        self._refresh()
-        prot = self._flags & (READ | WRITE | EXEC)
+        self._ptr = None
+        self._flags = None
+        _REGIONS[id(self)] = weakref.ref(self)
+        self._len = int(_lib_c.mm_len(handle)) if length is None else length
+        if prot is None:
+            prot = self._mm_flags() & (READ | WRITE | EXEC)
         if prot & WRITE:
             prot |= READ
         # protection of byte ranges [start, end), as set by protect()
         self._prot = [(0, self._len, prot)] if self._len else []
         return self
 
+    def __del__(self) -> None:
+        # A region never closed is unmapped when collected (never while a
+        # view is alive: views hold the region).  Not at interpreter exit,
+        # which unmaps everything anyway, in an order objects cannot see.
+        try:
+            _REGIONS.pop(id(self), None)
+            h = self._handle
+            if h is not None and not sys.is_finalizing():
+                self._handle = None
+                _lib_c.mm_unmap(h)
+        except Exception:  # pragma: no cover -- half-built object, or shutdown
+            pass
+
     def _refresh(self) -> None:
         h = self._handle
         self._ptr = _lib_c.mm_ptr(h) or 0
         self._len = int(_lib_c.mm_len(h))
         self._flags = int(_lib_c.mm_flags(h))
+
+    def _address(self) -> int:
+        """``mm_ptr``, asked once (call on an open region)."""
+        p = self._ptr
+        if p is None:
+            p = self._ptr = _lib_c.mm_ptr(self._handle) or 0
+        return p
+
+    def _mm_flags(self) -> int:
+        """``mm_flags``, asked once until something changes them (call on an open region)."""
+        f = self._flags
+        if f is None:
+            f = self._flags = int(_lib_c.mm_flags(self._handle))
+        return f
 
     # -- internal helpers (call with self._lock held) --
 
@@ -295,6 +319,8 @@ class Region:
         return h
 
     def _live_exports(self) -> int:
+        if not self._exports:
+            return 0
         self._exports = [w for w in self._exports if w() is not None]
         return len(self._exports)
 
@@ -330,7 +356,7 @@ class Region:
         if self._write_sealed:
             return False
         if self._len == 0:
-            return bool(self._flags & WRITE)
+            return bool(self._mm_flags() & WRITE)
         if start >= end:
             start, end = 0, self._len
         return bool(self._prot_over(start, end) & WRITE)
@@ -351,7 +377,7 @@ class Region:
             return buf.raw
         if offset + n > self._len:  # callers pass checked ranges; keep it safe anyway
             raise IndexError("range [%d, %d) outside the region" % (offset, offset + n))
-        return ctypes.string_at(self._ptr + offset, n) if n else b""
+        return ctypes.string_at(self._address() + offset, n) if n else b""
 
     def _write_bytes(self, offset: int, data: bytes) -> None:
         h = self._check_open()
@@ -366,7 +392,7 @@ class Region:
         if offset + n > self._len:
             raise IndexError("range [%d, %d) outside the region" % (offset, offset + n))
         if n:
-            ctypes.memmove(self._ptr + offset, data, n)
+            ctypes.memmove(self._address() + offset, data, n)
 
     # -- public API --
 
@@ -380,7 +406,7 @@ class Region:
         """The address of the first byte (``mm_ptr``); 0 for an empty region."""
         with self._lock:
             self._check_open()
-            return self._ptr
+            return self._address()
 
     @property
     def flags(self) -> int:
@@ -388,7 +414,7 @@ class Region:
         tells that ``/dev/zero`` served an anonymous region."""
         with self._lock:
             self._check_open()
-            return self._flags
+            return self._mm_flags()
 
     @property
     def writable(self) -> bool:
@@ -408,7 +434,7 @@ class Region:
         if self._handle is None:
             return "<mmkit.Region closed>"
         return "<mmkit.Region address=0x%x length=%d flags=0x%x>" % (
-            self._ptr, self._len, self._flags)
+            self._address(), self._len, self._mm_flags())
 
     def view(self) -> memoryview:
         """Return a zero-copy :class:`memoryview` of the whole region.
@@ -436,7 +462,7 @@ class Region:
             if arr_type is None:
                 arr_type = type("RegionBytes", (ctypes.c_ubyte * n,), {"__module__": "mmkit"})
                 self._arr_type = arr_type
-            arr = arr_type.from_address(self._ptr)
+            arr = arr_type.from_address(self._address())
             arr._region = self  # every view keeps the region (and its mapping) alive
             self._live_exports()
             self._exports.append(weakref.ref(arr))
@@ -546,7 +572,7 @@ class Region:
             h = self._check_open()
             _require("mm_write")
             end = off + len(payload)
-            if payload and end <= self._len and self._flags & WRITE and \
+            if payload and end <= self._len and self._mm_flags() & WRITE and \
                     not self._writable_over(off, end):
                 raise PermissionError(_errno.EACCES, "the range [%d, %d) is not writable "
                                       "(protected or sealed)" % (off, end))
@@ -661,7 +687,7 @@ class Region:
             prot = [(s, min(e, new_len), p) for s, e, p in self._prot if s < new_len]
             if new_len > old_len:
                 last = prot[-1][2] if prot else (
-                    (self._flags & (READ | WRITE | EXEC)) | (READ if self._flags & WRITE else 0))
+                    (self._mm_flags() & (READ | WRITE | EXEC)) | (READ if self._mm_flags() & WRITE else 0))
                 prot.append((old_len, new_len, last))
             self._prot = []
             for s, e, p in prot:
@@ -731,7 +757,6 @@ class Region:
                 raise BufferError("cannot close a region while %d view(s) of it "
                                   "(memoryview or array) are alive" % live)
             self._handle = None
-            self._finalizer.detach()
             self._arr_type = None
             rc = _lib_c.mm_unmap(h)
             if rc < 0:
@@ -760,15 +785,19 @@ class Region:
         raise TypeError("cannot copy an mmkit.Region")
 
 
-_REGIONS: "weakref.WeakSet[Region]" = weakref.WeakSet()
+# Every live region, by id (a Region's __del__ takes it out before the id can
+# be reused): cheaper than a WeakSet on the map/close path.
+_REGIONS: "dict[int, weakref.ReferenceType[Region]]" = {}
 
 
 def _after_fork_in_child() -> None:
     # A forked child has only the forking thread: a region lock another thread
     # held at fork() time would never be released there.  Give the child's
     # copies fresh locks (the child may use or unmap its copies).
-    for region in list(_REGIONS):
-        region._lock = threading.RLock()
+    for ref in list(_REGIONS.values()):
+        region = ref()
+        if region is not None:
+            region._lock = threading.RLock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -778,12 +807,13 @@ if hasattr(os, "register_at_fork"):
 # --- mapping functions -----------------------------------------------------------
 
 def _adopt_out(rc: int, out: ctypes.c_void_p,
-               filename: Optional[Union[str, bytes]] = None) -> Region:
+               filename: Optional[Union[str, bytes]] = None,
+               length: Optional[int] = None, prot: Optional[int] = None) -> Region:
     if rc < 0:
         raise _error(rc, filename)
     if not out.value:
         raise OSError(_errno.EIO, "mmkit returned success without a region")
-    return Region._adopt(out.value)
+    return Region._adopt(out.value, length, prot)
 
 
 def map_anon(length: int, *, shared: bool = False, populate: bool = False,
@@ -798,17 +828,22 @@ def map_anon(length: int, *, shared: bool = False, populate: bool = False,
     ``noreserve`` does not reserve swap.  ``len(r) == length``; ``length`` 0
     is OSError (EINVAL).
     """
-    n = _size(length, "length")
-    flags = READ | WRITE | _options(
-        (shared, "shared", SHARED, PRIVATE),
-        (populate, "populate", POPULATE, 0),
-        (hugepages, "hugepages", HUGEPAGES, 0),
-        (devzero, "devzero", DEVZERO, 0),
-        (noreserve, "noreserve", NORESERVE, 0),
-    )
+    # The common call (an int length, no options) skips the general checks.
+    n = length if type(length) is int and 0 <= length <= _SIZE_MAX else _size(length, "length")
+    if shared is False and populate is False and hugepages is False and devzero is False \
+            and noreserve is False:
+        flags = READ | WRITE | PRIVATE
+    else:
+        flags = READ | WRITE | _options(
+            (shared, "shared", SHARED, PRIVATE),
+            (populate, "populate", POPULATE, 0),
+            (hugepages, "hugepages", HUGEPAGES, 0),
+            (devzero, "devzero", DEVZERO, 0),
+            (noreserve, "noreserve", NORESERVE, 0),
+        )
     out = ctypes.c_void_p()
     rc = _lib_c.mm_map_anon(n, flags, ctypes.byref(out))
-    return _adopt_out(rc, out)
+    return _adopt_out(rc, out, None, n, READ | WRITE)
 
 
 def map_file(path: PathType, offset: int = 0, length: int = 0, *, write: bool = False,
@@ -837,7 +872,7 @@ def map_file(path: PathType, offset: int = 0, length: int = 0, *, write: bool = 
     )
     out = ctypes.c_void_p()
     rc = _lib_c.mm_map_file(encoded, off, n, flags, ctypes.byref(out))
-    return _adopt_out(rc, out, os.fspath(path))
+    return _adopt_out(rc, out, os.fspath(path), n or None, flags & (READ | WRITE))
 
 
 def map_fd(fd: Union[int, Any], offset: int = 0, length: int = 0, *, write: bool = False,
@@ -854,7 +889,7 @@ def map_fd(fd: Union[int, Any], offset: int = 0, length: int = 0, *, write: bool
     flags = READ | _options((write, "write", WRITE, 0), (shared, "shared", SHARED, PRIVATE))
     out = ctypes.c_void_p()
     rc = _lib_c.mm_map_fd(d, off, n, flags, ctypes.byref(out))
-    return _adopt_out(rc, out)
+    return _adopt_out(rc, out, None, n or None, flags & (READ | WRITE))
 
 
 def map_shareable(name: Union[str, bytes], length: int) -> Region:
@@ -871,4 +906,4 @@ def map_shareable(name: Union[str, bytes], length: int) -> Region:
     fn = _require("mm_map_shareable")
     out = ctypes.c_void_p()
     rc = fn(encoded, n, READ | WRITE | SHARED, ctypes.byref(out))
-    return _adopt_out(rc, out)
+    return _adopt_out(rc, out, None, n, READ | WRITE)
