@@ -830,9 +830,12 @@ def map_anon(length: int, *, shared: bool = False, populate: bool = False,
     """
     # The common call (an int length, no options) skips the general checks.
     n = length if type(length) is int and 0 <= length <= _SIZE_MAX else _size(length, "length")
-    if shared is False and populate is False and hugepages is False and devzero is False \
-            and noreserve is False:
-        flags = READ | WRITE | PRIVATE
+    bool_ = bool
+    if type(shared) is bool_ and type(populate) is bool_ and type(hugepages) is bool_ \
+            and type(devzero) is bool_ and type(noreserve) is bool_:
+        flags = (READ | WRITE | (SHARED if shared else PRIVATE) | (POPULATE if populate else 0)
+                 | (HUGEPAGES if hugepages else 0) | (DEVZERO if devzero else 0)
+                 | (NORESERVE if noreserve else 0))
     else:
         flags = READ | WRITE | _options(
             (shared, "shared", SHARED, PRIVATE),
