@@ -1398,8 +1398,8 @@ impl Region {
                      not be split off it to move)"
                 }
                 Some(libc::EIO) => {
-                    " (a part of the region could be neither moved nor copied back after the move failed: \
-                     its bytes may be lost)"
+                    " (after the move failed, a part of the region could not be put back as it was: its \
+                     bytes, its lock or its tie to the file or object may be lost)"
                 }
                 Some(libc::EFAULT) => " (pages of the region are not accessible)",
                 _ => "",

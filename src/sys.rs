@@ -1087,8 +1087,10 @@ impl Mapping {
         let at = self.ptr.wrapping_add(self.len);
         let flags =
             spec.mmap_flags() | MAP_FIXED_NOREPLACE | if fd.is_none() { libc::MAP_ANON } else { 0 };
-        let tail_off = libc::off_t::try_from(offset + self.len as u64)
-            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        let tail_off = offset
+            .checked_add(self.len as u64)
+            .and_then(|o| libc::off_t::try_from(o).ok())
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
         // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping: the kernel
         // fails with EEXIST when any of the range is in use (kernels before
         // 4.17 take the address as a hint, checked below).
@@ -1115,10 +1117,10 @@ impl Mapping {
         }
         let fresh = Mapping::fresh(new_len, spec, fd, offset)?;
         let mut undo = Vec::new();
-        let result = match self.own_kernel_mappings(&mut undo) {
-            Ok(parts) => self.move_into(fresh, &parts, &mut dontunmap_move),
-            Err(e) => Err(e),
-        };
+        let result = self.own_kernel_mappings(&mut undo).and_then(|parts| {
+            let mark = Mark::new(&fresh, spec, fd, offset, &parts)?;
+            self.move_into(fresh, mark, &parts, &mut dontunmap_move)
+        });
         // An end split off its neighbour gets its dump flag back, wherever it
         // now lives (in `self` either way: moved, or put back).
         for &(start, len, advice) in undo.iter().rev() {
@@ -1154,12 +1156,14 @@ impl Mapping {
                 km.parts[km.parts.len() - 1]
             };
             self.advise(p.start, p.len, libc::MADV_DONTDUMP)?;
+            // Recorded at once, so a failure below still flips it back.
+            undo.push((p.start, p.len, libc::MADV_DODUMP));
             km = maps()?;
             if !shared(&km) {
-                undo.push((p.start, p.len, libc::MADV_DODUMP));
                 continue;
             }
             // It was already MADV_DONTDUMP (no change, so no split).
+            undo.pop();
             self.advise(p.start, p.len, libc::MADV_DODUMP)?;
             undo.push((p.start, p.len, libc::MADV_DONTDUMP));
             km = maps()?;
@@ -1167,17 +1171,25 @@ impl Mapping {
                 return Err(io::Error::from_raw_os_error(libc::EBUSY));
             }
         }
+        // Splitting the last end off can merge the first back into its
+        // neighbour (when the two ends differed only by the dump flag).
+        if km.before || km.after {
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
         Ok(km.parts)
     }
 
     /// Move every part of this mapping to the same offsets in `fresh` (at
     /// least as long) with `mover`, and become `fresh`. When a move fails,
     /// the parts already moved go back and this mapping is as it was; the
-    /// error is `EIO` if some part could be neither moved nor copied back.
+    /// error is `EIO` if some part could not be put back as it was. `mark`
+    /// tells whether a failed destination still holds `fresh`'s own pages
+    /// (unmapped with it) or another mapping (left alone).
     #[cfg(mmkit_mremap)]
     fn move_into(
         &mut self,
         fresh: Mapping,
+        mark: Option<Mark>,
         parts: &[Part],
         mover: &mut Mover<'_>,
     ) -> SysResult<()> {
@@ -1189,12 +1201,13 @@ impl Mapping {
             };
             // Kernels before 6.17 unmap the destination before some checks
             // fail: take such a hole back before another thread maps there.
-            let ours = retake(to, p.len);
+            // Else the destination holds fresh's own pages (the kernel
+            // refused first), or another thread's mapping that took the hole.
+            let ours = retake(to, p.len) || mark.is_some_and(|m| m.holds(to, p.start));
             let intact = self.move_back(&fresh, &parts[..i], mover);
             if !ours {
-                // Something is mapped there: our unused fresh pages, or
-                // another thread's mapping in the hole. Unmapping it could
-                // pull memory from under that thread; leave it.
+                // Unmapping another thread's mapping could pull memory from
+                // under it: leave what is there.
                 fresh.forget_range(p.start, p.len);
             }
             return Err(if intact {
@@ -1223,15 +1236,27 @@ impl Mapping {
             if mover(from, p.len, to).is_ok() {
                 continue;
             }
+            // Kernels before 6.17 may have unmapped the old range before
+            // failing: take it back before another thread maps there. A
+            // shared part is then an anonymous placeholder, cut off from its
+            // file or object: not as it was.
+            if retake(to, p.len) && p.shared {
+                intact = false;
+                continue;
+            }
             // No room to move it back (vm.max_map_count): copy the bytes
-            // through a writable old range instead; only that part's locks
-            // and advice are lost.
+            // through a writable old range instead, and lock it again if it
+            // was locked (only that part's advice is lost). The lock moves:
+            // unlocked in `fresh` first, so RLIMIT_MEMLOCK is not met twice.
+            let locked = vm_flags(from as usize).is_some_and(|f| f.iter().any(|f| f == "lo"));
             intact &= self
                 .protect(p.start, p.len, libc::PROT_READ | libc::PROT_WRITE)
                 .is_ok()
                 && fresh.protect(p.start, p.len, libc::PROT_READ).is_ok()
                 && copy_checked(Direction::Read, from, to, p.len).is_ok()
-                && self.protect(p.start, p.len, p.prot).is_ok();
+                && self.protect(p.start, p.len, p.prot).is_ok()
+                && (!locked
+                    || (fresh.unlock(p.start, p.len).is_ok() && self.lock(p.start, p.len).is_ok()));
         }
         intact
     }
@@ -1287,13 +1312,145 @@ impl Mapping {
 }
 
 /// One kernel mapping (VMA) inside a mapping: offset from its start, length,
-/// and `PROT_*` bits.
+/// `PROT_*` bits, and whether it is a shared mapping.
 #[cfg(mmkit_mremap)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Part {
     start: usize,
     len: usize,
     prot: i32,
+    shared: bool,
+}
+
+/// How to tell, after a failed move, that a destination in the fresh
+/// mapping still holds the fresh mapping's own pages (the kernel refused
+/// before unmapping it), not another thread's mapping in a hole it left.
+#[cfg(mmkit_mremap)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mark {
+    /// A private mapping: each part's destination starts with this value.
+    Canary(u64),
+    /// A shared mapping of the file (or object) with this inode, whose byte
+    /// 0 is at this file offset.
+    File { ino: u64, offset: u64 },
+}
+
+#[cfg(mmkit_mremap)]
+impl Mark {
+    /// Mark `fresh` (a mapping made with `spec` of `fd` at `offset`, or
+    /// anonymous) for moving `parts` into it. `None` for shared anonymous
+    /// memory, which has no file to recognise (it never grows).
+    fn new(
+        fresh: &Mapping,
+        spec: &MapSpec,
+        fd: Option<BorrowedFd<'_>>,
+        offset: u64,
+        parts: &[Part],
+    ) -> SysResult<Option<Mark>> {
+        if spec.share == Share::Shared {
+            return Ok(match fd {
+                Some(fd) => Some(Mark::File {
+                    ino: fstat(fd)?.ino,
+                    offset,
+                }),
+                None => None,
+            });
+        }
+        let canary = canary();
+        let writable = spec.prot & libc::PROT_WRITE != 0;
+        if !writable {
+            // Never writable and executable at once.
+            fresh.protect(0, fresh.len, libc::PROT_READ | libc::PROT_WRITE)?;
+        }
+        for p in parts {
+            // SAFETY: each part starts on a page boundary inside `fresh`
+            // (a private mapping this function may write: writable now),
+            // so 8 aligned bytes fit there.
+            unsafe { fresh.ptr.add(p.start).cast::<u64>().write(canary) };
+        }
+        if !writable {
+            fresh.protect(0, fresh.len, spec.prot)?;
+        }
+        Ok(Some(Mark::Canary(canary)))
+    }
+
+    /// Whether `at`, the destination of the part at offset `start`, still
+    /// holds the marked mapping's own page.
+    fn holds(self, at: *mut u8, start: usize) -> bool {
+        match self {
+            Mark::Canary(canary) => {
+                let mut seen = 0u64;
+                copy_checked(Direction::Read, at, ptr::addr_of_mut!(seen).cast(), 8).is_ok()
+                    && seen == canary
+            }
+            Mark::File { ino, offset } => {
+                file_at(at as usize) == Some((ino, offset.wrapping_add(start as u64)))
+            }
+        }
+    }
+}
+
+/// A value no other mapping holds at a given address by chance.
+#[cfg(mmkit_mremap)]
+fn canary() -> u64 {
+    let mut v = 0u64;
+    // SAFETY: getrandom writes at most 8 bytes into `v`.
+    let n = unsafe { libc::getrandom(ptr::addr_of_mut!(v).cast(), 8, libc::GRND_NONBLOCK) };
+    if n != 8 {
+        // No entropy yet (early boot): still unlikely to be found by chance.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        v = t ^ (ptr::addr_of!(v) as u64).rotate_left(32) ^ 0x6d6d_6b69_745f_6d6b;
+    }
+    v
+}
+
+/// The file (inode) mapped at `addr` and the file offset of that byte, from
+/// `/proc/self/maps`; `None` for anonymous memory, nothing mapped, or no
+/// `/proc`.
+#[cfg(mmkit_mremap)]
+fn file_at(addr: usize) -> Option<(u64, u64)> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    for line in maps.lines() {
+        let mut fields = line.split_ascii_whitespace();
+        let (a, b) = fields.next()?.split_once('-')?;
+        let (a, b) = (
+            usize::from_str_radix(a, 16).ok()?,
+            usize::from_str_radix(b, 16).ok()?,
+        );
+        if !(a..b).contains(&addr) {
+            continue;
+        }
+        let _perms = fields.next()?;
+        let off = u64::from_str_radix(fields.next()?, 16).ok()?;
+        let _dev = fields.next()?;
+        let ino: u64 = fields.next()?.parse().ok()?;
+        return (ino != 0).then(|| (ino, off.wrapping_add((addr - a) as u64)));
+    }
+    None
+}
+
+/// The `VmFlags` of the kernel mapping holding `addr` (`lo`: locked, `dd`:
+/// not dumped, ...), from `/proc/self/smaps`; `None` when unknown.
+#[cfg(mmkit_mremap)]
+fn vm_flags(addr: usize) -> Option<Vec<String>> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    let mut inside = false;
+    for line in smaps.lines() {
+        if let Some((a, b)) = line.split(' ').next().and_then(|r| r.split_once('-')) {
+            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                inside = (a..b).contains(&addr);
+                continue;
+            }
+        }
+        if inside {
+            if let Some(f) = line.strip_prefix("VmFlags:") {
+                return Some(f.split_whitespace().map(String::from).collect());
+            }
+        }
+    }
+    None
 }
 
 /// The kernel mappings that make up a range, and whether the first starts
@@ -1349,6 +1506,7 @@ fn kernel_mappings(start: usize, len: usize) -> Option<KernelMaps> {
             start: a.max(start) - start,
             len: next - a.max(start),
             prot,
+            shared: perms.get(3) == Some(&b's'),
         });
     }
     (next == end).then_some(km)
@@ -1563,6 +1721,32 @@ mod tests {
         (m, parts)
     }
 
+    #[cfg(mmkit_mremap)]
+    fn private_rw() -> MapSpec {
+        MapSpec {
+            prot: libc::PROT_READ | libc::PROT_WRITE,
+            share: Share::Private,
+            noreserve: false,
+            populate: false,
+        }
+    }
+
+    #[cfg(mmkit_mremap)]
+    impl Mapping {
+        /// [`Mapping::move_into`] a marked `tagged(pages)`, as a grow does.
+        fn move_into_marked(
+            &mut self,
+            pages: usize,
+            parts: &[Part],
+            mover: &mut Mover<'_>,
+        ) -> SysResult<()> {
+            let fresh = tagged(pages);
+            let mark = Mark::new(&fresh, &private_rw(), None, 0, parts).unwrap();
+            assert!(matches!(mark, Some(Mark::Canary(_))));
+            self.move_into(fresh, mark, parts, mover)
+        }
+    }
+
     /// A mover whose calls are counted and whose `fail`-th call fails with
     /// ENOMEM (vm.max_map_count).
     #[cfg(mmkit_mremap)]
@@ -1595,7 +1779,7 @@ mod tests {
         let (mut m, parts) = striped();
         let before = prots(&m);
         let mut calls = 0;
-        m.move_into(tagged(8), &parts, &mut failing(&mut calls, &[]))
+        m.move_into_marked(8, &parts, &mut failing(&mut calls, &[]))
             .unwrap();
         assert_eq!(calls, 5);
         assert_eq!(m.len(), 8 * page_size());
@@ -1616,7 +1800,7 @@ mod tests {
             let (at, before) = (m.ptr(), prots(&m));
             let mut calls = 0;
             let e = m
-                .move_into(tagged(8), &parts, &mut failing(&mut calls, fail))
+                .move_into_marked(8, &parts, &mut failing(&mut calls, fail))
                 .unwrap_err();
             assert_eq!(e.raw_os_error(), Some(libc::ENOMEM));
             assert_eq!(calls, 7);
@@ -1638,7 +1822,7 @@ mod tests {
         let mut foreign = std::ptr::null_mut();
         let mut calls = 0;
         let e = m
-            .move_into(tagged(8), &parts, &mut |src, len, dst| {
+            .move_into_marked(8, &parts, &mut |src, len, dst| {
                 calls += 1;
                 if calls != 2 {
                     return dontunmap_move(src, len, dst);
@@ -1710,19 +1894,18 @@ mod tests {
             let parts = region.own_kernel_mappings(&mut undo).unwrap();
             assert_eq!(undo.len(), 1 + usize::from(km.after), "{undo:?}");
             region
-                .move_into(tagged(9), &parts, &mut dontunmap_move)
+                .move_into_marked(9, &parts, &mut dontunmap_move)
                 .unwrap();
             for (start, len, advice) in undo {
                 region.advise(start, len, advice).unwrap();
             }
             assert_eq!(tags(&region, 5), b"defgh");
             assert_eq!(tags(&neighbour, 3), b"abc");
-            let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
             let pages = (0..3)
                 .map(|p| neighbour.ptr() as usize + p * page)
                 .chain((0..5).map(|p| region.ptr() as usize + p * page));
             for addr in pages {
-                let vmflags = smaps_flags(&smaps, addr);
+                let vmflags = vm_flags(addr).unwrap();
                 assert_eq!(
                     vmflags.contains(&"lo".into()),
                     locked,
@@ -1751,41 +1934,179 @@ mod tests {
         assert_eq!(parts.iter().map(|p| p.len).sum::<usize>(), 6 * page);
         assert!(parts.len() >= 3, "{parts:?}");
         let mut calls = 0;
-        m.move_into(tagged(9), &parts, &mut failing(&mut calls, &[]))
+        m.move_into_marked(9, &parts, &mut failing(&mut calls, &[]))
             .unwrap();
         assert_eq!(calls, parts.len());
         assert_eq!(tags(&m, 9), b"abcdefghi");
         let after = kernel_mappings(m.ptr() as usize, 6 * page).unwrap();
         assert_eq!(after.parts.len(), parts.len(), "{after:?}");
         if locked {
-            let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
             for p in 1..5 {
                 let addr = m.ptr() as usize + p * page;
-                let vmflags = smaps_flags(&smaps, addr);
+                let vmflags = vm_flags(addr).unwrap();
                 assert!(vmflags.contains(&"lo".to_string()), "page {p}: {vmflags:?}");
             }
         }
     }
 
-    /// The VmFlags of the kernel mapping holding `addr`.
+    /// Two ends that differ only by the dump flag, each merged with a
+    /// neighbour: splitting the last end off merges it with the first, and
+    /// that with the first neighbour. The grow must refuse (EBUSY), not move
+    /// a piece of the neighbour's kernel mapping and unlock all of it.
+    #[test]
     #[cfg(mmkit_mremap)]
-    fn smaps_flags(smaps: &str, addr: usize) -> Vec<String> {
-        let mut inside = false;
-        for line in smaps.lines() {
-            if let Some((a, b)) = line.split(' ').next().and_then(|r| r.split_once('-')) {
-                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
-                {
-                    inside = (a..b).contains(&addr);
-                    continue;
+    fn splitting_one_end_off_never_remerges_the_other() {
+        let page = page_size();
+        for first_dontdump in [true, false] {
+            let all = std::mem::ManuallyDrop::new(tagged(8));
+            let locked = all.lock(0, 8 * page).is_ok();
+            let (a, b) = if first_dontdump {
+                (libc::MADV_DONTDUMP, libc::MADV_DODUMP)
+            } else {
+                (libc::MADV_DODUMP, libc::MADV_DONTDUMP)
+            };
+            // Neighbour [0-2], region [3-5], neighbour [6-7]; kernel
+            // mappings [0-4] [5-7].
+            all.advise(0, 5 * page, a).unwrap();
+            all.advise(5 * page, 3 * page, b).unwrap();
+            // SAFETY: pages 3-5 of `all`, which is never dropped; this value
+            // is never dropped either (the test owns all of it).
+            let mut region = std::mem::ManuallyDrop::new(unsafe {
+                Mapping {
+                    ptr: all.ptr().add(3 * page),
+                    len: 3 * page,
                 }
-            }
-            if inside {
-                if let Some(f) = line.strip_prefix("VmFlags:") {
-                    return f.split_whitespace().map(String::from).collect();
-                }
+            });
+            let km = kernel_mappings(region.ptr() as usize, region.len()).unwrap();
+            assert!(km.before && km.after && km.parts.len() == 2, "{km:?}");
+            let e = region.resize(6 * page, &private_rw(), None, 0).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EBUSY));
+            assert_eq!(tags(&all, 8), b"abcdefgh");
+            for p in 0..8 {
+                let f = vm_flags(all.ptr() as usize + p * page).unwrap();
+                assert_eq!(f.contains(&"lo".into()), locked, "page {p}: {f:?}");
+                let dd = if p < 5 {
+                    first_dontdump
+                } else {
+                    !first_dontdump
+                };
+                assert_eq!(f.contains(&"dd".into()), dd, "page {p}: {f:?}");
             }
         }
-        Vec::new()
+    }
+
+    /// Kernels before 6.17 may unmap the old range before a move back
+    /// fails: the region must take that hole back (no other mapping can
+    /// land inside it) and still get its bytes back.
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_failed_move_back_leaves_no_hole() {
+        let page = page_size();
+        let (mut m, parts) = striped();
+        let mut calls = 0;
+        let e = m
+            .move_into_marked(8, &parts, &mut |src, len, dst| {
+                calls += 1;
+                match calls {
+                    3 => Err(io::Error::from_raw_os_error(libc::ENOMEM)),
+                    4 => {
+                        // SAFETY: dst is page 1 of `m`; this stands in for
+                        // a kernel that unmapped it before failing.
+                        unsafe { libc::munmap(dst.cast(), len) };
+                        Err(io::Error::from_raw_os_error(libc::ENOMEM))
+                    }
+                    _ => dontunmap_move(src, len, dst),
+                }
+            })
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOMEM));
+        assert_eq!(tags(&m, 5), b"abcde");
+        let km = kernel_mappings(m.ptr() as usize, m.len()).expect("no hole");
+        assert_eq!(km.parts.iter().map(|p| p.len).sum::<usize>(), 5 * page);
+        assert_eq!(prots(&m)[1], libc::PROT_READ);
+    }
+
+    /// A move the kernel refuses before touching the destination (no
+    /// MREMAP_DONTUNMAP: ENOTSUP; or the checks of kernels from 6.17) leaves
+    /// the fresh pages there: they are recognised and unmapped, not leaked.
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_refused_move_leaks_nothing() {
+        let page = page_size();
+        for errno in [libc::ENOTSUP, libc::ENOMEM] {
+            let (mut m, parts) = striped();
+            let mut fresh_at = 0;
+            let e = m
+                .move_into_marked(8, &parts, &mut |_, _, dst| {
+                    fresh_at = dst as usize;
+                    Err(io::Error::from_raw_os_error(errno))
+                })
+                .unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(errno));
+            assert_eq!(tags(&m, 5), b"abcde");
+            assert!(
+                kernel_mappings(fresh_at, page).is_none(),
+                "{errno}: the fresh mapping's first page is still mapped"
+            );
+        }
+    }
+
+    /// The same for a shared mapping (a file or shareable object), which
+    /// carries no canary: recognised by its file and offset.
+    #[test]
+    #[cfg(all(mmkit_mremap, mmkit_memfd))]
+    fn a_refused_move_of_a_shared_mapping_leaks_nothing() {
+        let page = page_size();
+        let fd = memfd_object(c"mmkit-test").unwrap();
+        set_len(fd.as_fd(), 8 * page as u64).unwrap();
+        let spec = MapSpec {
+            share: Share::Shared,
+            ..private_rw()
+        };
+        let mut m = map_fd(fd.as_fd(), 0, 5 * page, &spec).unwrap();
+        m.protect(page, page, libc::PROT_READ).unwrap();
+        let parts = own_parts(&m);
+        assert_eq!(parts.len(), 3, "{parts:?}");
+        assert!(parts.iter().all(|p| p.shared), "{parts:?}");
+        let fresh = Mapping::fresh(8 * page, &spec, Some(fd.as_fd()), 0).unwrap();
+        let fresh_at = fresh.ptr() as usize;
+        let mark = Mark::new(&fresh, &spec, Some(fd.as_fd()), 0, &parts).unwrap();
+        assert!(matches!(mark, Some(Mark::File { .. })), "{mark:?}");
+        // The destination of part 1 is page 1 of the object in `fresh`.
+        assert!(mark.unwrap().holds(fresh.ptr().wrapping_add(page), page));
+        assert!(!mark
+            .unwrap()
+            .holds(fresh.ptr().wrapping_add(page), 2 * page));
+        let e = m
+            .move_into(fresh, mark, &parts, &mut |_, _, _| {
+                Err(io::Error::from_raw_os_error(libc::ENOTSUP))
+            })
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTSUP));
+        assert!(kernel_mappings(fresh_at, page).is_none(), "fresh leaked");
+    }
+
+    /// A part copied back (its move back failed too) is locked again, as it
+    /// was: the error says the region is as it was, so it must be.
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_copied_back_part_keeps_its_lock() {
+        let page = page_size();
+        let (mut m, parts) = striped();
+        if m.lock(0, 5 * page).is_err() {
+            eprintln!("skipped: RLIMIT_MEMLOCK below 5 pages");
+            return;
+        }
+        let mut calls = 0;
+        let e = m
+            .move_into_marked(8, &parts, &mut failing(&mut calls, &[4, 6]))
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOMEM));
+        assert_eq!(tags(&m, 5), b"abcde");
+        for p in 0..5 {
+            let f = vm_flags(m.ptr() as usize + p * page).unwrap();
+            assert!(f.contains(&"lo".into()), "page {p} unlocked: {f:?}");
+        }
     }
 
     #[test]
