@@ -235,7 +235,7 @@ class Region:
     """
 
     __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_prot", "_exports",
-                 "_arr_type", "_write_sealed", "__weakref__")
+                 "_views", "_arr_type", "_write_sealed", "__weakref__")
 
     if TYPE_CHECKING:  # attribute types, for type checkers only
         _handle: Optional[int]
@@ -245,6 +245,7 @@ class Region:
         _flags: Optional[int]      # None until first needed (see _mm_flags)
         _prot: List[Tuple[int, int, int]]
         _exports: List["weakref.ReferenceType[Any]"]
+        _views: List[int]          # [views made and not yet freed]
         _arr_type: Optional[Any]   # a ctypes array type of the region's length
         _write_sealed: bool
 
@@ -263,6 +264,7 @@ class Region:
         self._handle = handle
         self._lock = threading.RLock()
         self._exports = []
+        self._views = [0]
         self._arr_type = None
         self._write_sealed = False
         self._ptr = None
@@ -284,9 +286,16 @@ class Region:
         try:
             _REGIONS.pop(id(self), None)
             h = self._handle
-            if h is not None and not sys.is_finalizing():
-                self._handle = None
-                _lib_c.mm_unmap(h)
+            if h is None or sys.is_finalizing():
+                return
+            if self._views[0]:
+                # Collected with views not yet freed: a cycle, where another
+                # object's __del__ may still keep a view.  Unmap only when
+                # this region is really freed (then no view can be alive).
+                _PENDING[h] = weakref.ref(self, lambda _w, h=h: _unmap_pending(h))
+                return
+            self._handle = None
+            _lib_c.mm_unmap(h)
         except Exception:  # pragma: no cover -- half-built object, or shutdown
             pass
 
@@ -431,10 +440,11 @@ class Region:
 
     def __repr__(self) -> str:
         """Address, length and flags, or ``closed``."""
-        if self._handle is None:
-            return "<mmkit.Region closed>"
-        return "<mmkit.Region address=0x%x length=%d flags=0x%x>" % (
-            self._address(), self._len, self._mm_flags())
+        with self._lock:  # no close() in between: the handle stays valid
+            if self._handle is None:
+                return "<mmkit.Region closed>"
+            return "<mmkit.Region address=0x%x length=%d flags=0x%x>" % (
+                self._address(), self._len, self._mm_flags())
 
     def view(self) -> memoryview:
         """Return a zero-copy :class:`memoryview` of the whole region.
@@ -465,7 +475,10 @@ class Region:
             arr = arr_type.from_address(self._address())
             arr._region = self  # every view keeps the region (and its mapping) alive
             self._live_exports()
-            self._exports.append(weakref.ref(arr))
+            views = self._views
+            views[0] += 1
+            self._exports.append(weakref.ref(
+                arr, lambda _w, views=views: views.__setitem__(0, views[0] - 1)))
             view = memoryview(arr).cast("B")
             return view if writable else view.toreadonly()
 
@@ -662,6 +675,7 @@ class Region:
                 raise _error(rc)
             if valid and end > off:
                 self._set_prot(off, end, effective)
+            self._flags = None  # mm_flags follows a protect of the whole region
 
     def resize(self, length: int) -> None:
         """Grow or shrink the region to ``length`` bytes (``mm_resize``); the address may change.
@@ -758,6 +772,7 @@ class Region:
                                   "(memoryview or array) are alive" % live)
             self._handle = None
             self._arr_type = None
+            _PENDING.pop(h, None)
             rc = _lib_c.mm_unmap(h)
             if rc < 0:
                 raise _error(rc)
@@ -788,6 +803,15 @@ class Region:
 # Every live region, by id (a Region's __del__ takes it out before the id can
 # be reused): cheaper than a WeakSet on the map/close path.
 _REGIONS: "dict[int, weakref.ReferenceType[Region]]" = {}
+
+# Handles of regions collected in a cycle with their views, by handle: each
+# unmapped by its weakref's callback when the region is freed (see __del__).
+_PENDING: "dict[int, weakref.ReferenceType[Region]]" = {}
+
+
+def _unmap_pending(h: int) -> None:
+    if _PENDING.pop(h, None) is not None:
+        _lib_c.mm_unmap(h)
 
 
 def _after_fork_in_child() -> None:

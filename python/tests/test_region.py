@@ -266,3 +266,121 @@ def test_getitem_uses_library_copy_or_view():
         with r.view() as v:
             assert v[8] == 88
     assert isinstance(has("mm_read"), bool)
+
+
+class _Holder:
+    """Holds a region and its view in a reference cycle."""
+
+
+class _Resurrector(_Holder):
+    saved = []
+
+    def __del__(self):
+        _Resurrector.saved.append(self.v)  # legal Python: keeps the view
+
+
+def test_cycle_of_region_and_view_is_unmapped_when_collected():
+    h = _Holder()
+    h.r = mmkit.map_anon(7 * mmkit.PAGE_SIZE)
+    h.v = h.r.view()
+    h.me = h
+    address = h.r.address
+    del h
+    gc.collect()
+    assert not mapped(address)
+
+
+def test_view_kept_by_a_finalizer_in_the_cycle_stays_mapped():
+    # The collector runs every __del__ of a cycle before it knows whether one
+    # kept an object alive: the region's must not unmap under such a view.
+    h = _Resurrector()
+    h.r = mmkit.map_anon(7 * mmkit.PAGE_SIZE)
+    h.v = h.r.view()
+    h.v[0] = 7
+    h.me = h
+    address = h.r.address
+    del h
+    gc.collect()
+    v = _Resurrector.saved.pop()
+    assert mapped(address)
+    assert v[0] == 7  # a SIGSEGV here before the fix
+    del v
+    gc.collect()
+    assert not mapped(address)
+
+
+def test_region_kept_by_a_finalizer_still_closes_once():
+    h = _Resurrector()
+    h.r = mmkit.map_anon(mmkit.PAGE_SIZE)
+    h.v = h.r.view()
+    h.me = h
+    del h
+    gc.collect()
+    v = _Resurrector.saved.pop()
+    r = v.obj._region
+    v.release()
+    del v
+    gc.collect()
+    assert not r.closed
+    address = r.address
+    r.close()  # unmaps once; the pending unmap is dropped with it
+    assert not mapped(address)
+    assert not mmkit._PENDING
+    del r
+    gc.collect()
+
+
+def test_flags_follow_a_whole_region_protect_whenever_first_read():
+    a = mmkit.map_anon(4096)
+    a.flags  # read before protect()
+    a.protect(mmkit.PROT_READ)
+    b = mmkit.map_anon(4096)  # first read after protect()
+    b.protect(mmkit.PROT_READ)
+    try:
+        assert a.flags == b.flags
+        assert not a.flags & mmkit.WRITE
+    finally:
+        a.close()
+        b.close()
+
+
+def test_repr_never_passes_a_closed_handle_to_the_library(monkeypatch):
+    # ctypes lets other threads run during each foreign call: a close() there
+    # must wait for repr() to finish, not free the handle under it.
+    import threading
+
+    real = mmkit._lib_c
+    freed, bad = set(), []
+    in_ptr, closed = threading.Event(), threading.Event()
+
+    class Pausing:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def mm_unmap(self, h):
+            freed.add(h)
+            return real.mm_unmap(h)
+
+        def mm_ptr(self, h):
+            in_ptr.set()
+            closed.wait(2)  # the other thread's close() runs here if it can
+            if h in freed:
+                bad.append(h)
+                return None
+            return real.mm_ptr(h)
+
+    r = mmkit.map_anon(4096)
+    monkeypatch.setattr(mmkit, "_lib_c", Pausing())
+
+    def closer():
+        in_ptr.wait(2)
+        r.close()
+        closed.set()
+
+    t = threading.Thread(target=closer)
+    t.start()
+    repr(r)
+    closed.set()
+    t.join()
+    assert r.closed
+    assert not bad, "mm_ptr got a handle already passed to mm_unmap"
