@@ -1055,6 +1055,7 @@ impl Mapping {
 
     /// A fresh mapping of `len` bytes for a grow: the file or object, or
     /// anonymous memory.
+    #[cfg(any(test, not(mmkit_mremap)))]
     fn fresh(
         len: usize,
         spec: &MapSpec,
@@ -1115,11 +1116,11 @@ impl Mapping {
                 len: extra,
             });
         }
-        let fresh = Mapping::fresh(new_len, spec, fd, offset)?;
         let mut undo = Vec::new();
         let result = self.own_kernel_mappings(&mut undo).and_then(|parts| {
-            let mark = Mark::new(&fresh, spec, fd, offset, &parts)?;
-            self.move_into(fresh, mark, &parts, &mut dontunmap_move)
+            let canary = canary();
+            let fresh = self.landing(new_len, spec, fd, tail_off, &parts, canary)?;
+            self.move_into(fresh, canary, &parts, &mut dontunmap_move)
         });
         // An end split off its neighbour gets its dump flag back, wherever it
         // now lives (in `self` either way: moved, or put back).
@@ -1127,6 +1128,55 @@ impl Mapping {
             let _ = self.advise(start, len, advice);
         }
         result
+    }
+
+    /// Where the parts of this mapping move to grow it to `new_len`:
+    /// `[0, self.len)` a private anonymous placeholder (nothing committed)
+    /// where each part's destination starts with `canary`, so that after a
+    /// failed move a destination the kernel left alone can be told from a
+    /// mapping that took a hole; `[self.len, new_len)` the new pages, mapped
+    /// like this mapping (`fd` at `tail_off`, or anonymous).
+    #[cfg(mmkit_mremap)]
+    fn landing(
+        &self,
+        new_len: usize,
+        spec: &MapSpec,
+        fd: Option<BorrowedFd<'_>>,
+        tail_off: libc::off_t,
+        parts: &[Part],
+        canary: u64,
+    ) -> SysResult<Mapping> {
+        let placeholder = MapSpec {
+            prot: libc::PROT_READ | libc::PROT_WRITE,
+            share: Share::Private,
+            noreserve: true,
+            populate: false,
+        };
+        let land = Mapping::map(new_len, &placeholder, libc::MAP_ANON, None, 0)?;
+        let anon = if fd.is_none() { libc::MAP_ANON } else { 0 };
+        // SAFETY: MAP_FIXED replaces only `land`'s own pages past self.len
+        // (new_len > self.len: this is a grow).
+        let p = unsafe {
+            libc::mmap(
+                land.ptr.add(self.len).cast(),
+                new_len - self.len,
+                spec.prot,
+                spec.mmap_flags() | libc::MAP_FIXED | anon,
+                fd.map_or(-1, |f| f.as_raw_fd()),
+                tail_off,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(last_os_error());
+        }
+        for p in parts {
+            debug_assert!(p.start % page_size() == 0 && p.start + p.len <= self.len);
+            // SAFETY: each part starts on a page boundary inside the
+            // placeholder, private anonymous read-write memory: 8 aligned
+            // bytes there can be written and never fault.
+            unsafe { land.ptr.add(p.start).cast::<u64>().write(canary) };
+        }
+        Ok(land)
     }
 
     /// The kernel mappings this mapping is made of, each wholly inside it.
@@ -1182,14 +1232,15 @@ impl Mapping {
     /// Move every part of this mapping to the same offsets in `fresh` (at
     /// least as long) with `mover`, and become `fresh`. When a move fails,
     /// the parts already moved go back and this mapping is as it was; the
-    /// error is `EIO` if some part could not be put back as it was. `mark`
-    /// tells whether a failed destination still holds `fresh`'s own pages
-    /// (unmapped with it) or another mapping (left alone).
+    /// error is `EIO` if some part could not be put back as it was. A failed
+    /// destination still starting with `canary` (see [`Mapping::landing`])
+    /// holds `fresh`'s own pages and is unmapped with it; anything else there
+    /// is another mapping, left alone.
     #[cfg(mmkit_mremap)]
     fn move_into(
         &mut self,
         fresh: Mapping,
-        mark: Option<Mark>,
+        canary: u64,
         parts: &[Part],
         mover: &mut Mover<'_>,
     ) -> SysResult<()> {
@@ -1203,7 +1254,7 @@ impl Mapping {
             // fail: take such a hole back before another thread maps there.
             // Else the destination holds fresh's own pages (the kernel
             // refused first), or another thread's mapping that took the hole.
-            let ours = retake(to, p.len) || mark.is_some_and(|m| m.holds(to, p.start));
+            let ours = retake(to, p.len) || holds(to, canary);
             let intact = self.move_back(&fresh, &parts[..i], mover);
             if !ours {
                 // Unmapping another thread's mapping could pull memory from
@@ -1248,15 +1299,22 @@ impl Mapping {
             // through a writable old range instead, and lock it again if it
             // was locked (only that part's advice is lost). The lock moves:
             // unlocked in `fresh` first, so RLIMIT_MEMLOCK is not met twice.
-            let locked = vm_flags(from as usize).is_some_and(|f| f.iter().any(|f| f == "lo"));
-            intact &= self
+            // Its flags unknown, whether a lock is lost is unknown: not intact.
+            let flags = vm_flags(from as usize);
+            let copied = self
                 .protect(p.start, p.len, libc::PROT_READ | libc::PROT_WRITE)
                 .is_ok()
                 && fresh.protect(p.start, p.len, libc::PROT_READ).is_ok()
                 && copy_checked(Direction::Read, from, to, p.len).is_ok()
-                && self.protect(p.start, p.len, p.prot).is_ok()
-                && (!locked
-                    || (fresh.unlock(p.start, p.len).is_ok() && self.lock(p.start, p.len).is_ok()));
+                && self.protect(p.start, p.len, p.prot).is_ok();
+            let relocked = match flags {
+                Some(f) if f.iter().any(|f| f == "lo") => {
+                    fresh.unlock(p.start, p.len).is_ok() && self.lock(p.start, p.len).is_ok()
+                }
+                Some(_) => true,
+                None => false,
+            };
+            intact &= copied && relocked;
         }
         intact
     }
@@ -1322,72 +1380,11 @@ struct Part {
     shared: bool,
 }
 
-/// How to tell, after a failed move, that a destination in the fresh
-/// mapping still holds the fresh mapping's own pages (the kernel refused
-/// before unmapping it), not another thread's mapping in a hole it left.
+/// Whether `at` starts with `canary` (read without risking a signal).
 #[cfg(mmkit_mremap)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mark {
-    /// A private mapping: each part's destination starts with this value.
-    Canary(u64),
-    /// A shared mapping of the file (or object) with this inode, whose byte
-    /// 0 is at this file offset.
-    File { ino: u64, offset: u64 },
-}
-
-#[cfg(mmkit_mremap)]
-impl Mark {
-    /// Mark `fresh` (a mapping made with `spec` of `fd` at `offset`, or
-    /// anonymous) for moving `parts` into it. `None` for shared anonymous
-    /// memory, which has no file to recognise (it never grows).
-    fn new(
-        fresh: &Mapping,
-        spec: &MapSpec,
-        fd: Option<BorrowedFd<'_>>,
-        offset: u64,
-        parts: &[Part],
-    ) -> SysResult<Option<Mark>> {
-        if spec.share == Share::Shared {
-            return Ok(match fd {
-                Some(fd) => Some(Mark::File {
-                    ino: fstat(fd)?.ino,
-                    offset,
-                }),
-                None => None,
-            });
-        }
-        let canary = canary();
-        let writable = spec.prot & libc::PROT_WRITE != 0;
-        if !writable {
-            // Never writable and executable at once.
-            fresh.protect(0, fresh.len, libc::PROT_READ | libc::PROT_WRITE)?;
-        }
-        for p in parts {
-            // SAFETY: each part starts on a page boundary inside `fresh`
-            // (a private mapping this function may write: writable now),
-            // so 8 aligned bytes fit there.
-            unsafe { fresh.ptr.add(p.start).cast::<u64>().write(canary) };
-        }
-        if !writable {
-            fresh.protect(0, fresh.len, spec.prot)?;
-        }
-        Ok(Some(Mark::Canary(canary)))
-    }
-
-    /// Whether `at`, the destination of the part at offset `start`, still
-    /// holds the marked mapping's own page.
-    fn holds(self, at: *mut u8, start: usize) -> bool {
-        match self {
-            Mark::Canary(canary) => {
-                let mut seen = 0u64;
-                copy_checked(Direction::Read, at, ptr::addr_of_mut!(seen).cast(), 8).is_ok()
-                    && seen == canary
-            }
-            Mark::File { ino, offset } => {
-                file_at(at as usize) == Some((ino, offset.wrapping_add(start as u64)))
-            }
-        }
-    }
+fn holds(at: *mut u8, canary: u64) -> bool {
+    let mut seen = 0u64;
+    copy_checked(Direction::Read, at, ptr::addr_of_mut!(seen).cast(), 8).is_ok() && seen == canary
 }
 
 /// A value no other mapping holds at a given address by chance.
@@ -1404,31 +1401,6 @@ fn canary() -> u64 {
         v = t ^ (ptr::addr_of!(v) as u64).rotate_left(32) ^ 0x6d6d_6b69_745f_6d6b;
     }
     v
-}
-
-/// The file (inode) mapped at `addr` and the file offset of that byte, from
-/// `/proc/self/maps`; `None` for anonymous memory, nothing mapped, or no
-/// `/proc`.
-#[cfg(mmkit_mremap)]
-fn file_at(addr: usize) -> Option<(u64, u64)> {
-    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    for line in maps.lines() {
-        let mut fields = line.split_ascii_whitespace();
-        let (a, b) = fields.next()?.split_once('-')?;
-        let (a, b) = (
-            usize::from_str_radix(a, 16).ok()?,
-            usize::from_str_radix(b, 16).ok()?,
-        );
-        if !(a..b).contains(&addr) {
-            continue;
-        }
-        let _perms = fields.next()?;
-        let off = u64::from_str_radix(fields.next()?, 16).ok()?;
-        let _dev = fields.next()?;
-        let ino: u64 = fields.next()?.parse().ok()?;
-        return (ino != 0).then(|| (ino, off.wrapping_add((addr - a) as u64)));
-    }
-    None
 }
 
 /// The `VmFlags` of the kernel mapping holding `addr` (`lo`: locked, `dd`:
@@ -1733,17 +1705,63 @@ mod tests {
 
     #[cfg(mmkit_mremap)]
     impl Mapping {
-        /// [`Mapping::move_into`] a marked `tagged(pages)`, as a grow does.
+        /// [`Mapping::move_into`] a landing of `pages` pages, as a grow
+        /// of private anonymous memory does.
         fn move_into_marked(
             &mut self,
             pages: usize,
             parts: &[Part],
             mover: &mut Mover<'_>,
         ) -> SysResult<()> {
-            let fresh = tagged(pages);
-            let mark = Mark::new(&fresh, &private_rw(), None, 0, parts).unwrap();
-            assert!(matches!(mark, Some(Mark::Canary(_))));
-            self.move_into(fresh, mark, parts, mover)
+            let canary = canary();
+            let fresh = self
+                .landing(pages * page_size(), &private_rw(), None, 0, parts, canary)
+                .unwrap();
+            for p in parts {
+                assert!(holds(fresh.ptr().wrapping_add(p.start), canary));
+            }
+            self.move_into(fresh, canary, parts, mover)
+        }
+    }
+
+    /// Grow `m` to 8 pages by moving its `parts` into a landing (the new
+    /// pages made with `spec`, of `fd` at `tail`) with a mover that refuses:
+    /// the error comes back and the landing is gone.
+    #[cfg(mmkit_mremap)]
+    fn refused_grow_leaves_no_landing(
+        m: &mut Mapping,
+        parts: &[Part],
+        spec: &MapSpec,
+        fd: Option<BorrowedFd<'_>>,
+        tail: libc::off_t,
+    ) {
+        let canary = canary();
+        let fresh = m
+            .landing(8 * page_size(), spec, fd, tail, parts, canary)
+            .unwrap();
+        let fresh_at = fresh.ptr();
+        let e = m
+            .move_into(fresh, canary, parts, &mut |_, _, _| {
+                Err(io::Error::from_raw_os_error(libc::ENOTSUP))
+            })
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTSUP));
+        // (Not "unmapped": another test's thread may map there since.)
+        assert!(!holds(fresh_at, canary), "the landing leaked");
+    }
+
+    /// `foreign`, a page "another thread" mapped into a hole a failed move
+    /// left, is still mapped and starts with `byte`; then the test unmaps it.
+    #[cfg(mmkit_mremap)]
+    fn left_alone(foreign: *mut c_void, byte: u8) {
+        assert!(
+            kernel_mappings(foreign as usize, page_size()).is_some(),
+            "another thread's mapping was unmapped"
+        );
+        // SAFETY: still mapped (checked above), readable, the test's own.
+        unsafe {
+            assert_eq!(*foreign.cast::<u8>(), byte);
+            libc::munmap(foreign, page_size());
         }
     }
 
@@ -1783,7 +1801,7 @@ mod tests {
             .unwrap();
         assert_eq!(calls, 5);
         assert_eq!(m.len(), 8 * page_size());
-        assert_eq!(tags(&m, 8), b"abcdefgh");
+        assert_eq!(tags(&m, 8), b"abcde\0\0\0");
         assert_eq!(prots(&m)[..5], before[..]);
     }
 
@@ -1849,13 +1867,7 @@ mod tests {
         assert_eq!(e.raw_os_error(), Some(libc::EFAULT));
         assert_eq!((m.ptr(), m.len()), (at, 5 * page));
         assert_eq!(tags(&m, 5), b"abcde");
-        let km = kernel_mappings(foreign as usize, page).expect("still mapped");
-        assert_eq!(km.parts[0].prot, libc::PROT_READ | libc::PROT_WRITE);
-        // SAFETY: the foreign page is still mapped (checked above).
-        unsafe {
-            assert_eq!(*foreign.cast::<u8>(), b'Z');
-            libc::munmap(foreign, page);
-        }
+        left_alone(foreign, b'Z');
     }
 
     /// The kernel merges a region's end with a neighbouring mapping of the
@@ -1937,7 +1949,7 @@ mod tests {
         m.move_into_marked(9, &parts, &mut failing(&mut calls, &[]))
             .unwrap();
         assert_eq!(calls, parts.len());
-        assert_eq!(tags(&m, 9), b"abcdefghi");
+        assert_eq!(tags(&m, 9), b"abcdef\0\0\0");
         let after = kernel_mappings(m.ptr() as usize, 6 * page).unwrap();
         assert_eq!(after.parts.len(), parts.len(), "{after:?}");
         if locked {
@@ -2032,30 +2044,34 @@ mod tests {
     #[test]
     #[cfg(mmkit_mremap)]
     fn a_refused_move_leaks_nothing() {
-        let page = page_size();
         for errno in [libc::ENOTSUP, libc::ENOMEM] {
             let (mut m, parts) = striped();
-            let mut fresh_at = 0;
+            let (mut fresh_at, mut canary) = (ptr::null_mut(), 0);
             let e = m
                 .move_into_marked(8, &parts, &mut |_, _, dst| {
-                    fresh_at = dst as usize;
+                    fresh_at = dst;
+                    // SAFETY: the landing's first page, readable.
+                    canary = unsafe { dst.cast::<u64>().read() };
                     Err(io::Error::from_raw_os_error(errno))
                 })
                 .unwrap_err();
             assert_eq!(e.raw_os_error(), Some(errno));
             assert_eq!(tags(&m, 5), b"abcde");
+            // (Not "unmapped": another test's thread may map there since.)
             assert!(
-                kernel_mappings(fresh_at, page).is_none(),
-                "{errno}: the fresh mapping's first page is still mapped"
+                !holds(fresh_at, canary),
+                "{errno}: the landing's first page is still mapped"
             );
         }
     }
 
-    /// The same for a shared mapping (a file or shareable object), which
-    /// carries no canary: recognised by its file and offset.
+    /// A shared mapping (a file or shareable object): split, grown by moving
+    /// its parts, it still maps the object, the new pages too; a refused move
+    /// leaks nothing, and never unmaps another view of the object that took
+    /// a hole the kernel left.
     #[test]
     #[cfg(all(mmkit_mremap, mmkit_memfd))]
-    fn a_refused_move_of_a_shared_mapping_leaks_nothing() {
+    fn moving_a_shared_mapping_keeps_it_on_its_object() {
         let page = page_size();
         let fd = memfd_object(c"mmkit-test").unwrap();
         set_len(fd.as_fd(), 8 * page as u64).unwrap();
@@ -2063,27 +2079,191 @@ mod tests {
             share: Share::Shared,
             ..private_rw()
         };
-        let mut m = map_fd(fd.as_fd(), 0, 5 * page, &spec).unwrap();
-        m.protect(page, page, libc::PROT_READ).unwrap();
-        let parts = own_parts(&m);
-        assert_eq!(parts.len(), 3, "{parts:?}");
-        assert!(parts.iter().all(|p| p.shared), "{parts:?}");
-        let fresh = Mapping::fresh(8 * page, &spec, Some(fd.as_fd()), 0).unwrap();
-        let fresh_at = fresh.ptr() as usize;
-        let mark = Mark::new(&fresh, &spec, Some(fd.as_fd()), 0, &parts).unwrap();
-        assert!(matches!(mark, Some(Mark::File { .. })), "{mark:?}");
-        // The destination of part 1 is page 1 of the object in `fresh`.
-        assert!(mark.unwrap().holds(fresh.ptr().wrapping_add(page), page));
-        assert!(!mark
-            .unwrap()
-            .holds(fresh.ptr().wrapping_add(page), 2 * page));
+        let tail = (5 * page) as libc::off_t;
+        let split = || {
+            let m = map_fd(fd.as_fd(), 0, 5 * page, &spec).unwrap();
+            m.protect(page, page, libc::PROT_READ).unwrap();
+            let parts = own_parts(&m);
+            assert_eq!(parts.len(), 3, "{parts:?}");
+            assert!(parts.iter().all(|p| p.shared), "{parts:?}");
+            (m, parts)
+        };
+        let object_byte = |at: usize| {
+            let mut b = 0u8;
+            // SAFETY: reads one byte into `b`.
+            let n = unsafe {
+                libc::pread(
+                    fd.as_raw_fd(),
+                    ptr::addr_of_mut!(b).cast(),
+                    1,
+                    at as libc::off_t,
+                )
+            };
+            assert_eq!(n, 1);
+            b
+        };
+
+        // Grown: every page, old and new, is the object's.
+        let (mut m, parts) = split();
+        let canary = canary();
+        let fresh = m
+            .landing(8 * page, &spec, Some(fd.as_fd()), tail, &parts, canary)
+            .unwrap();
+        m.move_into(fresh, canary, &parts, &mut dontunmap_move)
+            .unwrap();
+        assert_eq!(m.len(), 8 * page);
+        m.protect(page, page, libc::PROT_READ | libc::PROT_WRITE)
+            .unwrap();
+        for p in 0..8 {
+            // SAFETY: inside the grown mapping, writable.
+            unsafe { *m.ptr().add(p * page) = b'A' + p as u8 };
+            assert_eq!(object_byte(p * page), b'A' + p as u8, "page {p}");
+        }
+        drop(m);
+
+        // Refused before anything moved: the landing is unmapped whole.
+        let (mut m, parts) = split();
+        refused_grow_leaves_no_landing(&mut m, &parts, &spec, Some(fd.as_fd()), tail);
+        assert_eq!(tags(&m, 1), b"A");
+
+        // The kernel unmapped the destination and another thread mapped the
+        // same object at the same offset there: left alone.
+        let fresh = m
+            .landing(8 * page, &spec, Some(fd.as_fd()), tail, &parts, canary)
+            .unwrap();
+        let mut foreign = ptr::null_mut();
         let e = m
-            .move_into(fresh, mark, &parts, &mut |_, _, _| {
-                Err(io::Error::from_raw_os_error(libc::ENOTSUP))
+            .move_into(fresh, canary, &parts, &mut |_, len, dst| {
+                // SAFETY: dst is in the landing; this stands in for the
+                // kernel and another thread.
+                unsafe {
+                    libc::munmap(dst.cast(), len);
+                    foreign = libc::mmap(
+                        dst.cast(),
+                        len,
+                        libc::PROT_READ,
+                        libc::MAP_SHARED | MAP_FIXED_NOREPLACE,
+                        fd.as_raw_fd(),
+                        0,
+                    );
+                }
+                assert_eq!(foreign, dst.cast());
+                Err(io::Error::from_raw_os_error(libc::ENOMEM))
             })
             .unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ENOTSUP));
-        assert!(kernel_mappings(fresh_at, page).is_none(), "fresh leaked");
+        assert_eq!(e.raw_os_error(), Some(libc::ENOMEM));
+        left_alone(foreign, b'A');
+    }
+
+    /// The landing's canaries are readable whatever the region's protection:
+    /// a refused move of a region made `PROT_NONE` or execute-only leaks
+    /// nothing either.
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_refused_move_of_an_unreadable_region_leaks_nothing() {
+        for prot in [libc::PROT_NONE, libc::PROT_EXEC] {
+            let (mut m, parts) = striped();
+            let spec = MapSpec {
+                prot,
+                ..private_rw()
+            };
+            refused_grow_leaves_no_landing(&mut m, &parts, &spec, None, 0);
+        }
+    }
+
+    /// A private file region whose file another process truncated after the
+    /// region checked its size: growing it (moving its parts) raises no
+    /// signal, whatever it returns.
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn growing_over_a_truncated_private_file_raises_no_signal() {
+        let page = page_size();
+        let file = tempfile_unlinked();
+        file.set_len(8 * page as u64).unwrap();
+        let fd = file.as_fd();
+        let mut m = map_fd(fd, 0, 5 * page, &private_rw()).unwrap();
+        m.protect(page, page, libc::PROT_READ).unwrap();
+        let _next = occupy_after(&m);
+        file.set_len(0).unwrap();
+        let _ = m.resize(8 * page, &private_rw(), Some(fd), 0);
+        // Still here: no SIGBUS.
+        assert_eq!(m.len() % page, 0);
+    }
+
+    /// A read-only private region (file or anonymous) split in parts and
+    /// grown far past RAM: the landing commits no memory, so the grow does
+    /// not meet the overcommit limit (its new pages are read-only).
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_big_grow_of_a_read_only_private_region_commits_nothing() {
+        let page = page_size();
+        let big = 64usize << 30;
+        if std::fs::read_to_string("/proc/sys/vm/overcommit_memory").is_ok_and(|m| m.trim() == "2")
+        {
+            eprintln!("skipped: strict overcommit (vm.overcommit_memory=2) ignores MAP_NORESERVE");
+            return;
+        }
+        let ro = MapSpec {
+            prot: libc::PROT_READ,
+            ..private_rw()
+        };
+        let file = tempfile_unlinked();
+        file.set_len(big as u64).unwrap();
+        for fd in [None, Some(file.as_fd())] {
+            let mut m = match fd {
+                Some(fd) => map_fd(fd, 0, 5 * page, &ro).unwrap(),
+                None => map_anonymous(5 * page, &ro).unwrap(),
+            };
+            m.protect(page, page, libc::PROT_NONE).unwrap();
+            let _next = occupy_after(&m);
+            let r = m.resize(big, &ro, fd, 0);
+            assert!(r.is_ok(), "file {}: {r:?}", fd.is_some());
+            assert_eq!(m.len(), big);
+        }
+    }
+
+    /// An open, already unlinked file in the temporary directory.
+    #[cfg(mmkit_mremap)]
+    fn tempfile_unlinked() -> std::fs::File {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "mmkit-sys-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file
+    }
+
+    /// A page mapped right after `m` unless something is there already: a
+    /// grow cannot extend it in place.
+    #[cfg(mmkit_mremap)]
+    fn occupy_after(m: &Mapping) -> Option<Mapping> {
+        // SAFETY: MAP_FIXED_NOREPLACE replaces nothing; checked below.
+        let p = unsafe {
+            libc::mmap(
+                m.ptr().add(m.len()).cast(),
+                page_size(),
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANON | MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return None; // taken already
+        }
+        let next = Mapping {
+            ptr: p.cast(),
+            len: page_size(),
+        };
+        (next.ptr() == m.ptr().wrapping_add(m.len())).then_some(next)
     }
 
     /// A part copied back (its move back failed too) is locked again, as it
