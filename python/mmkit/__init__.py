@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ctypes
 import errno as _errno
+import gc
 import operator
 import os
 import sys
@@ -235,7 +236,7 @@ class Region:
     """
 
     __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_prot", "_exports",
-                 "_views", "_arr_type", "_write_sealed", "__weakref__")
+                 "_views", "_deferred", "_arr_type", "_write_sealed", "__weakref__")
 
     if TYPE_CHECKING:  # attribute types, for type checkers only
         _handle: Optional[int]
@@ -246,6 +247,7 @@ class Region:
         _prot: List[Tuple[int, int, int]]
         _exports: List["weakref.ReferenceType[Any]"]
         _views: List[int]          # [views made and not yet freed]
+        _deferred: bool            # collected with views, then kept alive (see __del__)
         _arr_type: Optional[Any]   # a ctypes array type of the region's length
         _write_sealed: bool
 
@@ -265,6 +267,7 @@ class Region:
         self._lock = threading.RLock()
         self._exports = []
         self._views = [0]
+        self._deferred = False
         self._arr_type = None
         self._write_sealed = False
         self._ptr = None
@@ -290,9 +293,10 @@ class Region:
                 return
             if self._views[0]:
                 # Collected with views not yet freed: a cycle, where another
-                # object's __del__ may still keep a view.  Unmap only when
-                # this region is really freed (then no view can be alive).
-                _PENDING[h] = weakref.ref(self, lambda _w, h=h: _unmap_pending(h))
+                # object's __del__ may still keep a view (and this region
+                # with it).  Unmap only when this region is really freed.
+                self._deferred = True
+                _defer_unmap(self, h)
                 return
             self._handle = None
             _lib_c.mm_unmap(h)
@@ -328,6 +332,10 @@ class Region:
         return h
 
     def _live_exports(self) -> int:
+        if self._deferred:
+            # Kept alive by a finalizer after it was collected: the collector
+            # cleared the weakrefs to its views, which may still be alive.
+            return max(1, self._views[0])
         if not self._exports:
             return 0
         self._exports = [w for w in self._exports if w() is not None]
@@ -476,9 +484,9 @@ class Region:
             arr._region = self  # every view keeps the region (and its mapping) alive
             self._live_exports()
             views = self._views
-            views[0] += 1
-            self._exports.append(weakref.ref(
-                arr, lambda _w, views=views: views.__setitem__(0, views[0] - 1)))
+            with _VIEWS_LOCK:
+                views[0] += 1
+            self._exports.append(weakref.ref(arr, lambda _w, views=views: _view_freed(views)))
             view = memoryview(arr).cast("B")
             return view if writable else view.toreadonly()
 
@@ -760,11 +768,21 @@ class Region:
         """Unmap the region (``mm_unmap``).  Closing twice is a no-op.
 
         Raises BufferError, and leaves the region open, while a view of it
-        (or a numpy array or cast made from one) is alive.
+        (or a numpy array or cast made from one) is alive.  (A region that a
+        ``__del__`` kept alive after the garbage collector took it with its
+        views cannot see those views: it is closed at once and unmapped when
+        it is freed, which no view outlives.)
         """
         with self._lock:
             h = self._handle
             if h is None:
+                return
+            if self._deferred:
+                # Views may be alive and cannot be seen (see _live_exports):
+                # closed now, unmapped when the region is freed (views hold it).
+                self._handle = None
+                self._arr_type = None
+                _defer_unmap(self, h)
                 return
             live = self._live_exports()
             if live:
@@ -772,7 +790,6 @@ class Region:
                                   "(memoryview or array) are alive" % live)
             self._handle = None
             self._arr_type = None
-            _PENDING.pop(h, None)
             rc = _lib_c.mm_unmap(h)
             if rc < 0:
                 raise _error(rc)
@@ -804,14 +821,57 @@ class Region:
 # be reused): cheaper than a WeakSet on the map/close path.
 _REGIONS: "dict[int, weakref.ReferenceType[Region]]" = {}
 
-# Handles of regions collected in a cycle with their views, by handle: each
-# unmapped by its weakref's callback when the region is freed (see __del__).
-_PENDING: "dict[int, weakref.ReferenceType[Region]]" = {}
+# View counts change in view() and in weakref callbacks, which run in any
+# thread: one lock keeps each += / -= whole.
+_VIEWS_LOCK = threading.Lock()
 
 
-def _unmap_pending(h: int) -> None:
-    if _PENDING.pop(h, None) is not None:
-        _lib_c.mm_unmap(h)
+def _view_freed(views: List[int]) -> None:
+    with _VIEWS_LOCK:
+        views[0] -= 1
+
+
+# Regions collected in a reference cycle with their views (see Region.__del__),
+# by handle: the weakref whose callback unmaps the handle once the region is
+# really freed, the collection it was made in (None: outside a collection).
+#
+# The collector clears the weakrefs to everything in a cycle and runs their
+# callbacks *before* the __del__ methods that may keep some of it alive.  A
+# weakref made in __del__ (in that collection's finalizer phase) fires only when
+# the region is freed for good.  One made earlier that fires inside a later
+# collection cannot tell a free from a region a finalizer is about to keep:
+# then the mapping is left mapped (a leak, never an unmap under a live view).
+_PENDING: "dict[int, Tuple[weakref.ReferenceType[Region], Optional[int]]]" = {}
+_GC = {"collection": 0, "running": False}
+
+
+def _gc_phase(phase: str, info: Any) -> None:
+    if phase == "start":
+        _GC["collection"] += 1
+    _GC["running"] = phase == "start"
+
+
+gc.callbacks.append(_gc_phase)
+
+
+def _defer_unmap(region: Region, h: int) -> None:
+    made_in = _GC["collection"] if _GC["running"] else None
+    _PENDING[h] = (weakref.ref(region, lambda w, h=h: _unmap_pending(w, h)), made_in)
+
+
+def _unmap_pending(w: Any, h: int) -> None:
+    try:
+        entry = _PENDING.get(h)
+        if entry is None or entry[0] is not w:
+            return
+        del _PENDING[h]
+        made_in = entry[1]
+        if _GC["running"] and made_in != _GC["collection"]:
+            return  # maybe a region a finalizer keeps: leave it mapped
+        if not sys.is_finalizing():
+            _lib_c.mm_unmap(h)
+    except Exception:  # pragma: no cover -- interpreter shutdown
+        pass
 
 
 def _after_fork_in_child() -> None:

@@ -4,11 +4,14 @@ import copy
 import gc
 import os
 import pickle
+import subprocess
+import sys
+import threading
 
 import pytest
 
 import mmkit
-from conftest import has
+from conftest import child_env, has
 
 np = pytest.importorskip("numpy")
 
@@ -290,11 +293,11 @@ def test_cycle_of_region_and_view_is_unmapped_when_collected():
     assert not mapped(address)
 
 
-def test_view_kept_by_a_finalizer_in_the_cycle_stays_mapped():
-    # The collector runs every __del__ of a cycle before it knows whether one
-    # kept an object alive: the region's must not unmap under such a view.
+def _kept_view():
+    """A view a finalizer kept after the collector took its cycle (with the
+    view's region); the region is still mapped and readable."""
     h = _Resurrector()
-    h.r = mmkit.map_anon(7 * mmkit.PAGE_SIZE)
+    h.r = mmkit.map_anon(mmkit.PAGE_SIZE)
     h.v = h.r.view()
     h.v[0] = 7
     h.me = h
@@ -302,11 +305,144 @@ def test_view_kept_by_a_finalizer_in_the_cycle_stays_mapped():
     del h
     gc.collect()
     v = _Resurrector.saved.pop()
-    assert mapped(address)
-    assert v[0] == 7  # a SIGSEGV here before the fix
+    assert mapped(address) and v[0] == 7
+    return v, address
+
+
+def test_view_kept_by_a_finalizer_in_the_cycle_stays_mapped():
+    # The collector runs every __del__ of a cycle before it knows whether one
+    # kept an object alive: the region's must not unmap under such a view
+    # (_kept_view read it: a SIGSEGV before the fix).
+    v, address = _kept_view()
     del v
     gc.collect()
     assert not mapped(address)
+
+
+def test_a_kept_view_outlives_later_collections_and_their_finalizers():
+    # In a later collection the collector again runs weakref callbacks before
+    # the finalizers: the region must not be unmapped before a finalizer that
+    # reads the view.
+    v, address = _kept_view()
+    seen = []
+
+    class Reader:
+        def __del__(self):
+            seen.append(mapped(address) and self.v[0])
+
+    w = Reader()
+    w.v = v
+    w.me = w
+    del v, w
+    gc.collect()
+    assert seen == [7]
+
+
+def test_a_kept_view_read_in_a_later_collection_is_no_sigsegv():
+    code = """if 1:
+        import gc, mmkit
+        saved = []
+        class R:
+            def __del__(self): saved.append(self.v)
+        h = R(); h.r = mmkit.map_anon(mmkit.PAGE_SIZE); h.v = h.r.view(); h.me = h
+        h.v[0] = 7
+        del h; gc.collect()
+        v = saved.pop()
+        class Reader:
+            def __del__(self): print("read", self.v[0], flush=True)
+        w = Reader(); w.v = v; w.me = w
+        del v, w; gc.collect()
+        print("ok")
+    """
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=child_env(), timeout=60)
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr[-500:])
+    assert p.stdout.split() == ["read", "7", "ok"]
+
+
+def test_a_region_kept_again_in_a_later_collection_is_not_unmapped(monkeypatch):
+    v, address = _kept_view()
+    real = mmkit._lib_c
+    unmapped = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def mm_unmap(self, h):
+            unmapped.append(h)
+            return real.mm_unmap(h)
+
+    monkeypatch.setattr(mmkit, "_lib_c", Spy())
+    r = v.obj._region
+
+    class Keeper:
+        kept = []
+
+        def __del__(self):
+            Keeper.kept.append(self.r)
+
+    k = Keeper()
+    k.r = r
+    k.v = v
+    k.me = k
+    del r, v, k
+    gc.collect()
+    r = Keeper.kept.pop()
+    assert not r.closed and unmapped == [] and mapped(address)
+    assert r[0] == 7
+
+
+def test_a_region_with_a_kept_view_refuses_resize_and_less_protection():
+    v, address = _kept_view()
+    r = v.obj._region
+    with pytest.raises(BufferError):
+        r.resize(64 * mmkit.PAGE_SIZE)
+    with pytest.raises(BufferError):
+        r.protect(mmkit.PROT_NONE)
+    assert v[0] == 7
+
+
+def test_closing_a_region_with_a_kept_view_unmaps_it_when_freed():
+    v, address = _kept_view()
+    r = v.obj._region
+    r.close()  # its views cannot be seen: closed now, unmapped once freed
+    assert r.closed and mapped(address) and v[0] == 7
+    r.close()  # twice: still a no-op
+    del r, v
+    gc.collect()
+    assert not mapped(address)
+    assert not mmkit._PENDING
+
+
+def test_view_count_survives_threads():
+    # view() adds to the count under the region lock, the weakref callback of
+    # a freed view subtracts in whatever thread frees it.
+    r = mmkit.map_anon(mmkit.PAGE_SIZE)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            vs = [r.view() for _ in range(5)]
+            for v in vs:
+                v.release()
+            del vs
+
+    ts = [threading.Thread(target=churn) for _ in range(4)]
+    try:
+        for t in ts:
+            t.start()
+        stop.wait(1)
+    finally:
+        stop.set()
+        for t in ts:
+            t.join()
+        sys.setswitchinterval(old)
+    gc.collect()
+    assert r._views[0] == 0
+    r.close()
 
 
 def test_region_kept_by_a_finalizer_still_closes_once():
@@ -323,11 +459,12 @@ def test_region_kept_by_a_finalizer_still_closes_once():
     gc.collect()
     assert not r.closed
     address = r.address
-    r.close()  # unmaps once; the pending unmap is dropped with it
-    assert not mapped(address)
-    assert not mmkit._PENDING
+    r.close()  # closed at once, unmapped (once) when the region is freed
+    assert r.closed and mapped(address)
     del r
     gc.collect()
+    assert not mapped(address)
+    assert not mmkit._PENDING
 
 
 def test_flags_follow_a_whole_region_protect_whenever_first_read():
@@ -347,8 +484,6 @@ def test_flags_follow_a_whole_region_protect_whenever_first_read():
 def test_repr_never_passes_a_closed_handle_to_the_library(monkeypatch):
     # ctypes lets other threads run during each foreign call: a close() there
     # must wait for repr() to finish, not free the handle under it.
-    import threading
-
     real = mmkit._lib_c
     freed, bad = set(), []
     in_ptr, closed = threading.Event(), threading.Event()
