@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import ctypes
 import errno as _errno
-import gc
 import operator
 import os
 import sys
@@ -235,8 +234,8 @@ class Region:
     other uses.
     """
 
-    __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_prot", "_exports",
-                 "_views", "_deferred", "_arr_type", "_write_sealed", "__weakref__")
+    __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_prot", "_keep",
+                 "_keep_base", "_arr_type", "_write_sealed", "__weakref__")
 
     if TYPE_CHECKING:  # attribute types, for type checkers only
         _handle: Optional[int]
@@ -245,9 +244,8 @@ class Region:
         _len: int
         _flags: Optional[int]      # None until first needed (see _mm_flags)
         _prot: List[Tuple[int, int, int]]
-        _exports: List["weakref.ReferenceType[Any]"]
-        _views: List[int]          # [views made and not yet freed]
-        _deferred: bool            # collected with views, then kept alive (see __del__)
+        _keep: Optional[Any]       # once a view is made: see _mapping_keeper()
+        _keep_base: int            # _keeper_refs() with no view
         _arr_type: Optional[Any]   # a ctypes array type of the region's length
         _write_sealed: bool
 
@@ -265,9 +263,8 @@ class Region:
         self = object.__new__(cls)
         self._handle = handle
         self._lock = threading.RLock()
-        self._exports = []
-        self._views = [0]
-        self._deferred = False
+        self._keep = None
+        self._keep_base = 0
         self._arr_type = None
         self._write_sealed = False
         self._ptr = None
@@ -289,14 +286,9 @@ class Region:
         try:
             _REGIONS.pop(id(self), None)
             h = self._handle
-            if h is None or sys.is_finalizing():
-                return
-            if self._views[0]:
-                # Collected with views not yet freed: a cycle, where another
-                # object's __del__ may still keep a view (and this region
-                # with it).  Unmap only when this region is really freed.
-                self._deferred = True
-                _defer_unmap(self, h)
+            if h is None or sys.is_finalizing() or self._keep is not None:
+                # Views were made: the keeper unmaps when it is freed, after
+                # the region and every view (see _mapping_keeper).
                 return
             self._handle = None
             _lib_c.mm_unmap(h)
@@ -331,15 +323,15 @@ class Region:
             raise ValueError("operation on a closed mmkit.Region")
         return h
 
+    def _keeper_refs(self) -> int:
+        keep = self._keep
+        return 0 if keep is None else sys.getrefcount(keep)
+
     def _live_exports(self) -> int:
-        if self._deferred:
-            # Kept alive by a finalizer after it was collected: the collector
-            # cleared the weakrefs to its views, which may still be alive.
-            return max(1, self._views[0])
-        if not self._exports:
-            return 0
-        self._exports = [w for w in self._exports if w() is not None]
-        return len(self._exports)
+        # Every view's array holds the keeper, as does the region: the other
+        # references to it are views not yet freed, whatever the collector
+        # or a finalizer did with them.
+        return self._keeper_refs() - self._keep_base
 
     def _prot_over(self, start: int, end: int) -> int:
         prot = READ | WRITE | EXEC
@@ -481,12 +473,11 @@ class Region:
                 arr_type = type("RegionBytes", (ctypes.c_ubyte * n,), {"__module__": "mmkit"})
                 self._arr_type = arr_type
             arr = arr_type.from_address(self._address())
-            arr._region = self  # every view keeps the region (and its mapping) alive
-            self._live_exports()
-            views = self._views
-            with _VIEWS_LOCK:
-                views[0] += 1
-            self._exports.append(weakref.ref(arr, lambda _w, views=views: _view_freed(views)))
+            arr._region = self  # every view keeps the region alive ...
+            if self._keep is None:
+                self._keep = _mapping_keeper(self._handle)
+                self._keep_base = self._keeper_refs()
+            arr._keep = self._keep  # ... and the mapping, until it is freed
             view = memoryview(arr).cast("B")
             return view if writable else view.toreadonly()
 
@@ -768,26 +759,20 @@ class Region:
         """Unmap the region (``mm_unmap``).  Closing twice is a no-op.
 
         Raises BufferError, and leaves the region open, while a view of it
-        (or a numpy array or cast made from one) is alive.  (A region that a
-        ``__del__`` kept alive after the garbage collector took it with its
-        views cannot see those views: it is closed at once and unmapped when
-        it is freed, which no view outlives.)
+        (or a numpy array or cast made from one) is alive.
         """
         with self._lock:
             h = self._handle
             if h is None:
                 return
-            if self._deferred:
-                # Views may be alive and cannot be seen (see _live_exports):
-                # closed now, unmapped when the region is freed (views hold it).
-                self._handle = None
-                self._arr_type = None
-                _defer_unmap(self, h)
-                return
             live = self._live_exports()
             if live:
                 raise BufferError("cannot close a region while %d view(s) of it "
                                   "(memoryview or array) are alive" % live)
+            if self._keep is not None:
+                _disarm(self._keep)  # unmapped here, with its error reported
+                self._keep = None
+                self._keep_base = 0
             self._handle = None
             self._arr_type = None
             rc = _lib_c.mm_unmap(h)
@@ -821,57 +806,49 @@ class Region:
 # be reused): cheaper than a WeakSet on the map/close path.
 _REGIONS: "dict[int, weakref.ReferenceType[Region]]" = {}
 
-# View counts change in view() and in weakref callbacks, which run in any
-# thread: one lock keeps each += / -= whole.
-_VIEWS_LOCK = threading.Lock()
+# The mapping of a region that has views is unmapped by a *keeper*: a capsule
+# (a C object) held by the region and by every view's array, whose destructor
+# unmaps.  A destructor runs when the object is freed for good -- after the
+# last holder is freed, and after the garbage collector knows that no
+# finalizer kept any of them -- unlike __del__ and weakref callbacks, which
+# the collector runs on a whole cycle before a finalizer in it may keep a
+# view.  Its reference count is the number of views alive (see _live_exports).
+_capsule_new = ctypes.pythonapi.PyCapsule_New
+_capsule_new.restype = ctypes.py_object
+_capsule_new.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
+_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_pointer.restype = ctypes.c_void_p
+_capsule_pointer.argtypes = (ctypes.c_void_p, ctypes.c_char_p)  # no reference taken
+_capsule_set_destructor = ctypes.pythonapi.PyCapsule_SetDestructor
+_capsule_set_destructor.restype = ctypes.c_int
+_capsule_set_destructor.argtypes = (ctypes.py_object, ctypes.c_void_p)
 
 
-def _view_freed(views: List[int]) -> None:
-    with _VIEWS_LOCK:
-        views[0] -= 1
-
-
-# Regions collected in a reference cycle with their views (see Region.__del__),
-# by handle: the weakref whose callback unmaps the handle once the region is
-# really freed, the collection it was made in (None: outside a collection).
-#
-# The collector clears the weakrefs to everything in a cycle and runs their
-# callbacks *before* the __del__ methods that may keep some of it alive.  A
-# weakref made in __del__ (in that collection's finalizer phase) fires only when
-# the region is freed for good.  One made earlier that fires inside a later
-# collection cannot tell a free from a region a finalizer is about to keep:
-# then the mapping is left mapped (a leak, never an unmap under a live view).
-_PENDING: "dict[int, Tuple[weakref.ReferenceType[Region], Optional[int]]]" = {}
-_GC = {"collection": 0, "running": False}
-
-
-def _gc_phase(phase: str, info: Any) -> None:
-    if phase == "start":
-        _GC["collection"] += 1
-    _GC["running"] = phase == "start"
-
-
-gc.callbacks.append(_gc_phase)
-
-
-def _defer_unmap(region: Region, h: int) -> None:
-    made_in = _GC["collection"] if _GC["running"] else None
-    _PENDING[h] = (weakref.ref(region, lambda w, h=h: _unmap_pending(w, h)), made_in)
-
-
-def _unmap_pending(w: Any, h: int) -> None:
+def _keeper_freed(capsule: int) -> None:
+    # Called with the address of a capsule being freed (its count is 0: it
+    # must not become a Python object again).
     try:
-        entry = _PENDING.get(h)
-        if entry is None or entry[0] is not w:
-            return
-        del _PENDING[h]
-        made_in = entry[1]
-        if _GC["running"] and made_in != _GC["collection"]:
-            return  # maybe a region a finalizer keeps: leave it mapped
         if not sys.is_finalizing():
-            _lib_c.mm_unmap(h)
-    except Exception:  # pragma: no cover -- interpreter shutdown
+            _lib_c.mm_unmap(_capsule_pointer(capsule, None))
+    except BaseException:  # pragma: no cover -- interpreter shutdown
         pass
+
+
+_KEEPER_DESTRUCTOR = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(_keeper_freed)
+# Capsules may be freed at interpreter exit after this module's globals: the
+# callback is made immortal (one reference never released).
+ctypes.pythonapi.Py_IncRef(ctypes.py_object(_KEEPER_DESTRUCTOR))
+_KEEPER_DESTRUCTOR_ADDRESS = ctypes.cast(_KEEPER_DESTRUCTOR, ctypes.c_void_p).value
+
+
+def _mapping_keeper(handle: int) -> Any:
+    """A capsule of ``handle`` that unmaps it when freed."""
+    return _capsule_new(handle, None, _KEEPER_DESTRUCTOR_ADDRESS)
+
+
+def _disarm(keeper: Any) -> None:
+    """The keeper will not unmap (close() unmaps itself)."""
+    _capsule_set_destructor(keeper, None)
 
 
 def _after_fork_in_child() -> None:
