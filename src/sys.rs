@@ -1153,6 +1153,9 @@ impl Mapping {
             populate: false,
         };
         let land = Mapping::map(new_len, &placeholder, libc::MAP_ANON, None, 0)?;
+        // One small page per canary, even where transparent huge pages are
+        // "always" (best effort: the advice only saves memory).
+        let _ = land.advise(0, self.len, libc::MADV_NOHUGEPAGE);
         let anon = if fd.is_none() { libc::MAP_ANON } else { 0 };
         // SAFETY: MAP_FIXED replaces only `land`'s own pages past self.len
         // (new_len > self.len: this is a grow).
@@ -1167,7 +1170,13 @@ impl Mapping {
             )
         };
         if p == libc::MAP_FAILED {
-            return Err(last_os_error());
+            let e = last_os_error();
+            // Kernels before 6.12 may unmap the range before failing: take
+            // it back, and never unmap what another thread put there.
+            if !retake(land.ptr.wrapping_add(self.len), new_len - self.len) {
+                land.forget_range(self.len, new_len - self.len);
+            }
+            return Err(e);
         }
         for p in parts {
             debug_assert!(p.start % page_size() == 0 && p.start + p.len <= self.len);
@@ -1226,7 +1235,16 @@ impl Mapping {
         if km.before || km.after {
             return Err(io::Error::from_raw_os_error(libc::EBUSY));
         }
-        Ok(km.parts)
+        let mut parts = km.parts;
+        if let Some(areas) = smaps() {
+            for p in &mut parts {
+                let at = self.ptr as usize + p.start;
+                p.locked = areas
+                    .iter()
+                    .any(|(a, b, f)| (*a..*b).contains(&at) && f.iter().any(|f| f == "lo"));
+            }
+        }
+        Ok(parts)
     }
 
     /// Move every part of this mapping to the same offsets in `fresh` (at
@@ -1245,10 +1263,19 @@ impl Mapping {
         mover: &mut Mover<'_>,
     ) -> SysResult<()> {
         for (i, p) in parts.iter().enumerate() {
-            // SAFETY: every part lies inside both mappings.
-            let (from, to) = unsafe { (self.ptr.add(p.start), fresh.ptr.add(p.start)) };
-            let Err(e) = mover(from, p.len, to) else {
-                continue;
+            let to = fresh.ptr.wrapping_add(p.start);
+            let e = match move_part(self, &fresh, p, mover) {
+                Ok(()) => continue,
+                Err((e, true)) => {
+                    // Moved, but could not be locked again there.
+                    let intact = self.move_back(&fresh, &parts[..=i], mover);
+                    return Err(if intact {
+                        e
+                    } else {
+                        io::Error::from_raw_os_error(libc::EIO)
+                    });
+                }
+                Err((e, false)) => e,
             };
             // Kernels before 6.17 unmap the destination before some checks
             // fail: take such a hole back before another thread maps there.
@@ -1279,41 +1306,44 @@ impl Mapping {
     fn move_back(&self, fresh: &Mapping, moved: &[Part], mover: &mut Mover<'_>) -> bool {
         let mut intact = true;
         for p in moved.iter().rev() {
-            // SAFETY: every part lies inside both mappings.
-            let (from, to) = unsafe { (fresh.ptr.add(p.start), self.ptr.add(p.start)) };
             // Back onto the old range, still ours (the move left it mapped),
             // again without unmapping the source: a hole in `fresh` could be
             // taken by another thread's mmap before `fresh` is unmapped.
-            if mover(from, p.len, to).is_ok() {
-                continue;
+            match move_part(fresh, self, p, mover) {
+                Ok(()) => continue,
+                Err((_, true)) => {
+                    intact = false; // back, but no longer locked
+                    continue;
+                }
+                Err((_, false)) => {}
             }
+            let (from, to) = (
+                fresh.ptr.wrapping_add(p.start),
+                self.ptr.wrapping_add(p.start),
+            );
             // Kernels before 6.17 may have unmapped the old range before
             // failing: take it back before another thread maps there. A
             // shared part is then an anonymous placeholder, cut off from its
             // file or object: not as it was.
-            if retake(to, p.len) && p.shared {
+            let hole = retake(to, p.len);
+            if hole && p.shared {
                 intact = false;
                 continue;
             }
-            // No room to move it back (vm.max_map_count): copy the bytes
-            // through a writable old range instead, and lock it again if it
-            // was locked (only that part's advice is lost). The lock moves:
-            // unlocked in `fresh` first, so RLIMIT_MEMLOCK is not met twice.
-            // Its flags unknown, whether a lock is lost is unknown: not intact.
-            let flags = vm_flags(from as usize);
-            let copied = self
-                .protect(p.start, p.len, libc::PROT_READ | libc::PROT_WRITE)
-                .is_ok()
-                && fresh.protect(p.start, p.len, libc::PROT_READ).is_ok()
-                && copy_checked(Direction::Read, from, to, p.len).is_ok()
-                && self.protect(p.start, p.len, p.prot).is_ok();
-            let relocked = match flags {
-                Some(f) if f.iter().any(|f| f == "lo") => {
-                    fresh.unlock(p.start, p.len).is_ok() && self.lock(p.start, p.len).is_ok()
-                }
-                Some(_) => true,
-                None => false,
-            };
+            // No room to move it back (vm.max_map_count). A shared part's old
+            // range still maps its file or object: nothing to copy. A private
+            // part's bytes are copied through a writable old range. Either
+            // way its lock moves back (unlocked in `fresh` first, so
+            // RLIMIT_MEMLOCK is not met twice); only its advice is lost.
+            let copied = (p.shared && !hole)
+                || (self
+                    .protect(p.start, p.len, libc::PROT_READ | libc::PROT_WRITE)
+                    .is_ok()
+                    && fresh.protect(p.start, p.len, libc::PROT_READ).is_ok()
+                    && copy_checked(Direction::Read, from, to, p.len).is_ok()
+                    && self.protect(p.start, p.len, p.prot).is_ok());
+            let relocked = !p.locked
+                || (fresh.unlock(p.start, p.len).is_ok() && self.lock(p.start, p.len).is_ok());
             intact &= copied && relocked;
         }
         intact
@@ -1378,6 +1408,36 @@ struct Part {
     len: usize,
     prot: i32,
     shared: bool,
+    /// `VM_LOCKED` (from `/proc/self/smaps`; false when it cannot be read).
+    locked: bool,
+}
+
+/// Move part `p` of `src` to the same offset in `dst` with `mover`. A
+/// locked part moves unlocked and is locked again where it lands (back in
+/// `src` when the move fails): moved locked with `MREMAP_DONTUNMAP`, the
+/// kernel counts it twice against `RLIMIT_MEMLOCK`, for good. On error, also
+/// whether the part moved (and only its lock failed).
+#[cfg(mmkit_mremap)]
+fn move_part(
+    src: &Mapping,
+    dst: &Mapping,
+    p: &Part,
+    mover: &mut Mover<'_>,
+) -> Result<(), (io::Error, bool)> {
+    if p.locked {
+        src.unlock(p.start, p.len).map_err(|e| (e, false))?;
+    }
+    let (from, to) = (src.ptr.wrapping_add(p.start), dst.ptr.wrapping_add(p.start));
+    match mover(from, p.len, to) {
+        Ok(()) if p.locked => dst.lock(p.start, p.len).map_err(|e| (e, true)),
+        Ok(()) => Ok(()),
+        Err(e) => {
+            if p.locked {
+                let _ = src.lock(p.start, p.len);
+            }
+            Err((e, false))
+        }
+    }
 }
 
 /// Whether `at` starts with `canary` (read without risking a signal).
@@ -1403,26 +1463,24 @@ fn canary() -> u64 {
     v
 }
 
-/// The `VmFlags` of the kernel mapping holding `addr` (`lo`: locked, `dd`:
-/// not dumped, ...), from `/proc/self/smaps`; `None` when unknown.
+/// Every kernel mapping's range and `VmFlags` (`lo`: locked, `dd`: not
+/// dumped, ...), from `/proc/self/smaps`; `None` when it cannot be read.
 #[cfg(mmkit_mremap)]
-fn vm_flags(addr: usize) -> Option<Vec<String>> {
+fn smaps() -> Option<Vec<(usize, usize, Vec<String>)>> {
     let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
-    let mut inside = false;
+    let mut areas = Vec::new();
     for line in smaps.lines() {
         if let Some((a, b)) = line.split(' ').next().and_then(|r| r.split_once('-')) {
             if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
-                inside = (a..b).contains(&addr);
+                areas.push((a, b, Vec::new()));
                 continue;
             }
         }
-        if inside {
-            if let Some(f) = line.strip_prefix("VmFlags:") {
-                return Some(f.split_whitespace().map(String::from).collect());
-            }
+        if let (Some(f), Some(area)) = (line.strip_prefix("VmFlags:"), areas.last_mut()) {
+            area.2 = f.split_whitespace().map(String::from).collect();
         }
     }
-    None
+    Some(areas)
 }
 
 /// The kernel mappings that make up a range, and whether the first starts
@@ -1479,6 +1537,7 @@ fn kernel_mappings(start: usize, len: usize) -> Option<KernelMaps> {
             len: next - a.max(start),
             prot,
             shared: perms.get(3) == Some(&b's'),
+            locked: false,
         });
     }
     (next == end).then_some(km)
@@ -1691,6 +1750,15 @@ mod tests {
         let parts = own_parts(&m);
         assert_eq!(parts.len(), 5, "{parts:?}");
         (m, parts)
+    }
+
+    /// The `VmFlags` of the kernel mapping holding `addr`.
+    #[cfg(mmkit_mremap)]
+    fn vm_flags(addr: usize) -> Option<Vec<String>> {
+        smaps()?
+            .into_iter()
+            .find(|(a, b, _)| (*a..*b).contains(&addr))
+            .map(|(_, _, f)| f)
     }
 
     #[cfg(mmkit_mremap)]
@@ -2222,6 +2290,110 @@ mod tests {
         }
     }
 
+    /// The kernel counts a locked mapping moved with MREMAP_DONTUNMAP twice
+    /// against RLIMIT_MEMLOCK (VmLck), for good: a grow, or a failed grow,
+    /// of a region with locked parts must leave the count as it was.
+    /// (VmLck is the process's: measured in a child running this test alone.)
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn growing_a_locked_region_counts_its_lock_once() {
+        const NAME: &str = "sys::tests::growing_a_locked_region_counts_its_lock_once";
+        if std::env::var_os("MMKIT_SYS_TEST_CHILD").is_none() {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", NAME, "--test-threads=1", "--nocapture"])
+                .env("MMKIT_SYS_TEST_CHILD", "1")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+        let page = page_size();
+        let vmlck = || {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let line = status.lines().find(|l| l.starts_with("VmLck:")).unwrap();
+            line.split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+                * 1024
+        };
+        let start = vmlck();
+        // A grow that moves: pages 1-3 locked, page 2 read-only.
+        let mut m = map_anonymous(5 * page, &private_rw()).unwrap();
+        if m.lock(page, 3 * page).is_err() {
+            eprintln!("skipped: RLIMIT_MEMLOCK below 3 pages");
+            return;
+        }
+        m.protect(2 * page, page, libc::PROT_READ).unwrap();
+        let _next = occupy_after(&m);
+        m.resize(8 * page, &private_rw(), None, 0).unwrap();
+        assert_eq!(vmlck(), start + 3 * page, "grown");
+        for p in 1..4 {
+            let f = vm_flags(m.ptr() as usize + p * page).unwrap();
+            assert!(f.contains(&"lo".into()), "page {p} unlocked: {f:?}");
+        }
+        drop(m);
+        assert_eq!(vmlck(), start, "unmapped");
+        // A grow that fails and moves every part back.
+        let (mut m, _) = striped();
+        m.lock(0, 5 * page).unwrap();
+        let parts = own_parts(&m);
+        let mut calls = 0;
+        m.move_into_marked(8, &parts, &mut failing(&mut calls, &[4]))
+            .unwrap_err();
+        assert_eq!(vmlck(), start + 5 * page, "moved back");
+        drop(m);
+        assert_eq!(vmlck(), start, "unmapped after the failed grow");
+    }
+
+    /// A shared part whose move back fails still maps its file in the old
+    /// range (MREMAP_DONTUNMAP left it): nothing to copy, the region is as
+    /// it was -- the grow's own error, not EIO, even when the file was opened
+    /// read-only (so the old range could not be made writable for a copy).
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_shared_part_that_cannot_move_back_is_as_it_was() {
+        let page = page_size();
+        let file = tempfile_unlinked();
+        file.set_len(8 * page as u64).unwrap();
+        for p in 0..5u8 {
+            std::os::unix::fs::FileExt::write_at(&file, &[b'a' + p], u64::from(p) * page as u64)
+                .unwrap();
+        }
+        let ro = std::fs::File::open(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap();
+        let spec = MapSpec {
+            prot: libc::PROT_READ,
+            share: Share::Shared,
+            noreserve: false,
+            populate: false,
+        };
+        let mut m = map_fd(ro.as_fd(), 0, 5 * page, &spec).unwrap();
+        m.protect(2 * page, page, libc::PROT_NONE).unwrap();
+        let parts = own_parts(&m);
+        assert_eq!(parts.len(), 3, "{parts:?}");
+        let before = prots(&m);
+        let canary = canary();
+        let tail = (5 * page) as libc::off_t;
+        let fresh = m
+            .landing(8 * page, &spec, Some(ro.as_fd()), tail, &parts, canary)
+            .unwrap();
+        let mut calls = 0;
+        // Call 1 moves part 0, call 2 (part 1) fails, call 3 (part 0 back) too.
+        let e = m
+            .move_into(fresh, canary, &parts, &mut failing(&mut calls, &[2, 3]))
+            .unwrap_err();
+        assert_eq!(calls, 3);
+        assert_eq!(e.raw_os_error(), Some(libc::ENOMEM), "{e}");
+        assert_eq!(prots(&m), before);
+        assert_eq!(tags(&m, 2), b"ab");
+    }
+
     /// An open, already unlinked file in the temporary directory.
     #[cfg(mmkit_mremap)]
     fn tempfile_unlinked() -> std::fs::File {
@@ -2272,11 +2444,13 @@ mod tests {
     #[cfg(mmkit_mremap)]
     fn a_copied_back_part_keeps_its_lock() {
         let page = page_size();
-        let (mut m, parts) = striped();
+        let (mut m, _) = striped();
         if m.lock(0, 5 * page).is_err() {
             eprintln!("skipped: RLIMIT_MEMLOCK below 5 pages");
             return;
         }
+        let parts = own_parts(&m);
+        assert!(parts.iter().all(|p| p.locked), "{parts:?}");
         let mut calls = 0;
         let e = m
             .move_into_marked(8, &parts, &mut failing(&mut calls, &[4, 6]))
