@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ctypes
 import errno as _errno
+import functools
 import operator
 import os
 import sys
@@ -288,7 +289,7 @@ class Region:
             h = self._handle
             if h is None or sys.is_finalizing() or self._keep is not None:
                 # Views were made: the keeper unmaps when it is freed, after
-                # the region and every view (see _mapping_keeper).
+                # the region and every view (see _KEEPER_TEMPLATE).
                 return
             self._handle = None
             _lib_c.mm_unmap(h)
@@ -324,8 +325,8 @@ class Region:
         return h
 
     def _keeper_refs(self) -> int:
-        keep = self._keep
-        return 0 if keep is None else sys.getrefcount(keep)
+        # (No local holds the keeper: a tracer reading f_locals would count.)
+        return 0 if self._keep is None else sys.getrefcount(self._keep)
 
     def _live_exports(self) -> int:
         # Every view's array holds the keeper, as does the region: the other
@@ -470,7 +471,10 @@ class Region:
                                       "against reading; protect() it readable first")
             arr_type: Any = self._arr_type
             if arr_type is None:
-                arr_type = type("RegionBytes", (ctypes.c_ubyte * n,), {"__module__": "mmkit"})
+                arr_type = type("RegionBytes", (ctypes.c_ubyte * n,), {
+                    "__module__": "mmkit",
+                    # a copy owns its bytes: not a view (it would carry _keep)
+                    "__copy__": _array_copy, "__deepcopy__": _array_copy})
                 self._arr_type = arr_type
             arr = arr_type.from_address(self._address())
             arr._region = self  # every view keeps the region alive ...
@@ -770,7 +774,7 @@ class Region:
                 raise BufferError("cannot close a region while %d view(s) of it "
                                   "(memoryview or array) are alive" % live)
             if self._keep is not None:
-                _disarm(self._keep)  # unmapped here, with its error reported
+                _UNMAP_WHEN_FREED.pop(h, None)  # unmapped here, errors reported
                 self._keep = None
                 self._keep_base = 0
             self._handle = None
@@ -806,49 +810,42 @@ class Region:
 # be reused): cheaper than a WeakSet on the map/close path.
 _REGIONS: "dict[int, weakref.ReferenceType[Region]]" = {}
 
-# The mapping of a region that has views is unmapped by a *keeper*: a capsule
-# (a C object) held by the region and by every view's array, whose destructor
-# unmaps.  A destructor runs when the object is freed for good -- after the
-# last holder is freed, and after the garbage collector knows that no
-# finalizer kept any of them -- unlike __del__ and weakref callbacks, which
-# the collector runs on a whole cycle before a finalizer in it may keep a
-# view.  Its reference count is the number of views alive (see _live_exports).
-_capsule_new = ctypes.pythonapi.PyCapsule_New
-_capsule_new.restype = ctypes.py_object
-_capsule_new.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
-_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-_capsule_pointer.restype = ctypes.c_void_p
-_capsule_pointer.argtypes = (ctypes.c_void_p, ctypes.c_char_p)  # no reference taken
-_capsule_set_destructor = ctypes.pythonapi.PyCapsule_SetDestructor
-_capsule_set_destructor.restype = ctypes.c_int
-_capsule_set_destructor.argtypes = (ctypes.py_object, ctypes.c_void_p)
+# The mapping of a region that has views is unmapped by a *keeper*, an object
+# held by the region and by every view's array, when the keeper is freed: by a
+# callback of a weakref to it.  The keeper is a fresh code object -- an object
+# that supports weak references and that the garbage collector does not track.
+# That matters: the collector clears weakrefs to the objects of a garbage
+# cycle, running their callbacks, *before* the __del__ methods that may keep
+# some of those objects (a view) alive.  An untracked keeper is never part of
+# a cycle: it is freed only when the last region or view holding it is freed
+# for good, after the collector knows none is kept.  CPython also saves and
+# restores a pending exception around such callbacks.  The keeper's reference
+# count is the number of views alive (see _live_exports).
+_KEEPER_TEMPLATE = compile("None", "<mmkit mapping keeper>", "eval")
+# handle -> the weakref whose callback unmaps it
+_UNMAP_WHEN_FREED: "dict[int, weakref.ReferenceType[Any]]" = {}
 
 
-def _keeper_freed(capsule: int) -> None:
-    # Called with the address of a capsule being freed (its count is 0: it
-    # must not become a Python object again).
+def _keeper_freed(h: int, ref: Any) -> None:
     try:
-        if not sys.is_finalizing():
-            _lib_c.mm_unmap(_capsule_pointer(capsule, None))
-    except BaseException:  # pragma: no cover -- interpreter shutdown
+        if _UNMAP_WHEN_FREED.get(h) is ref:
+            del _UNMAP_WHEN_FREED[h]
+            if not sys.is_finalizing():
+                _lib_c.mm_unmap(h)
+    except Exception:  # pragma: no cover -- interpreter shutdown
         pass
 
 
-_KEEPER_DESTRUCTOR = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(_keeper_freed)
-# Capsules may be freed at interpreter exit after this module's globals: the
-# callback is made immortal (one reference never released).
-ctypes.pythonapi.Py_IncRef(ctypes.py_object(_KEEPER_DESTRUCTOR))
-_KEEPER_DESTRUCTOR_ADDRESS = ctypes.cast(_KEEPER_DESTRUCTOR, ctypes.c_void_p).value
+def _array_copy(arr: Any, memo: Any = None) -> bytes:
+    return bytes(arr)
 
 
 def _mapping_keeper(handle: int) -> Any:
-    """A capsule of ``handle`` that unmaps it when freed."""
-    return _capsule_new(handle, None, _KEEPER_DESTRUCTOR_ADDRESS)
+    """A keeper whose freeing unmaps ``handle``."""
+    keeper = _KEEPER_TEMPLATE.replace()
+    _UNMAP_WHEN_FREED[handle] = weakref.ref(keeper, functools.partial(_keeper_freed, handle))
+    return keeper
 
-
-def _disarm(keeper: Any) -> None:
-    """The keeper will not unmap (close() unmaps itself)."""
-    _capsule_set_destructor(keeper, None)
 
 
 def _after_fork_in_child() -> None:

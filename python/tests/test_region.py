@@ -427,6 +427,66 @@ def test_a_view_kept_while_its_region_is_reachable_still_counts():
     r.close()
 
 
+def _temp_view(addresses):
+    r = mmkit.map_anon(3 * mmkit.PAGE_SIZE)
+    addresses.append(r.address)
+    return r.view()  # the only holder of the region and its keeper
+
+
+def test_last_view_freed_while_an_exception_propagates():
+    # The call fails and frees its arguments with the exception pending: the
+    # exception is the caller's, and the mapping is unmapped all the same.
+    addresses = []
+    with pytest.raises(ValueError):
+        int(_temp_view(addresses))
+    for _ in range(3):
+        with pytest.raises(ValueError):
+            np.frombuffer(_temp_view(addresses)[:-1], dtype=np.uint32)
+    gc.collect()
+    assert not any(mapped(a) for a in addresses)
+
+
+TRACED = """if 1:
+    import sys, mmkit
+    r = mmkit.map_anon(mmkit.PAGE_SIZE)
+    def tracer(frame, event, arg):
+        frame.f_locals  # what pdb does at a stop
+        return tracer
+    sys.settrace(tracer)
+    v = r.view()  # the first view, made under the tracer
+    sys.settrace(None)
+    v[0] = 1
+    try:
+        r.close()
+    except BufferError:
+        print("refused")
+    v[0] = 2  # a SIGSEGV if close() unmapped
+    del v
+    sys.settrace(tracer)
+    r.close()  # no view left: closes, also under the tracer
+    sys.settrace(None)
+    print("closed", r.closed)
+"""
+
+
+def test_views_are_counted_under_a_tracer():
+    p = subprocess.run([sys.executable, "-c", TRACED], capture_output=True, text=True,
+                       env=child_env(), timeout=60)
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr[-500:])
+    assert p.stdout.split() == ["refused", "closed", "True"]
+
+
+def test_a_copy_of_a_views_array_is_bytes_not_a_view():
+    r = mmkit.map_anon(mmkit.PAGE_SIZE)
+    v = r.view()
+    v[0] = 5
+    c, d = copy.copy(v.obj), copy.deepcopy(v.obj)
+    v.release()
+    del v
+    r.close()  # the copies are not views
+    assert c[:1] == d[:1] == b"\x05"
+
+
 def test_view_count_survives_threads():
     # Views made and freed in many threads at once: none is counted twice
     # or lost.
