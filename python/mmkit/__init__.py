@@ -37,6 +37,7 @@ one was loaded.
 
 from __future__ import annotations
 
+import _thread
 import ctypes
 import errno as _errno
 import functools
@@ -236,7 +237,7 @@ class Region:
     """
 
     __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_prot", "_keep",
-                 "_keep_base", "_arr_type", "_write_sealed", "__weakref__")
+                 "_arr_type", "_write_sealed", "__weakref__")
 
     if TYPE_CHECKING:  # attribute types, for type checkers only
         _handle: Optional[int]
@@ -245,8 +246,7 @@ class Region:
         _len: int
         _flags: Optional[int]      # None until first needed (see _mm_flags)
         _prot: List[Tuple[int, int, int]]
-        _keep: Optional[Any]       # once a view is made: see _mapping_keeper()
-        _keep_base: int            # _keeper_refs() with no view
+        _keep: Optional[Any]       # once a view is made: see _KEEPER_TEMPLATE
         _arr_type: Optional[Any]   # a ctypes array type of the region's length
         _write_sealed: bool
 
@@ -265,7 +265,6 @@ class Region:
         self._handle = handle
         self._lock = threading.RLock()
         self._keep = None
-        self._keep_base = 0
         self._arr_type = None
         self._write_sealed = False
         self._ptr = None
@@ -287,9 +286,13 @@ class Region:
         try:
             _REGIONS.pop(id(self), None)
             h = self._handle
-            if h is None or sys.is_finalizing() or self._keep is not None:
+            if h is None or sys.is_finalizing():
+                return
+            if self._keep is not None:
                 # Views were made: the keeper unmaps when it is freed, after
                 # the region and every view (see _KEEPER_TEMPLATE).
+                if h not in _UNMAP_WHEN_FREED:
+                    _arm_keeper(self)  # (view() was interrupted before it could)
                 return
             self._handle = None
             _lib_c.mm_unmap(h)
@@ -324,15 +327,12 @@ class Region:
             raise ValueError("operation on a closed mmkit.Region")
         return h
 
-    def _keeper_refs(self) -> int:
-        # (No local holds the keeper: a tracer reading f_locals would count.)
-        return 0 if self._keep is None else sys.getrefcount(self._keep)
-
     def _live_exports(self) -> int:
         # Every view's array holds the keeper, as does the region: the other
         # references to it are views not yet freed, whatever the collector
-        # or a finalizer did with them.
-        return self._keeper_refs() - self._keep_base
+        # or a finalizer did with them.  (Anything else holding it, such as a
+        # debugger's saved locals, can only make this refuse, never allow.)
+        return 0 if self._keep is None else _keeper_refs(self) - _KEEPER_BASE
 
     def _prot_over(self, start: int, end: int) -> int:
         prot = READ | WRITE | EXEC
@@ -479,8 +479,12 @@ class Region:
             arr = arr_type.from_address(self._address())
             arr._region = self  # every view keeps the region alive ...
             if self._keep is None:
-                self._keep = _mapping_keeper(self._handle)
-                self._keep_base = self._keeper_refs()
+                # Owned first, armed after: an exception in between can leave
+                # it unarmed (armed again here or by __del__), never armed
+                # and dropped (which would unmap an open region).
+                self._keep = _KEEPER_TEMPLATE.replace()
+            if self._handle not in _UNMAP_WHEN_FREED:
+                _arm_keeper(self)
             arr._keep = self._keep  # ... and the mapping, until it is freed
             view = memoryview(arr).cast("B")
             return view if writable else view.toreadonly()
@@ -776,7 +780,6 @@ class Region:
             if self._keep is not None:
                 _UNMAP_WHEN_FREED.pop(h, None)  # unmapped here, errors reported
                 self._keep = None
-                self._keep_base = 0
             self._handle = None
             self._arr_type = None
             rc = _lib_c.mm_unmap(h)
@@ -821,30 +824,55 @@ _REGIONS: "dict[int, weakref.ReferenceType[Region]]" = {}
 # for good, after the collector knows none is kept.  CPython also saves and
 # restores a pending exception around such callbacks.  The keeper's reference
 # count is the number of views alive (see _live_exports).
+# (Were code objects ever tracked, a keeper could be collected with a cycle
+# and unmap before a finalizer in it keeps a view: the limitation this design
+# removes, no worse.  test_region.py checks they are not.)
 _KEEPER_TEMPLATE = compile("None", "<mmkit mapping keeper>", "eval")
 # handle -> the weakref whose callback unmaps it
 _UNMAP_WHEN_FREED: "dict[int, weakref.ReferenceType[Any]]" = {}
 
 
+def _keeper_refs(holder: Any) -> int:
+    # The same code measures a region and the probe below: any references the
+    # interpreter itself adds (argument, stack) are the same for both.
+    return sys.getrefcount(holder._keep)
+
+
+class _Probe:
+    __slots__ = ("_keep",)
+
+
+_probe = _Probe()
+_probe._keep = _KEEPER_TEMPLATE.replace()
+_KEEPER_BASE = _keeper_refs(_probe)  # held by its owner only
+del _probe
+
+
+def _arm_keeper(region: "Region") -> None:
+    """Unmap ``region``'s handle when its keeper is freed."""
+    h = region._handle
+    _UNMAP_WHEN_FREED[h] = weakref.ref(region._keep, functools.partial(_keeper_freed, h))
+
+
 def _keeper_freed(h: int, ref: Any) -> None:
+    # The keeper is freed: no region or view holds it, so unmapping is safe
+    # even at interpreter exit.  The unmap comes first (a Ctrl-C between two
+    # steps must not lose it); a weakref callback cannot raise, so a Ctrl-C
+    # caught here is delivered again.
     try:
         if _UNMAP_WHEN_FREED.get(h) is ref:
-            del _UNMAP_WHEN_FREED[h]
-            if not sys.is_finalizing():
+            try:
                 _lib_c.mm_unmap(h)
-    except Exception:  # pragma: no cover -- interpreter shutdown
+            finally:
+                del _UNMAP_WHEN_FREED[h]
+    except KeyboardInterrupt:
+        _thread.interrupt_main()
+    except BaseException:  # pragma: no cover -- interpreter shutdown
         pass
 
 
 def _array_copy(arr: Any, memo: Any = None) -> bytes:
     return bytes(arr)
-
-
-def _mapping_keeper(handle: int) -> Any:
-    """A keeper whose freeing unmaps ``handle``."""
-    keeper = _KEEPER_TEMPLATE.replace()
-    _UNMAP_WHEN_FREED[handle] = weakref.ref(keeper, functools.partial(_keeper_freed, handle))
-    return keeper
 
 
 

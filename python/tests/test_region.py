@@ -7,6 +7,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import weakref
 
 import pytest
 
@@ -485,6 +486,83 @@ def test_a_copy_of_a_views_array_is_bytes_not_a_view():
     del v
     r.close()  # the copies are not views
     assert c[:1] == d[:1] == b"\x05"
+
+
+def test_the_keeper_is_weakref_able_and_not_tracked_by_the_collector():
+    # What the keeper design relies on (see mmkit._KEEPER_TEMPLATE).
+    r = mmkit.map_anon(mmkit.PAGE_SIZE)
+    v = r.view()
+    keeper = v.obj._keep
+    assert keeper is r._keep and not gc.is_tracked(keeper)
+    assert weakref.ref(keeper)() is keeper
+    del keeper
+    v.release()
+    del v
+    r.close()
+
+
+def _run(body):
+    code = "if 1:\n    import gc, io, pdb, sys, mmkit\n" + body
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=child_env(), timeout=60)
+
+
+def test_views_are_counted_when_pdb_stops_in_the_keeper_code():
+    # pdb keeps the locals of the frame it stopped in: nothing it keeps may
+    # make close() believe fewer views are alive than there are.
+    p = _run("""
+    r = mmkit.map_anon(mmkit.PAGE_SIZE)
+    dbg = pdb.Pdb(stdin=io.StringIO("b mmkit._arm_keeper\\nc\\nr\\nc\\nc\\n"),
+                  stdout=io.StringIO(), nosigint=True)
+    dbg.use_rawinput = False
+    v = dbg.runcall(r.view)
+    dbg.runcall(lambda: None)
+    w = r.view()
+    try:
+        r.close()
+    except BufferError:
+        print("refused")
+    v[0] = 1
+    w[0] = 2
+    print("ok")
+    """)
+    assert p.returncode == 0 and p.stdout.split() == ["refused", "ok"], (
+        p.returncode, p.stdout, p.stderr[-500:])
+
+
+@pytest.mark.parametrize("where", ["_arm_keeper", "_UNMAP_WHEN_FREED:"])
+def test_an_interrupted_first_view_leaves_the_region_usable(where):
+    # Ctrl-C (or pdb's quit) inside view() while the keeper is being set up:
+    # the region stays open and mapped, closes once, and unmaps.
+    p = _run("""
+    r = mmkit.map_anon(mmkit.PAGE_SIZE)
+    address = r.address
+    import linecache
+    def tracer(frame, event, arg):
+        # a call of that function, or a line of view() that holds that text
+        where = %r
+        if event == "call" and frame.f_code.co_name == where or (
+                event == "line" and frame.f_code.co_name == "view"
+                and where in linecache.getline(frame.f_code.co_filename, frame.f_lineno)):
+            raise KeyboardInterrupt
+        return tracer
+    sys.settrace(tracer)
+    try:
+        r.view()
+    except KeyboardInterrupt:
+        pass
+    sys.settrace(None)
+    gc.collect()
+    print(r.closed, r[0] == 0)
+    v = r.view()
+    v[0] = 3
+    del v
+    r.close()
+    print(r.closed, any(int(l.split("-")[0], 16) <= address < int(l.split()[0].split("-")[1], 16)
+                        for l in open("/proc/self/maps")))
+    """ % where)
+    assert p.returncode == 0 and p.stdout.split() == ["False", "True", "True", "False"], (
+        p.returncode, p.stdout, p.stderr[-500:])
 
 
 def test_view_count_survives_threads():
