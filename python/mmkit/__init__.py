@@ -50,6 +50,8 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Union, o
 
 from . import _lib
 
+_RLock = _thread.RLock  # threading.RLock() is a Python-level wrapper of it
+
 __all__ = [
     "Region", "map_anon", "map_file", "map_fd", "map_shareable",
     "PAGE_SIZE", "LIBRARY_PATH", "__version__",
@@ -263,7 +265,7 @@ class Region:
         the address and the flags are asked for when first needed."""
         self = object.__new__(cls)
         self._handle = handle
-        self._lock = threading.RLock()
+        self._lock = _RLock()
         self._keep = None
         self._arr_type = None
         self._write_sealed = False
@@ -773,11 +775,11 @@ class Region:
             h = self._handle
             if h is None:
                 return
-            live = self._live_exports()
-            if live:
-                raise BufferError("cannot close a region while %d view(s) of it "
-                                  "(memoryview or array) are alive" % live)
             if self._keep is not None:
+                live = self._live_exports()
+                if live:
+                    raise BufferError("cannot close a region while %d view(s) of it "
+                                      "(memoryview or array) are alive" % live)
                 _UNMAP_WHEN_FREED.pop(h, None)  # unmapped here, errors reported
                 self._keep = None
             self._handle = None
@@ -883,7 +885,7 @@ def _after_fork_in_child() -> None:
     for ref in list(_REGIONS.values()):
         region = ref()
         if region is not None:
-            region._lock = threading.RLock()
+            region._lock = _RLock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -917,7 +919,10 @@ def map_anon(length: int, *, shared: bool = False, populate: bool = False,
     # The common call (an int length, no options) skips the general checks.
     n = length if type(length) is int and 0 <= length <= _SIZE_MAX else _size(length, "length")
     bool_ = bool
-    if type(shared) is bool_ and type(populate) is bool_ and type(hugepages) is bool_ \
+    if shared is False and populate is False and hugepages is False and devzero is False \
+            and noreserve is False:
+        flags = READ | WRITE | PRIVATE
+    elif type(shared) is bool_ and type(populate) is bool_ and type(hugepages) is bool_ \
             and type(devzero) is bool_ and type(noreserve) is bool_:
         flags = (READ | WRITE | (SHARED if shared else PRIVATE) | (POPULATE if populate else 0)
                  | (HUGEPAGES if hugepages else 0) | (DEVZERO if devzero else 0)
@@ -931,8 +936,11 @@ def map_anon(length: int, *, shared: bool = False, populate: bool = False,
             (noreserve, "noreserve", NORESERVE, 0),
         )
     out = ctypes.c_void_p()
-    rc = _lib_c.mm_map_anon(n, flags, ctypes.byref(out))
-    return _adopt_out(rc, out, None, n, READ | WRITE)
+    rc = _lib_c.mm_map_anon(n, flags, out)  # (ctypes passes it by reference)
+    h = out.value
+    if rc < 0 or not h:
+        return _adopt_out(rc, out)  # raises
+    return Region._adopt(h, n, READ | WRITE)
 
 
 def map_file(path: PathType, offset: int = 0, length: int = 0, *, write: bool = False,
