@@ -160,6 +160,14 @@ impl Mapping {
         cvt(unsafe { libc::mlock(self.at(start, len), len) })
     }
 
+    /// `mlock2(MLOCK_ONFAULT)` of `[start, start+len)`: pages locked as
+    /// they are faulted in.
+    #[cfg(mmkit_mremap)]
+    fn lock_on_fault(&self, start: usize, len: usize) -> SysResult<()> {
+        // SAFETY: the range lies inside this live mapping.
+        cvt(unsafe { libc::mlock2(self.at(start, len), len, libc::MLOCK_ONFAULT) })
+    }
+
     /// `munlock` of `[start, start+len)`.
     pub(crate) fn unlock(&self, start: usize, len: usize) -> SysResult<()> {
         // SAFETY: the range lies inside this live mapping.
@@ -1157,6 +1165,10 @@ impl Mapping {
         // "always" (best effort: the advice only saves memory).
         let _ = land.advise(0, self.len, libc::MADV_NOHUGEPAGE);
         let anon = if fd.is_none() { libc::MAP_ANON } else { 0 };
+        let tail = land.ptr.wrapping_add(self.len);
+        // SAFETY: the placeholder's first page past self.len (page-aligned,
+        // private anonymous read-write memory): 8 aligned bytes there.
+        unsafe { tail.cast::<u64>().write(canary) };
         // SAFETY: MAP_FIXED replaces only `land`'s own pages past self.len
         // (new_len > self.len: this is a grow).
         let p = unsafe {
@@ -1172,8 +1184,10 @@ impl Mapping {
         if p == libc::MAP_FAILED {
             let e = last_os_error();
             // Kernels before 6.12 may unmap the range before failing: take
-            // it back, and never unmap what another thread put there.
-            if !retake(land.ptr.wrapping_add(self.len), new_len - self.len) {
+            // it back, and never unmap what another thread put there. (Most
+            // failures leave the placeholder: it still starts with the
+            // canary, and goes with the landing.)
+            if !(retake(tail, new_len - self.len) || holds(tail, canary)) {
                 land.forget_range(self.len, new_len - self.len);
             }
             return Err(e);
@@ -1237,11 +1251,18 @@ impl Mapping {
         }
         let mut parts = km.parts;
         if let Some(areas) = smaps() {
+            // Unlocking a part to move it needs the room to lock it again.
+            let room = lock_room();
             for p in &mut parts {
                 let at = self.ptr as usize + p.start;
-                p.locked = areas
-                    .iter()
-                    .any(|(a, b, f)| (*a..*b).contains(&at) && f.iter().any(|f| f == "lo"));
+                let has = |flag: &str| {
+                    areas
+                        .iter()
+                        .any(|(a, b, f)| (*a..*b).contains(&at) && f.iter().any(|f| f == flag))
+                };
+                p.locked = has("lo");
+                p.onfault = has("lf");
+                p.unlock_to_move = p.locked && room;
             }
         }
         Ok(parts)
@@ -1264,9 +1285,9 @@ impl Mapping {
     ) -> SysResult<()> {
         for (i, p) in parts.iter().enumerate() {
             let to = fresh.ptr.wrapping_add(p.start);
-            let e = match move_part(self, &fresh, p, mover) {
+            let (e, lock_kept) = match move_part(self, &fresh, p, mover) {
                 Ok(()) => continue,
-                Err((e, true)) => {
+                Err((e, Stranded::Moved)) => {
                     // Moved, but could not be locked again there.
                     let intact = self.move_back(&fresh, &parts[..=i], mover);
                     return Err(if intact {
@@ -1275,14 +1296,15 @@ impl Mapping {
                         io::Error::from_raw_os_error(libc::EIO)
                     });
                 }
-                Err((e, false)) => e,
+                Err((e, Stranded::Stayed)) => (e, true),
+                Err((e, Stranded::StayedUnlocked)) => (e, false),
             };
             // Kernels before 6.17 unmap the destination before some checks
             // fail: take such a hole back before another thread maps there.
             // Else the destination holds fresh's own pages (the kernel
             // refused first), or another thread's mapping that took the hole.
             let ours = retake(to, p.len) || holds(to, canary);
-            let intact = self.move_back(&fresh, &parts[..i], mover);
+            let intact = self.move_back(&fresh, &parts[..i], mover) && lock_kept;
             if !ours {
                 // Unmapping another thread's mapping could pull memory from
                 // under it: leave what is there.
@@ -1311,11 +1333,13 @@ impl Mapping {
             // taken by another thread's mmap before `fresh` is unmapped.
             match move_part(fresh, self, p, mover) {
                 Ok(()) => continue,
-                Err((_, true)) => {
+                Err((_, Stranded::Moved)) => {
                     intact = false; // back, but no longer locked
                     continue;
                 }
-                Err((_, false)) => {}
+                // Still in `fresh` (locked or not): copied back below, and
+                // locked again in place if it was.
+                Err((_, Stranded::Stayed | Stranded::StayedUnlocked)) => {}
             }
             let (from, to) = (
                 fresh.ptr.wrapping_add(p.start),
@@ -1342,8 +1366,10 @@ impl Mapping {
                     && fresh.protect(p.start, p.len, libc::PROT_READ).is_ok()
                     && copy_checked(Direction::Read, from, to, p.len).is_ok()
                     && self.protect(p.start, p.len, p.prot).is_ok());
-            let relocked = !p.locked
-                || (fresh.unlock(p.start, p.len).is_ok() && self.lock(p.start, p.len).is_ok());
+            let relocked = !p.locked || {
+                let _ = fresh.unlock(p.start, p.len);
+                relock(self, p)
+            };
             intact &= copied && relocked;
         }
         intact
@@ -1410,34 +1436,95 @@ struct Part {
     shared: bool,
     /// `VM_LOCKED` (from `/proc/self/smaps`; false when it cannot be read).
     locked: bool,
+    /// Locked on fault (`mlock2(MLOCK_ONFAULT)`): its pages are not all in.
+    onfault: bool,
+    /// Moved unlocked and locked again where it lands (see [`move_part`]).
+    unlock_to_move: bool,
+}
+
+/// Where a part is after [`move_part`] failed.
+#[cfg(mmkit_mremap)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stranded {
+    /// Still in `src`, as it was.
+    Stayed,
+    /// Still in `src`, but unlocked (it could not be locked again).
+    StayedUnlocked,
+    /// In `dst`, but unlocked (it could not be locked again there).
+    Moved,
 }
 
 /// Move part `p` of `src` to the same offset in `dst` with `mover`. A
-/// locked part moves unlocked and is locked again where it lands (back in
-/// `src` when the move fails): moved locked with `MREMAP_DONTUNMAP`, the
-/// kernel counts it twice against `RLIMIT_MEMLOCK`, for good. On error, also
-/// whether the part moved (and only its lock failed).
+/// locked part moves unlocked when there is room to lock it again
+/// (`p.unlock_to_move`) and is locked again where it lands (back in `src`
+/// when the move fails): moved locked with `MREMAP_DONTUNMAP`, the kernel
+/// counts it twice against `RLIMIT_MEMLOCK`, for good. (Without the room it
+/// moves locked, as the only way to keep its lock.)
 #[cfg(mmkit_mremap)]
 fn move_part(
     src: &Mapping,
     dst: &Mapping,
     p: &Part,
     mover: &mut Mover<'_>,
-) -> Result<(), (io::Error, bool)> {
-    if p.locked {
-        src.unlock(p.start, p.len).map_err(|e| (e, false))?;
+) -> Result<(), (io::Error, Stranded)> {
+    let unlock = p.unlock_to_move;
+    if unlock {
+        src.unlock(p.start, p.len)
+            .map_err(|e| (e, Stranded::Stayed))?;
     }
     let (from, to) = (src.ptr.wrapping_add(p.start), dst.ptr.wrapping_add(p.start));
+    let relock_failed = || io::Error::from_raw_os_error(libc::ENOMEM);
     match mover(from, p.len, to) {
-        Ok(()) if p.locked => dst.lock(p.start, p.len).map_err(|e| (e, true)),
+        Ok(()) if unlock && !relock(dst, p) => Err((relock_failed(), Stranded::Moved)),
         Ok(()) => Ok(()),
-        Err(e) => {
-            if p.locked {
-                let _ = src.lock(p.start, p.len);
-            }
-            Err((e, false))
-        }
+        Err(e) if unlock && !relock(src, p) => Err((e, Stranded::StayedUnlocked)),
+        Err(e) => Err((e, Stranded::Stayed)),
     }
+}
+
+/// Lock part `p` of `m` again as it was locked (on fault, if it was);
+/// whether it is locked. `mlock` marks the range locked, then faults its
+/// pages in: pages that cannot be (`PROT_NONE`, past the end of a file)
+/// fail it with `ENOMEM` yet leave the part locked as before.
+#[cfg(mmkit_mremap)]
+fn relock(m: &Mapping, p: &Part) -> bool {
+    let done = if p.onfault {
+        m.lock_on_fault(p.start, p.len)
+    } else {
+        m.lock(p.start, p.len)
+    };
+    let flag = if p.onfault { "lf" } else { "lo" };
+    done.is_ok()
+        || smaps().is_some_and(|areas| {
+            let at = m.ptr as usize + p.start;
+            areas
+                .iter()
+                .any(|(a, b, f)| (*a..*b).contains(&at) && f.iter().any(|f| f == flag))
+        })
+}
+
+/// Whether unlocking memory now leaves room to lock it again: no
+/// `RLIMIT_MEMLOCK`, or no more locked than it allows (it may have been
+/// lowered since), or the privilege to pass it.
+#[cfg(mmkit_mremap)]
+fn lock_room() -> bool {
+    let Some(limit) = memlock_limit() else {
+        return true;
+    };
+    locked_bytes().is_some_and(|locked| locked <= limit) || can_lock_past_limit()
+}
+
+/// Whether this process has `CAP_IPC_LOCK` in its effective set.
+#[cfg(mmkit_mremap)]
+fn can_lock_past_limit() -> bool {
+    const CAP_IPC_LOCK: u32 = 14;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
 }
 
 /// Whether `at` starts with `canary` (read without risking a signal).
@@ -1538,6 +1625,8 @@ fn kernel_mappings(start: usize, len: usize) -> Option<KernelMaps> {
             prot,
             shared: perms.get(3) == Some(&b's'),
             locked: false,
+            onfault: false,
+            unlock_to_move: false,
         });
     }
     (next == end).then_some(km)
@@ -2297,19 +2386,10 @@ mod tests {
     #[test]
     #[cfg(mmkit_mremap)]
     fn growing_a_locked_region_counts_its_lock_once() {
-        const NAME: &str = "sys::tests::growing_a_locked_region_counts_its_lock_once";
-        if std::env::var_os("MMKIT_SYS_TEST_CHILD").is_none() {
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", NAME, "--test-threads=1", "--nocapture"])
-                .env("MMKIT_SYS_TEST_CHILD", "1")
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+        if !in_child(
+            "sys::tests::growing_a_locked_region_counts_its_lock_once",
+            &[],
+        ) {
             return;
         }
         let page = page_size();
@@ -2392,6 +2472,223 @@ mod tests {
         assert_eq!(e.raw_os_error(), Some(libc::ENOMEM), "{e}");
         assert_eq!(prots(&m), before);
         assert_eq!(tags(&m, 2), b"ab");
+    }
+
+    /// Whether this is the child that runs test `name` alone; in the parent,
+    /// run that child (under `wrapper`, a command prefix such as `setpriv
+    /// ...`), check it passed, and return false.
+    #[cfg(mmkit_mremap)]
+    fn in_child(name: &str, wrapper: &[&str]) -> bool {
+        if std::env::var_os("MMKIT_SYS_TEST_CHILD").is_some() {
+            return true;
+        }
+        let exe = std::env::current_exe().unwrap();
+        let exe = exe.to_str().unwrap();
+        let mut argv: Vec<&str> = wrapper.to_vec();
+        argv.extend([exe, "--exact", name, "--test-threads=1", "--nocapture"]);
+        let out = std::process::Command::new(argv[0])
+            .args(&argv[1..])
+            .env("MMKIT_SYS_TEST_CHILD", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        false
+    }
+
+    /// A locked region with a page made `PROT_NONE` (a guard page) grows:
+    /// `mlock` of its moved part cannot fault that page in (ENOMEM), yet
+    /// the part is locked as before.
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_locked_region_with_a_guard_page_grows() {
+        let page = page_size();
+        let mut m = tagged(5);
+        if m.lock(0, 5 * page).is_err() {
+            eprintln!("skipped: RLIMIT_MEMLOCK below 5 pages");
+            return;
+        }
+        m.protect(2 * page, page, libc::PROT_NONE).unwrap();
+        let _next = occupy_after(&m);
+        m.resize(8 * page, &private_rw(), None, 0).unwrap();
+        assert_eq!(m.len(), 8 * page);
+        for p in 0..5 {
+            let f = vm_flags(m.ptr() as usize + p * page).unwrap();
+            assert!(f.contains(&"lo".into()), "page {p} unlocked: {f:?}");
+        }
+    }
+
+    /// The same for a locked shared file mapping whose file shrank under it
+    /// (pages past the end cannot be faulted in).
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_locked_mapping_past_the_end_of_its_file_grows() {
+        let page = page_size();
+        let file = tempfile_unlinked();
+        file.set_len(5 * page as u64).unwrap();
+        let spec = MapSpec {
+            share: Share::Shared,
+            ..private_rw()
+        };
+        let mut m = map_fd(file.as_fd(), 0, 5 * page, &spec).unwrap();
+        if m.lock(0, 5 * page).is_err() {
+            eprintln!("skipped: RLIMIT_MEMLOCK below 5 pages");
+            return;
+        }
+        m.protect(page, page, libc::PROT_READ).unwrap();
+        let _next = occupy_after(&m);
+        file.set_len(3 * page as u64).unwrap();
+        m.resize(8 * page, &spec, Some(file.as_fd()), 0).unwrap();
+        assert_eq!(m.len(), 8 * page);
+    }
+
+    /// A part locked on fault (`mlock2(MLOCK_ONFAULT)`) stays locked on
+    /// fault, its pages not faulted in by the grow.
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_lock_on_fault_survives_a_grow() {
+        let page = page_size();
+        let spec = MapSpec {
+            noreserve: true,
+            ..private_rw()
+        };
+        let mut m = map_anonymous(64 * page, &spec).unwrap();
+        if m.lock_on_fault(page, 32 * page).is_err() {
+            eprintln!("skipped: no MLOCK_ONFAULT here");
+            return;
+        }
+        let _next = occupy_after(&m);
+        let at = m.ptr();
+        m.resize(80 * page, &spec, None, 0).unwrap();
+        assert_ne!(at, m.ptr(), "grown in place: nothing moved");
+        let f = vm_flags(m.ptr() as usize + page).unwrap();
+        assert!(
+            f.contains(&"lo".into()) && f.contains(&"lf".into()),
+            "{f:?}"
+        );
+        // Not faulted in: the part's pages are not resident.
+        let mut resident = vec![0u8; 32];
+        // SAFETY: mincore of 32 pages inside the mapping into a 32-byte vector.
+        let rc =
+            unsafe { libc::mincore(m.ptr().add(page).cast(), 32 * page, resident.as_mut_ptr()) };
+        assert_eq!(rc, 0);
+        assert!(
+            resident.iter().all(|r| r & 1 == 0),
+            "faulted in: {resident:?}"
+        );
+    }
+
+    /// A landing whose new pages cannot be mapped (a shared writable tail of
+    /// a file opened read-only: EACCES, before anything is unmapped) is
+    /// unmapped whole.
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_landing_whose_tail_cannot_be_mapped_is_unmapped() {
+        let page = page_size();
+        let m = tagged(5);
+        let parts = own_parts(&m);
+        let file = tempfile_unlinked();
+        file.set_len(64 * page as u64).unwrap();
+        let ro = std::fs::File::open(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap();
+        let spec = MapSpec {
+            share: Share::Shared,
+            ..private_rw()
+        };
+        let extra = 37 * page; // a size nothing else here maps
+        let tails = || {
+            let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+            maps.lines()
+                .filter(|l| {
+                    let (a, b) = l.split(' ').next().unwrap().split_once('-').unwrap();
+                    let len = usize::from_str_radix(b, 16).unwrap()
+                        - usize::from_str_radix(a, 16).unwrap();
+                    len == extra && l.contains(" rw-p ")
+                })
+                .count()
+        };
+        let before = tails();
+        let e = m
+            .landing(
+                5 * page + extra,
+                &spec,
+                Some(ro.as_fd()),
+                0,
+                &parts,
+                canary(),
+            )
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EACCES), "{e}");
+        assert_eq!(tails(), before, "the landing's tail was left mapped");
+    }
+
+    /// RLIMIT_MEMLOCK lowered below what is already locked (allowed: the
+    /// locks stay): a grow must keep every lock (moving locked parts locked,
+    /// as the only way), and a part that cannot be locked again in place
+    /// after a failed move makes the error EIO, never "as it was".
+    /// (Needs no CAP_IPC_LOCK: run in a child under setpriv.)
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_grow_under_a_lowered_memlock_limit_keeps_its_locks() {
+        let name = "sys::tests::a_grow_under_a_lowered_memlock_limit_keeps_its_locks";
+        if !std::path::Path::new("/usr/bin/setpriv").exists() {
+            eprintln!("skipped: no setpriv");
+            return;
+        }
+        let drop_cap = [
+            "/usr/bin/setpriv",
+            "--bounding-set=-ipc_lock",
+            "--inh-caps=-ipc_lock",
+        ];
+        if !in_child(name, &drop_cap) {
+            return;
+        }
+        let page = page_size();
+        let set_limit = |bytes: usize| {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit writes into the struct we pass.
+            assert_eq!(
+                unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) },
+                0
+            );
+            lim.rlim_cur = (bytes as libc::rlim_t).min(lim.rlim_max);
+            // SAFETY: setrlimit reads the struct we pass.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) }, 0);
+        };
+        set_limit(64 * page);
+        let mut m = tagged(5);
+        m.lock(page, 3 * page).unwrap();
+        m.protect(2 * page, page, libc::PROT_READ).unwrap();
+        set_limit(page); // below the 3 pages locked
+        let _next = occupy_after(&m);
+        m.resize(8 * page, &private_rw(), None, 0).unwrap();
+        for p in 1..4 {
+            let f = vm_flags(m.ptr() as usize + p * page).unwrap();
+            assert!(f.contains(&"lo".into()), "page {p} unlocked: {f:?}");
+        }
+        drop(m);
+
+        set_limit(64 * page);
+        let (mut m, _) = striped();
+        m.lock(page, page).unwrap();
+        let parts = own_parts(&m);
+        assert!(parts[1].unlock_to_move, "{parts:?}");
+        set_limit(0); // now nothing can be locked again
+        let mut calls = 0;
+        let e = m
+            .move_into_marked(8, &parts, &mut failing(&mut calls, &[2]))
+            .unwrap_err();
+        let f = vm_flags(m.ptr() as usize + page).unwrap();
+        assert!(
+            f.contains(&"lo".into()) || e.raw_os_error() == Some(libc::EIO),
+            "lock lost, yet {e}: {f:?}"
+        );
     }
 
     /// An open, already unlinked file in the temporary directory.
