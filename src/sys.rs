@@ -1163,7 +1163,7 @@ impl Mapping {
         let land = Mapping::map(new_len, &placeholder, libc::MAP_ANON, None, 0)?;
         // One small page per canary, even where transparent huge pages are
         // "always" (best effort: the advice only saves memory).
-        let _ = land.advise(0, self.len, libc::MADV_NOHUGEPAGE);
+        let _ = land.advise(0, new_len, libc::MADV_NOHUGEPAGE);
         let anon = if fd.is_none() { libc::MAP_ANON } else { 0 };
         let tail = land.ptr.wrapping_add(self.len);
         // SAFETY: the placeholder's first page past self.len (page-aligned,
@@ -1514,17 +1514,21 @@ fn lock_room() -> bool {
     locked_bytes().is_some_and(|locked| locked <= limit) || can_lock_past_limit()
 }
 
-/// Whether this process has `CAP_IPC_LOCK` in its effective set.
+/// Whether this thread may lock memory past `RLIMIT_MEMLOCK` (called when
+/// more than the limit is locked already): the kernel answers, for this
+/// thread in its user namespace, by locking one untouched page on fault
+/// (unlocked again as the probe is unmapped). `/proc/self/status` would tell
+/// the main thread's capabilities in the process's own namespace instead.
 #[cfg(mmkit_mremap)]
 fn can_lock_past_limit() -> bool {
-    const CAP_IPC_LOCK: u32 = 14;
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
-            u64::from_str_radix(hex.trim(), 16).ok()
-        })
-        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
+    let spec = MapSpec {
+        prot: libc::PROT_READ,
+        share: Share::Private,
+        noreserve: true,
+        populate: false,
+    };
+    Mapping::map(page_size(), &spec, libc::MAP_ANON, None, 0)
+        .is_ok_and(|probe| probe.lock_on_fault(0, page_size()).is_ok())
 }
 
 /// Whether `at` starts with `canary` (read without risking a signal).
@@ -2647,32 +2651,8 @@ mod tests {
             return;
         }
         let page = page_size();
-        let set_limit = |bytes: usize| {
-            let mut lim = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            // SAFETY: getrlimit writes into the struct we pass.
-            assert_eq!(
-                unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) },
-                0
-            );
-            lim.rlim_cur = (bytes as libc::rlim_t).min(lim.rlim_max);
-            // SAFETY: setrlimit reads the struct we pass.
-            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) }, 0);
-        };
-        set_limit(64 * page);
-        let mut m = tagged(5);
-        m.lock(page, 3 * page).unwrap();
-        m.protect(2 * page, page, libc::PROT_READ).unwrap();
-        set_limit(page); // below the 3 pages locked
-        let _next = occupy_after(&m);
-        m.resize(8 * page, &private_rw(), None, 0).unwrap();
-        for p in 1..4 {
-            let f = vm_flags(m.ptr() as usize + p * page).unwrap();
-            assert!(f.contains(&"lo".into()), "page {p} unlocked: {f:?}");
-        }
-        drop(m);
+        let set_limit = set_memlock;
+        grow_with_memlock_lowered();
 
         set_limit(64 * page);
         let (mut m, _) = striped();
@@ -2689,6 +2669,103 @@ mod tests {
             f.contains(&"lo".into()) || e.raw_os_error() == Some(libc::EIO),
             "lock lost, yet {e}: {f:?}"
         );
+    }
+
+    /// Set the soft RLIMIT_MEMLOCK (at most the hard one).
+    #[cfg(mmkit_mremap)]
+    fn set_memlock(bytes: usize) {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we pass.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) },
+            0
+        );
+        lim.rlim_cur = (bytes as libc::rlim_t).min(lim.rlim_max);
+        // SAFETY: setrlimit reads the struct we pass.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) }, 0);
+    }
+
+    /// Lock 3 pages of a split region, lower RLIMIT_MEMLOCK below that,
+    /// grow it (moving its parts): every lock must stay.
+    #[cfg(mmkit_mremap)]
+    fn grow_with_memlock_lowered() {
+        let page = page_size();
+        set_memlock(64 * page);
+        let mut m = tagged(5);
+        m.lock(page, 3 * page).unwrap();
+        m.protect(2 * page, page, libc::PROT_READ).unwrap();
+        set_memlock(page); // below the 3 pages locked
+        let _next = occupy_after(&m);
+        let r = m.resize(8 * page, &private_rw(), None, 0);
+        for p in 1..4 {
+            let f = vm_flags(m.ptr() as usize + p * page).unwrap();
+            assert!(f.contains(&"lo".into()), "page {p} unlocked ({r:?}): {f:?}");
+        }
+        r.unwrap();
+    }
+
+    /// The same as root of a user namespace, whose CAP_IPC_LOCK
+    /// (/proc/self/status shows it) does not let it pass the limit.
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_grow_in_a_user_namespace_keeps_its_locks() {
+        let name = "sys::tests::a_grow_in_a_user_namespace_keeps_its_locks";
+        let unshare = "/usr/bin/unshare";
+        if std::env::var_os("MMKIT_SYS_TEST_CHILD").is_none()
+            && !std::process::Command::new(unshare)
+                .args(["-U", "-r", "true"])
+                .status()
+                .is_ok_and(|s| s.success())
+        {
+            eprintln!("skipped: no user namespaces here");
+            return;
+        }
+        if in_child(name, &[unshare, "-U", "-r"]) {
+            grow_with_memlock_lowered();
+        }
+    }
+
+    /// The same in a thread that dropped CAP_IPC_LOCK for itself only (the
+    /// main thread, which /proc/self/status describes, keeps it).
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_grow_in_a_thread_without_the_lock_capability_keeps_its_locks() {
+        let name = "sys::tests::a_grow_in_a_thread_without_the_lock_capability_keeps_its_locks";
+        if !in_child(name, &[]) {
+            return;
+        }
+        std::thread::spawn(|| {
+            #[repr(C)]
+            struct Header {
+                version: u32,
+                pid: i32,
+            }
+            #[repr(C)]
+            #[derive(Clone, Copy, Default)]
+            struct Data {
+                effective: u32,
+                permitted: u32,
+                inheritable: u32,
+            }
+            let mut h = Header {
+                version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+                pid: 0,
+            };
+            let mut d = [Data::default(); 2];
+            // SAFETY: capget/capset of this thread with a version 3 header
+            // and the two data structs that version takes.
+            unsafe {
+                assert_eq!(libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()), 0);
+                d[0].effective &= !(1 << 14); // CAP_IPC_LOCK
+                assert_eq!(libc::syscall(libc::SYS_capset, &mut h, d.as_mut_ptr()), 0);
+            }
+            grow_with_memlock_lowered();
+        })
+        .join()
+        .unwrap();
     }
 
     /// An open, already unlinked file in the temporary directory.
