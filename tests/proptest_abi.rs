@@ -1984,7 +1984,10 @@ impl World {
             for x in &mut self.regs[i].attrs[a..b] {
                 x.locked = state;
             }
-            if e.is_none() && lock {
+            // The library marks the region before mlock (a failed one may
+            // still have locked some pages) and unmarks it only after a
+            // whole-region munlock.
+            if lock {
                 self.regs[i].parts |= PART_LOCKED;
             } else if e.is_none() && whole {
                 self.regs[i].parts &= !PART_LOCKED;
@@ -2140,6 +2143,11 @@ impl World {
         let rc = unsafe { mm_protect(self.handle(ri), off, len, prot) };
         self.log.push(format!("  -> {rc}"));
         let e = self.check("mm_protect", rc, &exp)?;
+        if let (Some(i), Some(_), Some(_)) = (ri, range, e) {
+            // Marked before mprotect (a failed one may still have changed
+            // some pages), as the library does.
+            self.regs[i].parts |= PART_PROTECTED;
+        }
         if let (Some(i), Some((a, b)), None) = (ri, range, e) {
             let r = &mut self.regs[i];
             for x in &mut r.attrs[a..b] {
@@ -3083,6 +3091,14 @@ fn random_call_sequences_match_the_model() {
     };
     if std::env::var_os("PROPTEST_MAX_SHRINK_ITERS").is_none() {
         config.max_shrink_iters = 2000;
+    }
+    // `make test` (no PROPTEST_* set) runs the same cases every time, so a
+    // rare mismatch cannot turn CI red at random; `make fuzz` (which sets
+    // PROPTEST_CASES) and PROPTEST_RNG_SEED explore new ones.
+    if std::env::var_os("PROPTEST_CASES").is_none()
+        && std::env::var_os("PROPTEST_RNG_SEED").is_none()
+    {
+        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x6d6d_6b69_745f_6162);
     }
     let cases = config.cases;
     let mut runner = TestRunner::new(config);
