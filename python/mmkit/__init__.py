@@ -50,7 +50,10 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Union, o
 
 from . import _lib
 
-_RLock = _thread.RLock  # threading.RLock() is a Python-level wrapper of it
+# The C lock threading.RLock() returns, without its Python wrapper. (Under
+# gevent's monkey-patching threading.RLock would be a greenlet lock instead;
+# no Region method yields while holding its lock, so the C lock serves.)
+_RLock = _thread.RLock
 
 __all__ = [
     "Region", "map_anon", "map_file", "map_fd", "map_shareable",
