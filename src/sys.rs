@@ -1173,7 +1173,7 @@ impl Mapping {
         // (new_len > self.len: this is a grow).
         let p = unsafe {
             libc::mmap(
-                land.ptr.add(self.len).cast(),
+                tail.cast(),
                 new_len - self.len,
                 spec.prot,
                 spec.mmap_flags() | libc::MAP_FIXED | anon,
@@ -1251,18 +1251,17 @@ impl Mapping {
         }
         let mut parts = km.parts;
         if let Some(areas) = smaps() {
-            // Unlocking a part to move it needs the room to lock it again.
-            let room = lock_room();
             for p in &mut parts {
-                let at = self.ptr as usize + p.start;
-                let has = |flag: &str| {
-                    areas
-                        .iter()
-                        .any(|(a, b, f)| (*a..*b).contains(&at) && f.iter().any(|f| f == flag))
-                };
-                p.locked = has("lo");
-                p.onfault = has("lf");
-                p.unlock_to_move = p.locked && room;
+                let flags = flags_at(&areas, self.ptr as usize + p.start);
+                p.locked = flags.contains(&"lo");
+                p.onfault = flags.contains(&"lf");
+            }
+        }
+        // Unlocking a part to move it needs the room to lock it again (asked
+        // only when something is locked).
+        if parts.iter().any(|p| p.locked) && lock_room() {
+            for p in &mut parts {
+                p.unlock_to_move = p.locked;
             }
         }
         Ok(parts)
@@ -1473,9 +1472,10 @@ fn move_part(
             .map_err(|e| (e, Stranded::Stayed))?;
     }
     let (from, to) = (src.ptr.wrapping_add(p.start), dst.ptr.wrapping_add(p.start));
-    let relock_failed = || io::Error::from_raw_os_error(libc::ENOMEM);
     match mover(from, p.len, to) {
-        Ok(()) if unlock && !relock(dst, p) => Err((relock_failed(), Stranded::Moved)),
+        Ok(()) if unlock && !relock(dst, p) => {
+            Err((io::Error::from_raw_os_error(libc::ENOMEM), Stranded::Moved))
+        }
         Ok(()) => Ok(()),
         Err(e) if unlock && !relock(src, p) => Err((e, Stranded::StayedUnlocked)),
         Err(e) => Err((e, Stranded::Stayed)),
@@ -1495,12 +1495,7 @@ fn relock(m: &Mapping, p: &Part) -> bool {
     };
     let flag = if p.onfault { "lf" } else { "lo" };
     done.is_ok()
-        || smaps().is_some_and(|areas| {
-            let at = m.ptr as usize + p.start;
-            areas
-                .iter()
-                .any(|(a, b, f)| (*a..*b).contains(&at) && f.iter().any(|f| f == flag))
-        })
+        || smaps().is_some_and(|areas| flags_at(&areas, m.ptr as usize + p.start).contains(&flag))
 }
 
 /// Whether unlocking memory now leaves room to lock it again: no
@@ -1572,6 +1567,16 @@ fn smaps() -> Option<Vec<(usize, usize, Vec<String>)>> {
         }
     }
     Some(areas)
+}
+
+/// The `VmFlags` of the kernel mapping in `areas` (see [`smaps`]) holding
+/// `addr`; none when no mapping holds it.
+#[cfg(mmkit_mremap)]
+fn flags_at(areas: &[(usize, usize, Vec<String>)], addr: usize) -> Vec<&str> {
+    areas
+        .iter()
+        .find(|(a, b, _)| (*a..*b).contains(&addr))
+        .map_or_else(Vec::new, |(_, _, f)| f.iter().map(String::as_str).collect())
 }
 
 /// The kernel mappings that make up a range, and whether the first starts
@@ -1848,10 +1853,13 @@ mod tests {
     /// The `VmFlags` of the kernel mapping holding `addr`.
     #[cfg(mmkit_mremap)]
     fn vm_flags(addr: usize) -> Option<Vec<String>> {
-        smaps()?
-            .into_iter()
-            .find(|(a, b, _)| (*a..*b).contains(&addr))
-            .map(|(_, _, f)| f)
+        let areas = smaps()?;
+        Some(
+            flags_at(&areas, addr)
+                .into_iter()
+                .map(String::from)
+                .collect(),
+        )
     }
 
     #[cfg(mmkit_mremap)]
