@@ -880,7 +880,6 @@ def _array_copy(arr: Any, memo: Any = None) -> bytes:
     return bytes(arr)
 
 
-
 def _after_fork_in_child() -> None:
     # A forked child has only the forking thread: a region lock another thread
     # held at fork() time would never be released there.  Give the child's

@@ -364,20 +364,26 @@ def test_a_kept_view_read_in_a_later_collection_is_no_sigsegv(prelude):
     assert p.stdout.split() == ["read", "7", "ok"]
 
 
+class _UnmapSpy:
+    """Stands in for mmkit._lib_c: the real library, with every handle passed
+    to mm_unmap recorded in ``unmapped``."""
+
+    def __init__(self):
+        self.real = mmkit._lib_c
+        self.unmapped = []
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def mm_unmap(self, h):
+        self.unmapped.append(h)
+        return self.real.mm_unmap(h)
+
+
 def test_a_region_kept_again_in_a_later_collection_is_not_unmapped(monkeypatch):
     v, address = _kept_view()
-    real = mmkit._lib_c
-    unmapped = []
-
-    class Spy:
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        def mm_unmap(self, h):
-            unmapped.append(h)
-            return real.mm_unmap(h)
-
-    monkeypatch.setattr(mmkit, "_lib_c", Spy())
+    spy = _UnmapSpy()
+    monkeypatch.setattr(mmkit, "_lib_c", spy)
     r = v.obj._region
 
     class Keeper:
@@ -393,7 +399,7 @@ def test_a_region_kept_again_in_a_later_collection_is_not_unmapped(monkeypatch):
     del r, v, k
     gc.collect()
     r = Keeper.kept.pop()
-    assert not r.closed and unmapped == [] and mapped(address)
+    assert not r.closed and spy.unmapped == [] and mapped(address)
     assert r[0] == 7
 
 
@@ -633,25 +639,17 @@ def test_flags_follow_a_whole_region_protect_whenever_first_read():
 def test_repr_never_passes_a_closed_handle_to_the_library(monkeypatch):
     # ctypes lets other threads run during each foreign call: a close() there
     # must wait for repr() to finish, not free the handle under it.
-    real = mmkit._lib_c
-    freed, bad = set(), []
+    bad = []
     in_ptr, closed = threading.Event(), threading.Event()
 
-    class Pausing:
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        def mm_unmap(self, h):
-            freed.add(h)
-            return real.mm_unmap(h)
-
+    class Pausing(_UnmapSpy):
         def mm_ptr(self, h):
             in_ptr.set()
             closed.wait(2)  # the other thread's close() runs here if it can
-            if h in freed:
+            if h in self.unmapped:
                 bad.append(h)
                 return None
-            return real.mm_ptr(h)
+            return self.real.mm_ptr(h)
 
     r = mmkit.map_anon(4096)
     monkeypatch.setattr(mmkit, "_lib_c", Pausing())
