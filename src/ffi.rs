@@ -17,9 +17,7 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::os::fd::BorrowedFd;
-use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::flags::{Advice, Flags, SyncFlags};
@@ -168,10 +166,9 @@ pub unsafe extern "C" fn mm_map_file(
             return Err(null(CALL, "out"));
         }
         // SAFETY: path is non-NULL and, per the C contract, NUL-terminated.
-        let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
-        let path = Path::new(std::ffi::OsStr::from_bytes(bytes));
+        let path = unsafe { CStr::from_ptr(path) };
         let flags = map_flags(CALL, flags)?;
-        let r = Region::file(path, offset, len, flags)?;
+        let r = Region::file_c(path, offset, len, flags)?;
         // SAFETY: out is non-NULL and, per the C contract, writable.
         unsafe { publish(out, r) };
         Ok(())

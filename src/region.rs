@@ -1,6 +1,6 @@
 //! The safe Rust core: [`Region`], one mapping with its bounds and flags.
 
-use std::ffi::OsStr;
+use std::ffi::{CStr, OsStr};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -129,8 +129,55 @@ struct Checked {
     spec: MapSpec,
 }
 
-#[inline]
+/// Validate a mapping call's flag word. The usual word passes
+/// [`quick_check`], inlined into the caller; any other goes to
+/// [`check_flags_fully`], which decides and names the problem.
+#[inline(always)]
 fn check_flags(call: &'static str, bits: u32, file: bool) -> Result<Checked> {
+    match quick_check(bits, file) {
+        Some(checked) => Ok(checked),
+        None => check_flags_fully(call, bits, file),
+    }
+}
+
+/// The flag word as [`check_flags_fully`] would accept it, in a few tests;
+/// `None` when any of them fails (the word may still be valid).
+#[inline(always)]
+fn quick_check(bits: u32, file: bool) -> Option<Checked> {
+    let flags = Flags::from_bits(bits).ok()?;
+    let shared = flags.contains(Flags::SHARED);
+    let misplaced = if file {
+        Flags::DEVZERO
+    } else {
+        Flags::CREATE | Flags::EXCL
+    };
+    if !flags.intersects(Flags::READ | Flags::WRITE)
+        || shared == flags.contains(Flags::PRIVATE)
+        || flags.intersects(misplaced)
+        || flags.contains(Flags::EXCL) && !flags.contains(Flags::CREATE)
+    {
+        return None;
+    }
+    Some(Checked {
+        flags,
+        spec: MapSpec {
+            prot: prot_bits(flags),
+            share: if shared {
+                Share::Shared
+            } else {
+                Share::Private
+            },
+            noreserve: flags.contains(Flags::NORESERVE),
+            populate: flags.contains(Flags::POPULATE),
+        },
+    })
+}
+
+/// [`check_flags`] for the words its quick test did not pass: every check,
+/// each refusal with its own message.
+#[cold]
+#[inline(never)]
+fn check_flags_fully(call: &'static str, bits: u32, file: bool) -> Result<Checked> {
     let flags = Flags::from_bits(bits).map_err(|unknown| {
         Error::invalid(
             call,
@@ -189,6 +236,20 @@ fn check_flags(call: &'static str, bits: u32, file: bool) -> Result<Checked> {
             populate: flags.contains(Flags::POPULATE),
         },
     })
+}
+
+/// The mapping an anonymous request needs when it is plain memory: valid
+/// flags with no option that acts beyond `mmap` (`MM_HUGEPAGES`,
+/// `MM_POPULATE`, `MM_DEVZERO`) on a platform with `MAP_ANONYMOUS`. `None`
+/// sends the request through the full path (which also reports bad flags).
+#[inline(always)]
+fn plain_anon_spec(flags: Flags) -> Option<MapSpec> {
+    if !sys::HAS_MAP_ANONYMOUS
+        || flags.intersects(Flags::HUGEPAGES | Flags::POPULATE | Flags::DEVZERO)
+    {
+        return None;
+    }
+    quick_check(flags.bits(), false).map(|checked| checked.spec)
 }
 
 /// `PROT_*` bits for the protection flags (write implies read).
@@ -265,12 +326,36 @@ impl Region {
     /// Uses `MAP_ANONYMOUS`, or `/dev/zero` when `flags` has [`Flags::DEVZERO`],
     /// when this build has no `MAP_ANONYMOUS`, or when the kernel refuses it;
     /// [`Region::flags`] reports which. `len == 0` is `EINVAL`.
+    #[inline]
     pub fn anon(len: usize, flags: Flags) -> Result<Region> {
+        // The common request (plain memory, no option that needs work after
+        // `mmap`) takes a short path; every other request, and every failure,
+        // goes through `anon_with`, which has the same outcome for it.
+        if let Some(spec) = plain_anon_spec(flags) {
+            let map_len =
+                sys::round_up(len, sys::page_size()).filter(|&l| l <= isize::MAX as usize);
+            if let Some(map_len) = map_len.filter(|_| len != 0) {
+                return match sys::map_anonymous(map_len, &spec) {
+                    Ok(map) => Ok(Region {
+                        map: Some(map),
+                        delta: 0,
+                        len,
+                        flags: AtomicU32::new(effective(flags).bits()),
+                        parts: AtomicU8::new(0),
+                        kind: Kind::Anonymous,
+                    }),
+                    // Reported, or served by /dev/zero, as the full path would;
+                    // the failed call is not repeated.
+                    Err(e) => Self::anon_with(len, flags, |_, _| Err(e)),
+                };
+            }
+        }
         Self::anon_with(len, flags, sys::map_anonymous)
     }
 
     /// [`Region::anon`] with the `MAP_ANONYMOUS` attempt supplied, so the
     /// run-time fallback to `/dev/zero` can be tested with a refusing kernel.
+    #[inline(never)]
     fn anon_with(
         len: usize,
         flags: Flags,
@@ -394,8 +479,25 @@ impl Region {
     /// The file is opened with the access the flags need and closed before
     /// returning. See the contract for `MM_CREATE` / `MM_EXCL`.
     pub fn file(path: impl AsRef<Path>, offset: u64, len: usize, flags: Flags) -> Result<Region> {
+        Self::file_at(path.as_ref(), None, offset, len, flags)
+    }
+
+    /// [`Region::file`] for a C caller's NUL-terminated path, opened as it is.
+    pub(crate) fn file_c(path: &CStr, offset: u64, len: usize, flags: Flags) -> Result<Region> {
+        let bytes = Path::new(OsStr::from_bytes(path.to_bytes()));
+        Self::file_at(bytes, Some(path), offset, len, flags)
+    }
+
+    /// [`Region::file`]; `c_path` is `path` as a C string when the caller has one.
+    #[inline]
+    fn file_at(
+        path: &Path,
+        c_path: Option<&CStr>,
+        offset: u64,
+        len: usize,
+        flags: Flags,
+    ) -> Result<Region> {
         const CALL: &str = "mm_map_file";
-        let path = path.as_ref();
         let checked = check_flags(CALL, flags.bits(), true)?;
         let flags = checked.flags;
         let create = flags.contains(Flags::CREATE);
@@ -408,14 +510,15 @@ impl Region {
         let mode = if read_write { "O_RDWR" } else { "O_RDONLY" };
 
         let (file, created) = if flags.contains(Flags::EXCL) {
-            let f = sys::open_path(path, read_write, true, custom).map_err(|e| Error::Os {
-                call: CALL,
-                msg: format!("open({}, {mode}|O_CREAT|O_EXCL, 0600)", describe(path)),
-                source: e,
-            })?;
+            let f =
+                sys::open_path(path, c_path, read_write, true, custom).map_err(|e| Error::Os {
+                    call: CALL,
+                    msg: format!("open({}, {mode}|O_CREAT|O_EXCL, 0600)", describe(path)),
+                    source: e,
+                })?;
             (f, true)
         } else {
-            Self::open_maybe_create(CALL, read_write, custom, path, create, mode)?
+            Self::open_maybe_create(CALL, read_write, custom, path, c_path, create, mode)?
         };
         let result = Self::map_open_file(
             CALL,
@@ -446,6 +549,7 @@ impl Region {
         read_write: bool,
         custom: libc::c_int,
         path: &Path,
+        c_path: Option<&CStr>,
         create: bool,
         mode: &str,
     ) -> Result<(File, bool)> {
@@ -453,7 +557,7 @@ impl Region {
         // file between our two opens.
         const ROUNDS: usize = 8;
         for _ in 0..ROUNDS {
-            match sys::open_path(path, read_write, false, custom) {
+            match sys::open_path(path, c_path, read_write, false, custom) {
                 Ok(f) => return Ok((f, false)),
                 Err(e) if create && e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
@@ -464,7 +568,7 @@ impl Region {
                     })
                 }
             }
-            match sys::open_path(path, read_write, true, custom) {
+            match sys::open_path(path, c_path, read_write, true, custom) {
                 Ok(f) => return Ok((f, true)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     // O_CREAT|O_EXCL does not follow a symbolic link: a
@@ -1571,6 +1675,106 @@ fn sync_parent_dir(call: &'static str, path: &Path) -> Result<()> {
 }
 
 // Both test the run-time decision, which a build without MAP_ANONYMOUS never makes.
+/// The quick paths against the full ones; these run in every build (the
+/// portable one has no `MAP_ANONYMOUS`, so its quick anonymous path is never taken).
+#[cfg(test)]
+mod quick_path_tests {
+    use super::*;
+
+    const RW_SHARED: Flags = Flags::READ.union(Flags::WRITE).union(Flags::SHARED);
+
+    /// Every flag word made of known bits, and a few with unknown ones.
+    fn every_flag_word() -> impl Iterator<Item = u32> {
+        let known = Flags::from_bits(u32::MAX).unwrap_err() ^ u32::MAX;
+        (0..=known)
+            .filter(move |b| b & !known == 0)
+            .chain([1 << 31, (1 << 20) | 3, u32::MAX])
+    }
+
+    #[test]
+    fn the_quick_flag_check_decides_as_the_full_one() {
+        let mut accepted = 0;
+        for bits in every_flag_word() {
+            for file in [false, true] {
+                let quick = check_flags("t", bits, file);
+                let full = check_flags_fully("t", bits, file);
+                match (quick, full) {
+                    (Ok(q), Ok(f)) => {
+                        accepted += 1;
+                        assert_eq!(q.flags, f.flags, "{bits:#x} file={file}");
+                        assert_eq!(q.spec, f.spec, "{bits:#x} file={file}");
+                    }
+                    (Err(q), Err(f)) => {
+                        assert_eq!(q.to_string(), f.to_string(), "{bits:#x} file={file}");
+                        assert_eq!(q.errno(), libc::EINVAL);
+                    }
+                    (q, f) => panic!(
+                        "{bits:#x} file={file}: quick {:?}, full {:?}",
+                        q.is_ok(),
+                        f.is_ok()
+                    ),
+                }
+            }
+        }
+        // Both kinds of outcome were seen (the loop did not pass vacuously).
+        assert!(accepted > 100, "{accepted}");
+    }
+
+    #[test]
+    fn the_plain_anonymous_path_maps_what_the_full_one_maps() {
+        let mut plain = 0;
+        for bits in every_flag_word() {
+            let Ok(flags) = Flags::from_bits(bits) else {
+                continue;
+            };
+            let Some(spec) = plain_anon_spec(flags) else {
+                continue;
+            };
+            plain += 1;
+            let checked = check_flags("t", bits, false).expect("plain flags are valid");
+            assert_eq!(spec, checked.spec, "{flags}");
+            assert!(!flags.intersects(Flags::HUGEPAGES | Flags::POPULATE | Flags::DEVZERO));
+            for len in [1, 4096, 3 * 4096 + 5] {
+                let quick = Region::anon(len, flags).unwrap();
+                let full = Region::anon_with(len, flags, sys::map_anonymous).unwrap();
+                assert_eq!(quick.flags(), full.flags(), "{flags} len {len}");
+                assert_eq!(quick.len(), len);
+                // SAFETY: our own fresh readable region.
+                assert!(unsafe { quick.as_slice() }.iter().all(|&b| b == 0));
+            }
+        }
+        if sys::HAS_MAP_ANONYMOUS {
+            assert!(plain >= 12, "{plain}");
+        } else {
+            // Without MAP_ANONYMOUS every request goes the /dev/zero way.
+            assert_eq!(plain, 0);
+        }
+        assert!(plain_anon_spec(RW_SHARED | Flags::POPULATE).is_none());
+        assert!(plain_anon_spec(RW_SHARED | Flags::HUGEPAGES).is_none());
+        assert!(plain_anon_spec(RW_SHARED | Flags::DEVZERO).is_none());
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_failed_mmap_on_the_plain_path_is_reported_by_the_full_one() {
+        // Larger than any address space: mmap itself refuses it (ENOMEM),
+        // after the length checks have passed.
+        let len = 1usize << 62;
+        let e = Region::anon(len, RW_SHARED).unwrap_err();
+        assert_eq!(e.errno(), libc::ENOMEM, "{e}");
+        let text = e.to_string();
+        let how = if sys::HAS_MAP_ANONYMOUS {
+            "MAP_ANONYMOUS"
+        } else {
+            "/dev/zero"
+        };
+        assert!(
+            text.contains(&format!("mmap({how}) of {len} bytes")),
+            "{text}"
+        );
+    }
+}
+
 #[cfg(all(test, mmkit_map_anonymous))]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! one small interface: [`Mapping`] (an owned `mmap` that is unmapped on drop)
 //! and a handful of functions for anonymous, file and descriptor work.
 
-use std::ffi::c_void;
+use std::ffi::{c_void, CStr};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -52,7 +52,7 @@ pub(crate) enum Share {
 }
 
 /// What the backend is asked to map: protection and options, already validated.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct MapSpec {
     /// `PROT_*` bits.
     pub prot: i32,
@@ -66,6 +66,7 @@ pub(crate) struct MapSpec {
 }
 
 impl MapSpec {
+    #[inline]
     fn mmap_flags(&self) -> i32 {
         #[cfg_attr(not(any(mmkit_map_noreserve, mmkit_map_populate)), allow(unused_mut))]
         let mut flags = match self.share {
@@ -104,6 +105,7 @@ unsafe impl Sync for Mapping {}
 
 impl Mapping {
     /// `mmap` with the given spec; `fd` is `None` for `MAP_ANONYMOUS`.
+    #[inline(always)]
     fn map(
         len: usize,
         spec: &MapSpec,
@@ -211,6 +213,7 @@ pub(crate) const HAS_MAP_ANONYMOUS: bool = cfg!(mmkit_map_anonymous);
 
 /// `MAP_ANONYMOUS` memory of `len` bytes (a page multiple).
 #[cfg(mmkit_map_anonymous)]
+#[inline(always)]
 pub(crate) fn map_anonymous(len: usize, spec: &MapSpec) -> SysResult<Mapping> {
     Mapping::map(len, spec, libc::MAP_ANON, None, 0)
 }
@@ -403,31 +406,20 @@ pub(crate) fn map_fd(
 /// Open `path` for mapping: `O_RDONLY` or `O_RDWR`, plus `O_CREAT|O_EXCL`
 /// (mode 0600) when `create_new`, plus `custom` (access-mode bits ignored), plus
 /// `O_CLOEXEC` -- the flags `OpenOptions` would pass, EINTR retried as it does.
-/// The common case goes straight to `open(2)` with the path copied into a stack
-/// buffer; paths of 384 bytes or more, or with a NUL byte, go through
-/// `OpenOptions` itself, which makes the same call or reports the same error.
+/// `c_path` is the same path as a C string when the caller has one (the C
+/// ABI): it is opened as it is. Otherwise the common case goes straight to
+/// `open(2)` with the path copied into a stack buffer; paths of 384 bytes or
+/// more, or with a NUL byte, go through `OpenOptions` itself, which makes the
+/// same call or reports the same error.
 pub(crate) fn open_path(
     path: &std::path::Path,
+    c_path: Option<&CStr>,
     read_write: bool,
     create_new: bool,
     custom: libc::c_int,
 ) -> SysResult<File> {
-    use std::os::fd::FromRawFd;
     use std::os::unix::ffi::OsStrExt;
     const STACK: usize = 384;
-    let bytes = path.as_os_str().as_bytes();
-    // SAFETY: memchr reads the bytes.len() bytes of a live slice.
-    let nul = unsafe { libc::memchr(bytes.as_ptr().cast(), 0, bytes.len()) };
-    if bytes.len() >= STACK || !nul.is_null() {
-        return open_path_std(path, read_write, create_new, custom);
-    }
-    let mut buf = std::mem::MaybeUninit::<[u8; STACK]>::uninit();
-    let p = buf.as_mut_ptr().cast::<u8>();
-    // SAFETY: bytes.len() + 1 <= STACK, so the copy and its terminator fit.
-    unsafe {
-        ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
-        p.add(bytes.len()).write(0);
-    }
     let mut flags = libc::O_CLOEXEC
         | (custom & !libc::O_ACCMODE)
         | if read_write {
@@ -441,9 +433,33 @@ pub(crate) fn open_path(
     } else {
         0o666
     };
+    if let Some(c) = c_path {
+        return open_c(c, flags, mode);
+    }
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: memchr reads the bytes.len() bytes of a live slice.
+    let nul = unsafe { libc::memchr(bytes.as_ptr().cast(), 0, bytes.len()) };
+    if bytes.len() >= STACK || !nul.is_null() {
+        return open_path_std(path, read_write, create_new, custom);
+    }
+    let mut buf = std::mem::MaybeUninit::<[u8; STACK]>::uninit();
+    let p = buf.as_mut_ptr().cast::<u8>();
+    // SAFETY: bytes.len() + 1 <= STACK, so the copy and its terminator fit;
+    // the bytes hold no NUL (memchr above), so the buffer is one C string.
+    let c = unsafe {
+        ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+        p.add(bytes.len()).write(0);
+        CStr::from_bytes_with_nul_unchecked(std::slice::from_raw_parts(p, bytes.len() + 1))
+    };
+    open_c(c, flags, mode)
+}
+
+/// `open(2)` of a C string with raw flags, EINTR retried.
+fn open_c(path: &CStr, flags: libc::c_int, mode: libc::c_uint) -> SysResult<File> {
+    use std::os::fd::FromRawFd;
     loop {
-        // SAFETY: p is a NUL-terminated string without interior NULs.
-        let fd = unsafe { libc::open(p.cast(), flags, mode) };
+        // SAFETY: path is a NUL-terminated string; open only reads it.
+        let fd = unsafe { libc::open(path.as_ptr(), flags, mode) };
         if fd >= 0 {
             // SAFETY: a fresh descriptor that nothing else owns.
             return Ok(unsafe { File::from_raw_fd(fd) });
