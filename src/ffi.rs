@@ -90,19 +90,81 @@ fn null(call: &'static str, what: &str) -> Error {
 /// # Safety
 /// `r` is NULL or a live handle from an `mm_map_*` call.
 unsafe fn region<'a>(call: &'static str, r: *const mm_region) -> Result<&'a Region> {
-    // SAFETY: per this function's contract, a non-NULL r is a live handle.
-    unsafe { r.as_ref() }
-        .map(|h| &h.region)
-        .ok_or_else(|| null(call, "region"))
+    // SAFETY: per this function's contract.
+    unsafe { peek(r) }.ok_or_else(|| null(call, "region"))
 }
 
-/// Hand a new region to the caller through `out`.
+/// Borrow the region behind a C handle for an accessor, which reports no
+/// error: `None` for NULL.
+///
+/// # Safety
+/// `r` is NULL or a live handle from an `mm_map_*` call.
+unsafe fn peek<'a>(r: *const mm_region) -> Option<&'a Region> {
+    // SAFETY: per this function's contract, a non-NULL r is a live handle.
+    unsafe { r.as_ref() }.map(|h| &h.region)
+}
+
+/// Make a region with `make` and hand it to the caller through `out`.
+///
+/// The handle's memory is had first (from `malloc`; `mm_unmap` frees it), so
+/// the new region is written straight into it; when `make` fails the memory
+/// is freed and `out` is left alone.
 ///
 /// # Safety
 /// `out` was checked non-NULL and points to writable storage for a pointer.
-unsafe fn publish(out: *mut *mut mm_region, region: Region) {
+#[inline(always)]
+unsafe fn create(
+    call: &'static str,
+    out: *mut *mut mm_region,
+    make: impl FnOnce() -> Result<Region>,
+) -> Result<()> {
+    let slot = HandleMemory::new(call)?;
+    let handle = slot.fill(make()?);
     // SAFETY: per the contract above.
-    unsafe { out.write(Box::into_raw(Box::new(mm_region { region }))) };
+    unsafe { out.write(handle) };
+    Ok(())
+}
+
+/// `malloc`ed memory for one `mm_region`, freed on drop unless filled.
+struct HandleMemory(std::ptr::NonNull<mm_region>);
+
+// malloc's blocks are aligned for any fundamental type, at least 8 bytes.
+const _: () = assert!(std::mem::align_of::<mm_region>() <= 8);
+
+impl HandleMemory {
+    fn new(call: &'static str) -> Result<HandleMemory> {
+        // SAFETY: malloc has no preconditions; the size is not zero.
+        let p = unsafe { libc::malloc(std::mem::size_of::<mm_region>()) };
+        std::ptr::NonNull::new(p.cast())
+            .map(HandleMemory)
+            .ok_or_else(|| {
+                Error::os(
+                    call,
+                    libc::ENOMEM,
+                    format_args!(
+                        "no memory for the region handle ({} bytes)",
+                        std::mem::size_of::<mm_region>()
+                    ),
+                )
+            })
+    }
+
+    /// Move `region` into the memory and return the handle.
+    fn fill(self, region: Region) -> *mut mm_region {
+        let p = self.0.as_ptr();
+        std::mem::forget(self);
+        // SAFETY: p is a live malloc block of mm_region's size and alignment
+        // (asserted above) that nothing else refers to.
+        unsafe { p.write(mm_region { region }) };
+        p
+    }
+}
+
+impl Drop for HandleMemory {
+    fn drop(&mut self) {
+        // SAFETY: the block came from malloc, was never filled, and is ours.
+        unsafe { libc::free(self.0.as_ptr().cast()) };
+    }
 }
 
 /// Map `len` bytes of zero-filled anonymous memory.
@@ -125,10 +187,8 @@ pub unsafe extern "C" fn mm_map_anon(len: usize, flags: u32, out: *mut *mut mm_r
             return Err(null(CALL, "out"));
         }
         let flags = map_flags(CALL, flags)?;
-        let r = Region::anon(len, flags)?;
         // SAFETY: out is non-NULL and, per the C contract, writable.
-        unsafe { publish(out, r) };
-        Ok(())
+        unsafe { create(CALL, out, || Region::anon(len, flags)) }
     })
 }
 
@@ -168,10 +228,8 @@ pub unsafe extern "C" fn mm_map_file(
         // SAFETY: path is non-NULL and, per the C contract, NUL-terminated.
         let path = unsafe { CStr::from_ptr(path) };
         let flags = map_flags(CALL, flags)?;
-        let r = Region::file_c(path, offset, len, flags)?;
         // SAFETY: out is non-NULL and, per the C contract, writable.
-        unsafe { publish(out, r) };
-        Ok(())
+        unsafe { create(CALL, out, || Region::file_c(path, offset, len, flags)) }
     })
 }
 
@@ -205,10 +263,8 @@ pub unsafe extern "C" fn mm_map_fd(
         // SAFETY: fd >= 0; it is only borrowed for this call and every use of
         // it goes through system calls that report EBADF if it is not open.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        let r = Region::from_fd(fd, offset, len, flags)?;
         // SAFETY: out is non-NULL and, per the C contract, writable.
-        unsafe { publish(out, r) };
-        Ok(())
+        unsafe { create(CALL, out, || Region::from_fd(fd, offset, len, flags)) }
     })
 }
 
@@ -219,9 +275,12 @@ pub unsafe extern "C" fn mm_map_fd(
 pub unsafe extern "C" fn mm_unmap(r: *mut mm_region) -> c_int {
     guard("mm_unmap", || {
         if !r.is_null() {
-            // SAFETY: per the C contract r came from Box::into_raw in publish
-            // and is released exactly once, here.
-            drop(unsafe { Box::from_raw(r) });
+            // SAFETY: per the C contract r came from `create` (a malloc block
+            // holding a live mm_region) and is released exactly once, here.
+            unsafe {
+                std::ptr::drop_in_place(r);
+                libc::free(r.cast());
+            }
         }
         Ok(())
     })
@@ -232,7 +291,7 @@ pub unsafe extern "C" fn mm_unmap(r: *mut mm_region) -> c_int {
 pub unsafe extern "C" fn mm_ptr(r: *const mm_region) -> *mut c_void {
     // SAFETY: r is NULL or a live handle (C contract).
     quiet(std::ptr::null_mut(), || {
-        unsafe { region("mm_ptr", r) }.map_or(std::ptr::null_mut(), |r| r.as_ptr().cast())
+        unsafe { peek(r) }.map_or(std::ptr::null_mut(), |r| r.as_ptr().cast())
     })
 }
 
@@ -241,7 +300,7 @@ pub unsafe extern "C" fn mm_ptr(r: *const mm_region) -> *mut c_void {
 #[no_mangle]
 pub unsafe extern "C" fn mm_len(r: *const mm_region) -> usize {
     // SAFETY: r is NULL or a live handle (C contract).
-    quiet(0, || unsafe { region("mm_len", r) }.map_or(0, Region::len))
+    quiet(0, || unsafe { peek(r) }.map_or(0, Region::len))
 }
 
 /// The flags in effect. `MM_DEVZERO` is set when `/dev/zero` served an
@@ -252,9 +311,7 @@ pub unsafe extern "C" fn mm_len(r: *const mm_region) -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn mm_flags(r: *const mm_region) -> u32 {
     // SAFETY: r is NULL or a live handle (C contract).
-    quiet(0, || {
-        unsafe { region("mm_flags", r) }.map_or(0, |r| r.flags().bits())
-    })
+    quiet(0, || unsafe { peek(r) }.map_or(0, |r| r.flags().bits()))
 }
 
 /// The system page size in bytes.
@@ -491,10 +548,8 @@ pub unsafe extern "C" fn mm_map_shareable(
         // SAFETY: name is non-NULL and, per the C contract, NUL-terminated.
         let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
         let flags = map_flags(CALL, flags)?;
-        let r = Region::shareable(&name, len, flags)?;
         // SAFETY: out is non-NULL and, per the C contract, writable.
-        unsafe { publish(out, r) };
-        Ok(())
+        unsafe { create(CALL, out, || Region::shareable(&name, len, flags)) }
     })
 }
 
