@@ -280,6 +280,22 @@ fn effective(flags: Flags) -> Flags {
     f
 }
 
+/// Report the failure `source` of a file mapping call, first truncating the
+/// file back to `old_size` when the call had grown it.
+#[cold]
+fn undo_grow(
+    fd: BorrowedFd<'_>,
+    old_size: Option<u64>,
+    call: &'static str,
+    msg: String,
+    source: io::Error,
+) -> Error {
+    if let Some(size) = old_size {
+        let _ = sys::truncate(fd, size);
+    }
+    Error::Os { call, msg, source }
+}
+
 fn too_large(call: &'static str, what: impl std::fmt::Display) -> Error {
     Error::too_large(
         call,
@@ -731,40 +747,33 @@ impl Region {
         let map_len = delta
             .checked_add(len)
             .and_then(|l| sys::round_up(l, page as usize))
-            .filter(|&l| l <= isize::MAX as usize)
-            .ok_or_else(|| too_large(call, format_args!("{what}: len {len} at offset {offset}")))?;
+            .filter(|&l| l <= isize::MAX as usize);
+        let Some(map_len) = map_len else {
+            return Err(too_large(
+                call,
+                format_args!("{what}: len {len} at offset {offset}"),
+            ));
+        };
 
         let grown = create && end > size;
         if create && len > 0 {
             if let Err(e) = sys::allocate(fd, offset, len as u64, size) {
-                if grown {
-                    let _ = sys::truncate(fd, size);
-                }
-                return Err(Error::Os {
-                    call,
-                    msg: format!(
-                        "{what}: MM_CREATE could not allocate bytes [{offset}, {end}){}",
-                        if e.raw_os_error() == Some(libc::EFBIG) {
-                            " (past RLIMIT_FSIZE or the largest file size)"
-                        } else {
-                            ""
-                        }
-                    ),
-                    source: e,
-                });
+                let msg = format!(
+                    "{what}: MM_CREATE could not allocate bytes [{offset}, {end}){}",
+                    if e.raw_os_error() == Some(libc::EFBIG) {
+                        " (past RLIMIT_FSIZE or the largest file size)"
+                    } else {
+                        ""
+                    }
+                );
+                return Err(undo_grow(fd, grown.then_some(size), call, msg, e));
             }
         }
         if grown || created {
             // A durable size: the new length and blocks reach the disk now.
             if let Err(e) = sys::fsync(fd) {
-                if grown {
-                    let _ = sys::truncate(fd, size);
-                }
-                return Err(Error::Os {
-                    call,
-                    msg: format!("{what}: fsync after growing the file"),
-                    source: e,
-                });
+                let msg = format!("{what}: fsync after growing the file");
+                return Err(undo_grow(fd, grown.then_some(size), call, msg, e));
             }
         }
         let origin = FileOrigin {
@@ -783,16 +792,15 @@ impl Region {
                 kind: Kind::File(origin),
             });
         }
-        let map = sys::map_fd(fd, aligned, map_len, &spec).map_err(|e| {
-            if grown {
-                let _ = sys::truncate(fd, size);
+        // A match, not map_err: a closure here would have its captures
+        // stored on every call, failing or not.
+        let map = match sys::map_fd(fd, aligned, map_len, &spec) {
+            Ok(map) => map,
+            Err(e) => {
+                let msg = format!("{what}: mmap of {len} bytes at offset {offset} with {flags}");
+                return Err(undo_grow(fd, grown.then_some(size), call, msg, e));
             }
-            Error::Os {
-                call,
-                msg: format!("{what}: mmap of {len} bytes at offset {offset} with {flags}"),
-                source: e,
-            }
-        })?;
+        };
         let kind = Kind::File(origin);
         if !grown {
             return Self::finish(call, map, delta, len, flags, effective(flags), kind);
