@@ -17,6 +17,13 @@
  * mm_map_file() opens the file, maps it and closes the descriptor before it
  * returns, which is exactly the book's "mapping outlives close(fd)" point.
  *
+ * Speed (BENCHMARKS.md, figure 5): a file that fits easily in memory (a
+ * quarter of RAM at most) is mapped with MM_POPULATE, which sets up all its
+ * page-table entries in one pass instead of taking a page fault every 16
+ * pages during write(): ~8% faster on a page-cached 512 MiB file.  A larger
+ * file is not prefaulted (that would read all of it before writing any,
+ * and evict its own first pages); MM_ADV_SEQUENTIAL then drives read-ahead.
+ *
  * Usage: map_cat [FILE]...
  *   Writes each FILE to standard output, like cat.  With no FILE, or where
  *   FILE is "-", standard input is copied with read()/write() instead (a
@@ -43,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <mmkit.h>
@@ -111,18 +119,36 @@ static int copy_path(const char *path)
     return rc;
 }
 
+/* Whether to prefault the file: it fits in a quarter of physical memory.
+   Only a hint; if the size changes before the mapping, nothing breaks. */
+static int worth_populating(const char *path)
+{
+#ifdef _SC_PHYS_PAGES   /* not POSIX, but glibc, musl, the BSDs and macOS have it */
+    struct stat st;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+
+    if (stat(path, &st) != 0 || pages <= 0 || page <= 0)
+        return 0;
+    return (unsigned long long)st.st_size
+           <= (unsigned long long)pages * (unsigned long long)page / 4;
+#else
+    (void)path;
+    return 0;
+#endif
+}
+
 /* Map one file and write it.  Returns 0, or -1 after reporting an error. */
 static int cat_file(const char *path)
 {
     mm_region *r = NULL;
-    int rc;
+    int rc, populate = worth_populating(path);
 
     /*
      * offset 0, len 0 = the whole file.  Read-only and MM_PRIVATE: we never
      * write through the mapping (the book notes MAP_SHARED would do as
      * well; either way a read-only mapping needs only O_RDONLY).
      */
-    rc = mm_map_file(path, 0, 0, MM_READ | MM_PRIVATE, &r);
+    rc = mm_map_file(path, 0, 0, MM_READ | MM_PRIVATE | (populate ? MM_POPULATE : 0), &r);
     if (rc == -ENODEV)
         return copy_path(path);     /* FIFO, device: not mappable */
     if (rc != 0) {
@@ -135,7 +161,8 @@ static int cat_file(const char *path)
        is nothing to write. */
     if (mm_len(r) > 0) {
         /* A hint only: we read the pages once, front to back. */
-        (void)mm_advise(r, 0, 0, MM_ADV_SEQUENTIAL);
+        if (!populate)
+            (void)mm_advise(r, 0, 0, MM_ADV_SEQUENTIAL);
         write_out(mm_ptr(r), mm_len(r));
     }
 
