@@ -88,6 +88,8 @@ impl Error {
         }
     }
 
+    // Cold: errors are the rare path; callers' hot code stays compact.
+    #[cold]
     pub(crate) fn invalid(call: &'static str, msg: impl fmt::Display) -> Self {
         Error::InvalidArgument {
             call,
@@ -95,6 +97,7 @@ impl Error {
         }
     }
 
+    #[cold]
     pub(crate) fn access(call: &'static str, msg: impl fmt::Display) -> Self {
         Error::AccessDenied {
             call,
@@ -102,6 +105,7 @@ impl Error {
         }
     }
 
+    #[cold]
     pub(crate) fn unsupported(call: &'static str, msg: impl fmt::Display) -> Self {
         Error::Unsupported {
             call,
@@ -109,6 +113,7 @@ impl Error {
         }
     }
 
+    #[cold]
     pub(crate) fn too_large(call: &'static str, msg: impl fmt::Display) -> Self {
         Error::TooLarge {
             call,
@@ -117,6 +122,7 @@ impl Error {
     }
 
     /// An OS error from an explicit errno value.
+    #[cold]
     pub(crate) fn os(call: &'static str, errno: i32, msg: impl fmt::Display) -> Self {
         Error::Os {
             call,

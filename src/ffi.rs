@@ -54,16 +54,29 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Run `body` for the C call `call`: 0 on success, `-errno` on failure or panic.
 pub(crate) fn guard(call: &'static str, body: impl FnOnce() -> Result<()>) -> c_int {
-    let err = match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => return 0,
-        Ok(Err(e)) => e,
-        Err(payload) => Error::Internal {
-            call,
-            msg: panic_message(&*payload),
-        },
-    };
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => failed(e),
+        Err(payload) => panicked(call, payload),
+    }
+}
+
+/// [`guard`]'s failure path, out of line: store the message, return `-errno`.
+#[cold]
+#[inline(never)]
+fn failed(err: Error) -> c_int {
     set_last_error(&err);
     -err.errno()
+}
+
+/// [`guard`]'s panic path: the panic becomes an `EIO` error of `call`.
+#[cold]
+#[inline(never)]
+fn panicked(call: &'static str, payload: Box<dyn std::any::Any + Send>) -> c_int {
+    failed(Error::Internal {
+        call,
+        msg: panic_message(&*payload),
+    })
 }
 
 /// Run an accessor that cannot fail; a panic (a bug) yields `fallback`.
@@ -72,6 +85,7 @@ fn quiet<T>(fallback: T, body: impl FnOnce() -> T) -> T {
 }
 
 /// A mapping call's flag word, with unknown bits refused.
+#[inline]
 fn map_flags(call: &'static str, bits: u32) -> Result<Flags> {
     Flags::from_bits(bits).map_err(|u| {
         Error::invalid(
@@ -81,6 +95,7 @@ fn map_flags(call: &'static str, bits: u32) -> Result<Flags> {
     })
 }
 
+#[cold]
 fn null(call: &'static str, what: &str) -> Error {
     Error::invalid(call, format_args!("{what} is NULL"))
 }
@@ -187,8 +202,11 @@ pub unsafe extern "C" fn mm_map_anon(len: usize, flags: u32, out: *mut *mut mm_r
             return Err(null(CALL, "out"));
         }
         let flags = map_flags(CALL, flags)?;
+        let memory = HandleMemory::new(CALL)?;
+        let handle = Region::anon_then(len, flags, |region| memory.fill(region))?;
         // SAFETY: out is non-NULL and, per the C contract, writable.
-        unsafe { create(CALL, out, || Region::anon(len, flags)) }
+        unsafe { out.write(handle) };
+        Ok(())
     })
 }
 
