@@ -104,7 +104,9 @@ static void file_raw(int n)
 /* Two contestants, batches of `batch` calls, `rounds` interleaved rounds of
    A B B A (ratio (tA1+tA2)/(tB1+tB2): neither side always goes first), after
    `warm` rounds thrown away. */
-static void duel(const char *figure, const char *what, const char *target,
+/* Interleaved A B B A batches, one ratio per round. kind is "time" for a
+   comparison, "aa" for an A/A control (a against itself: the noise band). */
+static void duel(const char *figure, const char *what, const char *kind, const char *target,
                  void (*a)(int), void (*b)(int), int rounds, int batch)
 {
     double *ratio = calloc((size_t)rounds, sizeof *ratio);
@@ -119,11 +121,11 @@ static void duel(const char *figure, const char *what, const char *target,
         t0 = now_s(); a(batch); ta += now_s() - t0;
         if (r >= 0)
             ratio[r] = ta / tb;
-        if (r == rounds - 1)
+        if (r == rounds - 1 && strcmp(kind, "aa") != 0)
             printf("INFO\tfigure %s: last round %.0f ns per mmkit call, %.0f ns per raw call\n",
                    figure, ta / 2 / batch * 1e9, tb / 2 / batch * 1e9);
     }
-    emit_row(figure, what, "time", target, ratio, rounds);
+    emit_row(figure, what, kind, target, ratio, rounds);
     free(ratio);
 }
 
@@ -381,15 +383,21 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 2 && strcmp(argv[1], "anon4k") == 0) {
-        duel("1", "mm_map_anon+touch+mm_unmap 4 KiB vs mmap+touch+munmap", "<=1.03",
+        duel("1", "mm_map_anon+touch+mm_unmap 4 KiB vs mmap+touch+munmap", "time", "<=1.03",
              anon_mmkit, anon_raw, env_int("BENCH_ROUNDS_ANON", 201),
+             env_int("BENCH_BATCH_ANON", 500));
+        duel("1", "A/A control: mmap+touch+munmap vs itself (noise band)", "aa", "-",
+             anon_raw, anon_raw, env_int("BENCH_ROUNDS_ANON", 201),
              env_int("BENCH_BATCH_ANON", 500));
         return 0;
     }
     if (argc >= 3 && strcmp(argv[1], "file64k") == 0) {
         file_path = argv[2];
-        duel("2", "mm_map_file+mm_unmap 64 KiB vs open/fstat/mmap/close/munmap", "<=1.05",
+        duel("2", "mm_map_file+mm_unmap 64 KiB vs open/fstat/mmap/close/munmap", "time", "<=1.05",
              file_mmkit, file_raw, env_int("BENCH_ROUNDS_FILE", 201),
+             env_int("BENCH_BATCH_FILE", 300));
+        duel("2", "A/A control: open/fstat/mmap/close/munmap vs itself (noise band)", "aa", "-",
+             file_raw, file_raw, env_int("BENCH_ROUNDS_FILE", 201),
              env_int("BENCH_BATCH_FILE", 300));
         return 0;
     }

@@ -86,9 +86,10 @@ fn duel(rounds: usize, batch: usize, mut a: impl FnMut(usize), mut b: impl FnMut
     ratios
 }
 
-fn row(what: &str, target: &str, ratios: &[f64]) {
+/// One result line for report.py; `kind` is "time", or "aa" for an A/A control.
+fn row(what: &str, kind: &str, target: &str, ratios: &[f64]) {
     let list: Vec<String> = ratios.iter().map(|r| format!("{r:.6}")).collect();
-    println!("ROW\t3\t{what}\ttime\t{target}\t{}", list.join(","));
+    println!("ROW\t3\t{what}\t{kind}\t{target}\t{}", list.join(","));
 }
 
 fn main() {
@@ -122,13 +123,29 @@ fn main() {
     let r = duel(rounds, batch, anon_mmkit, anon_memmap2);
     row(
         "Rust Region::anon+touch+drop 4 KiB vs memmap2 MmapMut::map_anon",
+        "time",
         "<=1.0",
+        &r,
+    );
+    let r = duel(rounds, batch, anon_memmap2, anon_memmap2);
+    row(
+        "A/A control: memmap2 MmapMut::map_anon vs itself (noise band)",
+        "aa",
+        "-",
         &r,
     );
     let r = duel(rounds, batch, |n| file_mmkit(&path, n), |n| file_memmap2(&path, n));
     row(
         "Rust Region::file+drop 64 KiB vs memmap2 File::open+Mmap::map",
+        "time",
         "<=1.0",
+        &r,
+    );
+    let r = duel(rounds, batch, |n| file_memmap2(&path, n), |n| file_memmap2(&path, n));
+    row(
+        "A/A control: memmap2 File::open+Mmap::map vs itself (noise band)",
+        "aa",
+        "-",
         &r,
     );
 }
