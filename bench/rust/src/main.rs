@@ -31,8 +31,8 @@ fn env_num(name: &str, default: usize) -> usize {
 
 fn anon_mmkit(n: usize) {
     for _ in 0..n {
-        let r = Region::anon(4096, Flags::READ | Flags::WRITE | Flags::PRIVATE)
-            .expect("Region::anon");
+        let r =
+            Region::anon(4096, Flags::READ | Flags::WRITE | Flags::PRIVATE).expect("Region::anon");
         // SAFETY: a fresh private writable region of 4096 bytes, ours alone.
         unsafe { r.as_ptr().write_volatile(1) };
         black_box(&r);
@@ -67,7 +67,12 @@ fn file_memmap2(path: &Path, n: usize) {
 
 /// `rounds` interleaved rounds of A B B A batches (after 3 warm-up rounds);
 /// per round (tA1 + tA2) / (tB1 + tB2), so neither side always goes first.
-fn duel(rounds: usize, batch: usize, mut a: impl FnMut(usize), mut b: impl FnMut(usize)) -> Vec<f64> {
+fn duel(
+    rounds: usize,
+    batch: usize,
+    mut a: impl FnMut(usize),
+    mut b: impl FnMut(usize),
+) -> Vec<f64> {
     let time = |f: &mut dyn FnMut(usize)| {
         let t0 = Instant::now();
         f(batch);
@@ -134,14 +139,24 @@ fn main() {
         "-",
         &r,
     );
-    let r = duel(rounds, batch, |n| file_mmkit(&path, n), |n| file_memmap2(&path, n));
+    let r = duel(
+        rounds,
+        batch,
+        |n| file_mmkit(&path, n),
+        |n| file_memmap2(&path, n),
+    );
     row(
         "Rust Region::file+drop 64 KiB vs memmap2 File::open+Mmap::map",
         "time",
         "<=1.0",
         &r,
     );
-    let r = duel(rounds, batch, |n| file_memmap2(&path, n), |n| file_memmap2(&path, n));
+    let r = duel(
+        rounds,
+        batch,
+        |n| file_memmap2(&path, n),
+        |n| file_memmap2(&path, n),
+    );
     row(
         "A/A control: memmap2 File::open+Mmap::map vs itself (noise band)",
         "aa",
