@@ -120,7 +120,9 @@ static int copy_path(const char *path)
 }
 
 /* Whether to prefault the file: it fits in a quarter of physical memory.
-   Only a hint; if the size changes before the mapping, nothing breaks. */
+   Only a hint; if the size changes before the mapping, nothing breaks.  (A
+   container's memory limit may be smaller than the machine's memory; then a
+   large file is prefaulted when it should stream: slower, same output.) */
 static int worth_populating(const char *path)
 {
 #ifdef _SC_PHYS_PAGES   /* not POSIX, but glibc, musl, the BSDs and macOS have it */

@@ -450,7 +450,7 @@ impl Region {
         kind: Kind,
     ) -> Result<Region> {
         let eff = if asked.intersects(Flags::HUGEPAGES | Flags::POPULATE) {
-            Self::after_map(call, &map, asked, eff, matches!(kind, Kind::File(_)))?
+            Self::after_map(call, &map, asked, eff, &kind)?
         } else {
             eff
         };
@@ -472,7 +472,7 @@ impl Region {
         map: &Mapping,
         asked: Flags,
         mut eff: Flags,
-        file: bool,
+        kind: &Kind,
     ) -> Result<Flags> {
         if asked.contains(Flags::HUGEPAGES)
             && !eff.contains(Flags::HUGEPAGES)
@@ -481,10 +481,10 @@ impl Region {
             eff |= Flags::HUGEPAGES;
         }
         if asked.contains(Flags::POPULATE) {
-            let anonymous = !file;
-            let write =
-                asked.contains(Flags::WRITE) && (anonymous || asked.contains(Flags::PRIVATE));
-            sys::populate(map, write).map_err(|e| Error::Os {
+            let file = matches!(kind, Kind::File(_));
+            let write = asked.contains(Flags::WRITE) && (!file || asked.contains(Flags::PRIVATE));
+            let backed = !matches!(kind, Kind::Anonymous);
+            sys::populate(map, write, backed).map_err(|e| Error::Os {
                 call,
                 msg: format!(
                     "MM_POPULATE could not prefault {} bytes{}",

@@ -353,10 +353,15 @@ fn madv_populate_supported() -> bool {
 /// silent). Linux 5.14+: one `MADV_POPULATE_WRITE` / `_READ` pass, after any
 /// huge page advice. Older Linux: `MAP_POPULATE` already did it at `mmap`.
 /// Elsewhere: `MADV_WILLNEED` and a touch of every page (a store of the byte
-/// it holds where `write`, so private pages are really allocated).
-pub(crate) fn populate(m: &Mapping, write: bool) -> SysResult<()> {
+/// it holds where `write`, so private pages are really allocated). `backed`:
+/// `m` maps a file or shared memory object, whose pages can be missing (a
+/// file truncated meanwhile, a full `/dev/shm`); such a mapping is touched
+/// through the kernel ([`touch_checked`]), so a missing page is `EFAULT`, never
+/// `SIGBUS`.
+pub(crate) fn populate(m: &Mapping, write: bool, backed: bool) -> SysResult<()> {
     #[cfg(mmkit_map_populate)]
     {
+        let _ = backed; // MADV_POPULATE_* answers EFAULT itself
         if !madv_populate_supported() {
             return Ok(());
         }
@@ -371,13 +376,16 @@ pub(crate) fn populate(m: &Mapping, write: bool) -> SysResult<()> {
     {
         // Best effort read-ahead; errors here are only advice being ignored.
         let _ = m.advise(0, m.len(), libc::MADV_WILLNEED);
+        if backed {
+            return touch_checked(m, write);
+        }
         let page = page_size();
         let mut off = 0;
         while off < m.len() {
             // SAFETY: off < len, inside the live mapping, which is readable
             // (populate is only asked for readable mappings), writable where
             // `write`, and not yet handed to anyone who could race the store.
-            // The region's bounds were checked against the file size.
+            // Anonymous memory (not `backed`) has every page, so no SIGBUS.
             unsafe {
                 let p = m.ptr().add(off);
                 let b = ptr::read_volatile(p);
@@ -388,6 +396,70 @@ pub(crate) fn populate(m: &Mapping, write: bool) -> SysResult<()> {
             off += page;
         }
         Ok(())
+    }
+}
+
+/// Touch every page of `m` through the kernel: one byte of each page goes
+/// into a pipe with `writev` (a read fault, taken by the kernel) and, where
+/// `write`, back into its page with `readv` (a write fault). A page the kernel
+/// cannot supply stops the transfer short, which is reported as `EFAULT`.
+/// Batches of at most 512 pages: within `IOV_MAX`, and 512 bytes always fit
+/// in an empty pipe (`PIPE_BUF` is at least 512), so no call blocks.
+#[cfg_attr(mmkit_map_populate, allow(dead_code))] // used where MADV_POPULATE_* is missing
+pub(crate) fn touch_checked(m: &Mapping, write: bool) -> SysResult<()> {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let iov_max = unsafe { libc::sysconf(libc::_SC_IOV_MAX) };
+    let batch = usize::try_from(iov_max).map_or(16, |n| n.clamp(1, 512));
+    let (rd, wr) = cloexec_pipe()?;
+    let page = page_size();
+    let pages = m.len() / page;
+    let mut iov = vec![
+        libc::iovec {
+            iov_base: ptr::null_mut(),
+            iov_len: 1,
+        };
+        batch
+    ];
+    let mut drain = [0u8; 512];
+    let mut first = 0;
+    while first < pages {
+        let k = (pages - first).min(batch);
+        for (i, v) in iov[..k].iter_mut().enumerate() {
+            // SAFETY: (first + i) * page < m.len(): inside the mapping.
+            v.iov_base = unsafe { m.ptr().add((first + i) * page) }.cast();
+        }
+        // SAFETY: the kernel reads one byte at each iovec, all inside this
+        // live mapping, and reports a page it cannot supply as a short count.
+        let n = retry(|| unsafe { libc::writev(wr.as_raw_fd(), iov.as_ptr(), k as libc::c_int) })?;
+        let back = if write {
+            // SAFETY: the kernel stores the n bytes just taken back where they
+            // came from (the mapping is writable where `write`; nothing else
+            // has it yet), reporting a page it cannot supply as a short count.
+            retry(|| unsafe { libc::readv(rd.as_raw_fd(), iov.as_ptr(), n as libc::c_int) })?
+        } else {
+            // SAFETY: reads at most drain.len() bytes into our own buffer.
+            retry(|| unsafe { libc::read(rd.as_raw_fd(), drain.as_mut_ptr().cast(), n) })?
+        };
+        if n < k || back < n {
+            return Err(io::Error::from_raw_os_error(libc::EFAULT));
+        }
+        first += k;
+    }
+    Ok(())
+}
+
+/// The count of a `read`/`write`-like call, `EINTR` retried.
+#[cfg_attr(mmkit_map_populate, allow(dead_code))]
+fn retry(mut call: impl FnMut() -> isize) -> SysResult<usize> {
+    loop {
+        let rc = call();
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        let e = last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }
 
@@ -1724,6 +1796,72 @@ pub(crate) fn set_len(fd: BorrowedFd<'_>, len: u64) -> SysResult<()> {
 mod tests {
     use super::*;
     use std::os::fd::{AsFd, OwnedFd};
+
+    /// A scratch file of `pages` pages, byte i of page p being (p + i) % 251.
+    fn scratch_file(tag: &str, pages: usize) -> (std::path::PathBuf, File) {
+        let page = page_size();
+        let path = std::env::temp_dir().join(format!("mmkit-sys-{tag}-{}", std::process::id()));
+        let data: Vec<u8> = (0..pages * page)
+            .map(|i| ((i / page + i % page) % 251) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        (path, f)
+    }
+
+    const PRIVATE_RW: MapSpec = MapSpec {
+        prot: libc::PROT_READ | libc::PROT_WRITE,
+        share: Share::Private,
+        noreserve: false,
+        populate: false,
+    };
+
+    /// A file shortened under its mapping: populating the mapping is EFAULT,
+    /// not SIGBUS (which would kill this test process), whichever way this
+    /// build populates (MADV_POPULATE_* or the touch through a pipe).
+    #[test]
+    fn populating_pages_a_file_no_longer_has_is_efault() {
+        let page = page_size();
+        let (path, f) = scratch_file("shrunk", 3);
+        let m = map_fd(f.as_fd(), 0, 3 * page, &PRIVATE_RW).unwrap();
+        truncate(f.as_fd(), page as u64).unwrap();
+        for write in [false, true] {
+            let e = populate(&m, write, true).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "write={write}");
+            let e = touch_checked(&m, write).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "write={write}");
+        }
+        std::fs::remove_file(path).unwrap();
+    }
+
+    /// The checked touch reaches every page, over several batches: read, the
+    /// bytes are the file's; write, every page becomes the mapping's own copy
+    /// (a later change to the file no longer shows through).
+    #[test]
+    fn the_checked_touch_faults_in_every_page() {
+        let page = page_size();
+        let pages = 1100; // more than two batches of 512
+        let (path, f) = scratch_file("touch", pages);
+        let m = map_fd(f.as_fd(), 0, pages * page, &PRIVATE_RW).unwrap();
+        touch_checked(&m, false).unwrap();
+        touch_checked(&m, true).unwrap();
+        let changed = vec![0xeeu8; pages * page];
+        std::os::unix::fs::FileExt::write_all_at(&f, &changed, 0).unwrap();
+        for p in 0..pages {
+            // SAFETY: inside the live private mapping, which the file still backs.
+            let first = unsafe { *m.ptr().add(p * page) };
+            assert_eq!(
+                first,
+                (p % 251) as u8,
+                "page {p} is not the mapping's own copy"
+            );
+        }
+        std::fs::remove_file(path).unwrap();
+    }
 
     /// Every kind of shareable object this build has: sized, mapped twice
     /// (what one mapping writes the other reads), close-on-exec, nameless.
