@@ -99,6 +99,34 @@ if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(errline)"
 elif ! cmp -s "$T/out" "$T/want"; then fail "$name" "output differs from cat"
 else pass "$name"; fi
 
+# Which files map_cat prefaults. Its output goes to a pipe nobody drains
+# beyond the first byte, so it stops in write(), after mapping; its RssFile
+# then shows what it prefaulted. The 5 MiB file (under a quarter of RAM) must
+# be populated whole; a sparse file just over a quarter of RAM must stream:
+# only the pages already written are resident (sparse: no disk space, no I/O).
+name="map_cat: prefaults a small file, streams one over a quarter of RAM"
+phys=$(( $(getconf _PHYS_PAGES) * $(getconf PAGESIZE) ))
+truncate -s $(( phys / 4 + 4096 )) "$T/sparse"
+rss_file() {   # map_cat FILE's RssFile (KiB) once it is writing
+    python3 - "$E/map_cat" "$1" <<'PY'
+import subprocess, sys
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE)
+p.stdout.read(1)   # it has mapped the file and is writing
+with open("/proc/%d/status" % p.pid) as f:
+    kib = next(int(l.split()[1]) for l in f if l.startswith("RssFile:"))
+p.kill()
+p.wait()
+print(kib)
+PY
+}
+rss_small=$(rss_file "$D/big")
+rss_sparse=$(rss_file "$T/sparse")
+if [ -z "$rss_small" ] || [ -z "$rss_sparse" ]; then fail "$name" "could not read RssFile"
+elif [ "$rss_small" -lt $(( rss_sparse + 4096 )) ]; then
+    fail "$name" "RssFile $rss_small KiB for 5 MiB, $rss_sparse KiB for $(( phys / 4 / 1048576 )) MiB sparse"
+else pass "$name"; fi
+rm -f "$T/sparse"
+
 name="map_cat: 5 MiB through a pipe"
 timeout 60 "$E/map_cat" "$D/big" | cat >"$T/out"
 if [ "${PIPESTATUS[0]}" -ne 0 ]; then fail "$name" "exit ${PIPESTATUS[0]}"
