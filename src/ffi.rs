@@ -121,9 +121,10 @@ unsafe fn peek<'a>(r: *const mm_region) -> Option<&'a Region> {
 
 /// Make a region with `make` and hand it to the caller through `out`.
 ///
-/// The handle's memory is had first (from `malloc`; `mm_unmap` frees it), so
-/// the new region is written straight into it; when `make` fails the memory
-/// is freed and `out` is left alone.
+/// The handle's memory is had first (from `malloc`; `mm_unmap` frees it) and
+/// the new region moved into it once; when `make` fails the memory is freed
+/// and `out` is left alone. (`mm_map_anon` goes further: `Region::anon_then`
+/// writes the region's fields straight into the handle.)
 ///
 /// # Safety
 /// `out` was checked non-NULL and points to writable storage for a pointer.
@@ -293,8 +294,9 @@ pub unsafe extern "C" fn mm_map_fd(
 pub unsafe extern "C" fn mm_unmap(r: *mut mm_region) -> c_int {
     guard("mm_unmap", || {
         if !r.is_null() {
-            // SAFETY: per the C contract r came from `create` (a malloc block
-            // holding a live mm_region) and is released exactly once, here.
+            // SAFETY: per the C contract r came from an mm_map_* call (a
+            // HandleMemory block, from malloc, holding a live mm_region) and is
+            // released exactly once, here.
             unsafe {
                 std::ptr::drop_in_place(r);
                 libc::free(r.cast());
