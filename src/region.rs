@@ -483,8 +483,12 @@ impl Region {
         if asked.contains(Flags::POPULATE) {
             let file = matches!(kind, Kind::File(_));
             let write = asked.contains(Flags::WRITE) && (!file || asked.contains(Flags::PRIVATE));
-            let backed = !matches!(kind, Kind::Anonymous);
-            sys::populate(map, write, backed).map_err(|e| Error::Os {
+            let backing = match kind {
+                Kind::Anonymous => sys::Backing::Anonymous,
+                Kind::File(_) => sys::Backing::File,
+                Kind::Shareable { .. } => sys::Backing::Object,
+            };
+            sys::populate(map, write, backing).map_err(|e| Error::Os {
                 call,
                 msg: format!(
                     "MM_POPULATE could not prefault {} bytes{}",

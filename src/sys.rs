@@ -349,19 +349,34 @@ fn madv_populate_supported() -> bool {
     ok
 }
 
+/// What memory a mapping holds, for [`populate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backing {
+    /// Anonymous memory (`MAP_ANONYMOUS` or `/dev/zero`): every page exists.
+    Anonymous,
+    /// A file: a page can be missing (truncated meanwhile), and others may
+    /// write the file while we populate.
+    File,
+    /// A shared memory object this process just made: a page can be missing
+    /// (a full `/dev/shm`), nobody else has it yet.
+    Object,
+}
+
 /// Prefault every page of `m`, reporting failure (where `MAP_POPULATE` is
 /// silent). Linux 5.14+: one `MADV_POPULATE_WRITE` / `_READ` pass, after any
 /// huge page advice. Older Linux: `MAP_POPULATE` already did it at `mmap`.
 /// Elsewhere: `MADV_WILLNEED` and a touch of every page (a store of the byte
-/// it holds where `write`, so private pages are really allocated). `backed`:
-/// `m` maps a file or shared memory object, whose pages can be missing (a
-/// file truncated meanwhile, a full `/dev/shm`); such a mapping is touched
-/// through the kernel ([`touch_checked`]), so a missing page is `EFAULT`, never
-/// `SIGBUS`.
-pub(crate) fn populate(m: &Mapping, write: bool, backed: bool) -> SysResult<()> {
+/// it holds where `write`, so private pages are really allocated). Files and
+/// shared objects are touched through the kernel ([`touch_checked`]), so a
+/// missing page is `EFAULT`, never `SIGBUS`; a file is only read there: a byte
+/// stored back later than it was read could tear a private page against a
+/// concurrent writer of the file, so its pages are copied on their first
+/// store instead. Without a free descriptor for the touch's pipe, populating
+/// is left to the `MADV_WILLNEED` hint.
+pub(crate) fn populate(m: &Mapping, write: bool, backing: Backing) -> SysResult<()> {
     #[cfg(mmkit_map_populate)]
     {
-        let _ = backed; // MADV_POPULATE_* answers EFAULT itself
+        let _ = backing; // MADV_POPULATE_* answers EFAULT itself
         if !madv_populate_supported() {
             return Ok(());
         }
@@ -376,8 +391,16 @@ pub(crate) fn populate(m: &Mapping, write: bool, backed: bool) -> SysResult<()> 
     {
         // Best effort read-ahead; errors here are only advice being ignored.
         let _ = m.advise(0, m.len(), libc::MADV_WILLNEED);
-        if backed {
-            return touch_checked(m, write);
+        let checked = match backing {
+            Backing::Anonymous => None,
+            Backing::File => Some(false),
+            Backing::Object => Some(write),
+        };
+        if let Some(write) = checked {
+            return match touch_checked(m, write) {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => Ok(()),
+                r => r,
+            };
         }
         let page = page_size();
         let mut off = 0;
@@ -385,7 +408,7 @@ pub(crate) fn populate(m: &Mapping, write: bool, backed: bool) -> SysResult<()> 
             // SAFETY: off < len, inside the live mapping, which is readable
             // (populate is only asked for readable mappings), writable where
             // `write`, and not yet handed to anyone who could race the store.
-            // Anonymous memory (not `backed`) has every page, so no SIGBUS.
+            // Anonymous memory has every page, so no SIGBUS.
             unsafe {
                 let p = m.ptr().add(off);
                 let b = ptr::read_volatile(p);
@@ -401,8 +424,9 @@ pub(crate) fn populate(m: &Mapping, write: bool, backed: bool) -> SysResult<()> 
 
 /// Touch every page of `m` through the kernel: one byte of each page goes
 /// into a pipe with `writev` (a read fault, taken by the kernel) and, where
-/// `write`, back into its page with `readv` (a write fault). A page the kernel
-/// cannot supply stops the transfer short, which is reported as `EFAULT`.
+/// `write`, back into its page with `readv` (a write fault; only for memory
+/// nobody else can be writing, since the byte goes back a batch later). A
+/// page the kernel cannot supply stops the transfer short: `EFAULT`.
 /// Batches of at most 512 pages: within `IOV_MAX`, and 512 bytes always fit
 /// in an empty pipe (`PIPE_BUF` is at least 512), so no call blocks.
 #[cfg_attr(mmkit_map_populate, allow(dead_code))] // used where MADV_POPULATE_* is missing
@@ -1830,11 +1854,57 @@ mod tests {
         let m = map_fd(f.as_fd(), 0, 3 * page, &PRIVATE_RW).unwrap();
         truncate(f.as_fd(), page as u64).unwrap();
         for write in [false, true] {
-            let e = populate(&m, write, true).unwrap_err();
+            let e = populate(&m, write, Backing::File).unwrap_err();
             assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "write={write}");
             let e = touch_checked(&m, write).unwrap_err();
             assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "write={write}");
         }
+        std::fs::remove_file(path).unwrap();
+    }
+
+    /// No free descriptor for the touch's pipe: populating a file mapping is
+    /// left to the read-ahead hint and succeeds (it needed none before).
+    #[test]
+    fn populating_without_a_free_descriptor_succeeds() {
+        if !in_child(
+            "sys::tests::populating_without_a_free_descriptor_succeeds",
+            &[],
+        ) {
+            return;
+        }
+        let page = page_size();
+        let (path, f) = scratch_file("nofd", 4);
+        let m = map_fd(f.as_fd(), 0, 4 * page, &PRIVATE_RW).unwrap();
+        std::fs::remove_file(path).unwrap();
+        let mut held = Vec::new();
+        // SAFETY: dup of a descriptor we own; the copies are closed below.
+        while let Ok(fd) = owned(unsafe { libc::dup(f.as_raw_fd()) }) {
+            held.push(fd);
+        }
+        let e = touch_checked(&m, false).unwrap_err();
+        assert!(
+            matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)),
+            "{e}"
+        );
+        for write in [false, true] {
+            populate(&m, write, Backing::File).unwrap();
+        }
+        drop(held);
+    }
+
+    /// Without MADV_POPULATE_*, a file's pages are only read in: nothing is
+    /// stored back a batch later (which could tear a private page against a
+    /// writer of the file), so a later change to the file still shows.
+    #[test]
+    #[cfg(not(mmkit_map_populate))]
+    fn the_fallback_populate_stores_nothing_into_a_file_mapping() {
+        let page = page_size();
+        let (path, f) = scratch_file("noread", 3);
+        let m = map_fd(f.as_fd(), 0, 3 * page, &PRIVATE_RW).unwrap();
+        populate(&m, true, Backing::File).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &[0xee; 1], page as u64).unwrap();
+        // SAFETY: inside the live private mapping, which the file backs.
+        assert_eq!(unsafe { *m.ptr().add(page) }, 0xee);
         std::fs::remove_file(path).unwrap();
     }
 
@@ -2643,7 +2713,6 @@ mod tests {
     /// Whether this is the child that runs test `name` alone; in the parent,
     /// run that child (under `wrapper`, a command prefix such as `setpriv
     /// ...`), check it passed, and return false.
-    #[cfg(mmkit_mremap)]
     fn in_child(name: &str, wrapper: &[&str]) -> bool {
         if std::env::var_os("MMKIT_SYS_TEST_CHILD").is_some() {
             return true;
