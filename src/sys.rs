@@ -472,8 +472,8 @@ pub(crate) fn touch_checked(m: &Mapping, write: bool) -> SysResult<()> {
     Ok(())
 }
 
-/// The count of a `read`/`write`-like call, `EINTR` retried.
-#[cfg_attr(mmkit_map_populate, allow(dead_code))]
+/// The result of a system call that returns -1 and sets `errno` on failure
+/// (a count, a descriptor, 0), `EINTR` retried.
 fn retry(mut call: impl FnMut() -> isize) -> SysResult<usize> {
     loop {
         let rc = call();
@@ -553,18 +553,11 @@ pub(crate) fn open_path(
 /// `open(2)` of a C string with raw flags, EINTR retried.
 fn open_c(path: &CStr, flags: libc::c_int, mode: libc::c_uint) -> SysResult<File> {
     use std::os::fd::FromRawFd;
-    loop {
-        // SAFETY: path is a NUL-terminated string; open only reads it.
-        let fd = unsafe { libc::open(path.as_ptr(), flags, mode) };
-        if fd >= 0 {
-            // SAFETY: a fresh descriptor that nothing else owns.
-            return Ok(unsafe { File::from_raw_fd(fd) });
-        }
-        let e = last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    // SAFETY: path is a NUL-terminated string; open only reads it.
+    let fd = retry(|| unsafe { libc::open(path.as_ptr(), flags, mode) } as isize)?;
+    // SAFETY: a fresh descriptor (it fits a c_int: open returned it) that
+    // nothing else owns.
+    Ok(unsafe { File::from_raw_fd(fd as libc::c_int) })
 }
 
 /// [`open_path`] through `OpenOptions`, for the paths it does not take itself.
@@ -804,13 +797,8 @@ pub(crate) fn fstat(fd: BorrowedFd<'_>) -> SysResult<Stat> {
 
 /// `fsync` of a descriptor.
 pub(crate) fn fsync(fd: BorrowedFd<'_>) -> SysResult<()> {
-    loop {
-        // SAFETY: fsync only acts on the descriptor.
-        match cvt(unsafe { libc::fsync(fd.as_raw_fd()) }) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            r => return r,
-        }
-    }
+    // SAFETY: fsync only acts on the descriptor.
+    retry(|| unsafe { libc::fsync(fd.as_raw_fd()) } as isize).map(drop)
 }
 
 // ---------------------------------------------------------------- fault-safe copies
