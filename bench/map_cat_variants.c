@@ -86,43 +86,14 @@ static int write_all(int fd, const char *buf, size_t n)
     return 0;
 }
 
-#if WINDOW
-/* The file WINDOW bytes at a time: map (with the same flags), write, unmap. */
-static int cat_file(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        fprintf(stderr, "map_cat_x: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    uint32_t flags = MM_READ | MM_PRIVATE | (POPULATE ? MM_POPULATE : 0);
-    for (uint64_t off = 0; off < (uint64_t)st.st_size; off += WINDOW) {
-        uint64_t left = (uint64_t)st.st_size - off;
-        size_t len = left < (uint64_t)WINDOW ? (size_t)left : (size_t)WINDOW;
-        mm_region *r = NULL;
-        if (mm_map_file(path, off, len, flags, &r) != 0) {
-            fprintf(stderr, "map_cat_x: %s: %s\n", path, mm_last_error());
-            return -1;
-        }
-        if (ADVICE)
-            (void)mm_advise(r, 0, 0, MM_ADV_SEQUENTIAL);
-        int err = write_all(STDOUT_FILENO, mm_ptr(r), mm_len(r));
-        if (err != 0) {
-            fprintf(stderr, "map_cat_x: write error: %s\n", strerror(err));
-            exit(EXIT_FAILURE);
-        }
-        if (mm_unmap(r) != 0)
-            return -1;
-    }
-    return 0;
-}
-#else
-static int cat_file(const char *path)
+/* Map [off, off + len) of the file (len 0: to its end), write it to standard
+   output, unmap. Returns 0, or -1 after reporting a mapping error; a write
+   error ends the program. */
+static int cat_range(const char *path, uint64_t off, size_t len)
 {
     mm_region *r = NULL;
     uint32_t flags = MM_READ | MM_PRIVATE | (POPULATE ? MM_POPULATE : 0);
-    int rc = mm_map_file(path, 0, 0, flags, &r);
-    if (rc != 0) {
+    if (mm_map_file(path, off, len, flags, &r) != 0) {
         fprintf(stderr, "map_cat_x: %s: %s\n", path, mm_last_error());
         return -1;
     }
@@ -144,7 +115,26 @@ static int cat_file(const char *path)
     }
     return mm_unmap(r) == 0 ? 0 : -1;
 }
+
+static int cat_file(const char *path)
+{
+#if WINDOW
+    /* WINDOW bytes at a time, each window its own mapping. */
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "map_cat_x: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    for (uint64_t off = 0; off < (uint64_t)st.st_size; off += WINDOW) {
+        uint64_t left = (uint64_t)st.st_size - off;
+        if (cat_range(path, off, left < (uint64_t)WINDOW ? (size_t)left : (size_t)WINDOW) != 0)
+            return -1;
+    }
+    return 0;
+#else
+    return cat_range(path, 0, 0);
 #endif
+}
 
 int main(int argc, char *argv[])
 {
