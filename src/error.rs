@@ -1,8 +1,13 @@
 //! The error type of the safe API. Every variant knows the errno it stands for,
 //! which is what the C ABI returns (negated) and what Python raises `OSError` with.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
+
+/// A message's text. Built by [`text`] without any allocation that could
+/// abort: when the heap is exhausted it is a fixed text.
+pub type Text = Cow<'static, str>;
 
 /// What went wrong in an mmkit call.
 ///
@@ -16,7 +21,7 @@ pub enum Error {
         /// The C name of the call that failed.
         call: &'static str,
         /// What was wrong, with the values involved.
-        msg: String,
+        msg: Text,
     },
     /// The operation is not allowed on this region or descriptor (`EACCES`).
     #[error("{call}: {msg}")]
@@ -24,7 +29,7 @@ pub enum Error {
         /// The C name of the call that failed.
         call: &'static str,
         /// What was refused, with the values involved.
-        msg: String,
+        msg: Text,
     },
     /// The platform or the region kind cannot do this (`ENOTSUP`).
     #[error("{call}: {msg}")]
@@ -32,7 +37,7 @@ pub enum Error {
         /// The C name of the call that failed.
         call: &'static str,
         /// What is not supported here.
-        msg: String,
+        msg: Text,
     },
     /// The size asked for cannot be represented or mapped (`ENOMEM`).
     #[error("{call}: {msg}")]
@@ -40,7 +45,7 @@ pub enum Error {
         /// The C name of the call that failed.
         call: &'static str,
         /// The size and why it cannot be mapped.
-        msg: String,
+        msg: Text,
     },
     /// A system call failed; the errno is the system's own.
     #[error("{call}: {msg}: {}", os_text(source))]
@@ -48,7 +53,7 @@ pub enum Error {
         /// The C name of the call that failed.
         call: &'static str,
         /// The system call and the values it was given.
-        msg: String,
+        msg: Text,
         /// The operating system's error.
         #[source]
         source: io::Error,
@@ -59,7 +64,7 @@ pub enum Error {
         /// The C name of the call that failed.
         call: &'static str,
         /// The panic message.
-        msg: String,
+        msg: Text,
     },
 }
 
@@ -93,7 +98,7 @@ impl Error {
     pub(crate) fn invalid(call: &'static str, msg: impl fmt::Display) -> Self {
         Error::InvalidArgument {
             call,
-            msg: msg.to_string(),
+            msg: text(format_args!("{msg}")),
         }
     }
 
@@ -101,7 +106,7 @@ impl Error {
     pub(crate) fn access(call: &'static str, msg: impl fmt::Display) -> Self {
         Error::AccessDenied {
             call,
-            msg: msg.to_string(),
+            msg: text(format_args!("{msg}")),
         }
     }
 
@@ -109,7 +114,7 @@ impl Error {
     pub(crate) fn unsupported(call: &'static str, msg: impl fmt::Display) -> Self {
         Error::Unsupported {
             call,
-            msg: msg.to_string(),
+            msg: text(format_args!("{msg}")),
         }
     }
 
@@ -117,7 +122,7 @@ impl Error {
     pub(crate) fn too_large(call: &'static str, msg: impl fmt::Display) -> Self {
         Error::TooLarge {
             call,
-            msg: msg.to_string(),
+            msg: text(format_args!("{msg}")),
         }
     }
 
@@ -126,7 +131,7 @@ impl Error {
     pub(crate) fn os(call: &'static str, errno: i32, msg: impl fmt::Display) -> Self {
         Error::Os {
             call,
-            msg: msg.to_string(),
+            msg: text(format_args!("{msg}")),
             source: io::Error::from_raw_os_error(errno),
         }
     }
@@ -156,13 +161,92 @@ fn kind_errno(e: &io::Error) -> i32 {
 }
 
 /// The system's text for an error, without Rust's " (os error N)" suffix.
-fn os_text(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.rfind(" (os error ") {
-        Some(i) if s.ends_with(')') => s[..i].to_string(),
-        _ => s,
+fn os_text(e: &io::Error) -> OsText<'_> {
+    OsText(e)
+}
+
+/// [`os_text`]: `strerror_r` into a stack buffer (std's own `Display` of an
+/// OS error allocates the text).
+struct OsText<'a>(&'a io::Error);
+
+impl fmt::Display for OsText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(code) = self.0.raw_os_error() else {
+            return fmt::Display::fmt(self.0, f);
+        };
+        let mut buf = [0 as libc::c_char; 256];
+        // SAFETY: strerror_r writes at most buf.len() bytes, NUL included,
+        // into the live buffer (the XSI version: it returns an int).
+        let rc = unsafe { libc::strerror_r(code, buf.as_mut_ptr(), buf.len()) };
+        if rc != 0 {
+            return write!(f, "error {code}");
+        }
+        // SAFETY: on success the buffer holds a NUL-terminated string.
+        let bytes = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_bytes();
+        match std::str::from_utf8(bytes) {
+            Ok(s) => f.write_str(s),
+            Err(e) => f.write_str(std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or("")),
+        }
     }
 }
+
+/// The text of an error whose own could not be had: no memory to format it.
+pub(crate) const NO_MEMORY_TEXT: &str =
+    "(the details were lost: there was no memory to format them)";
+
+/// Format a message without an allocation that could abort: measured first,
+/// then written into a `String` whose memory was reserved fallibly. When the
+/// heap refuses, the message is [`NO_MEMORY_TEXT`]; a text without arguments
+/// is borrowed as it is.
+#[cold]
+pub(crate) fn text(args: fmt::Arguments<'_>) -> Text {
+    if let Some(s) = args.as_str() {
+        return Cow::Borrowed(s);
+    }
+    struct Count(usize);
+    impl fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    /// Writes into reserved room only: never makes the `String` grow.
+    struct Fill<'a>(&'a mut String);
+    impl fmt::Write for Fill<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let room = self.0.capacity() - self.0.len();
+            if s.len() <= room {
+                self.0.push_str(s);
+                return Ok(());
+            }
+            let mut cut = room;
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.0.push_str(&s[..cut]);
+            Err(fmt::Error)
+        }
+    }
+    let mut n = Count(0);
+    if fmt::write(&mut n, args).is_err() {
+        return Cow::Borrowed("(a message could not be formatted)");
+    }
+    let mut s = String::new();
+    if s.try_reserve_exact(n.0).is_err() {
+        return Cow::Borrowed(NO_MEMORY_TEXT);
+    }
+    // A value that writes more the second time is cut at the first length.
+    let _ = fmt::write(&mut Fill(&mut s), args);
+    Cow::Owned(s)
+}
+
+/// [`text`] with `format!`'s syntax: an error message that cannot abort.
+macro_rules! msg {
+    ($($arg:tt)*) => {
+        $crate::error::text(format_args!($($arg)*))
+    };
+}
+pub(crate) use msg;
 
 /// The result type of the safe API.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -15,11 +15,11 @@
 #![allow(clippy::missing_safety_doc)]
 
 use std::cell::RefCell;
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::os::fd::BorrowedFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::error::{Error, Result};
+use crate::error::{msg, Error, Result, Text};
 use crate::flags::{Advice, Flags, SyncFlags};
 use crate::region::Region;
 
@@ -30,25 +30,78 @@ pub struct mm_region {
     region: Region,
 }
 
+/// Room for one thread's last error message, its terminating NUL included.
+/// A longer message is cut, ending in "...".
+const LAST_ERROR_ROOM: usize = 4096;
+
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    // A fixed buffer, not a heap string: storing a message never allocates,
+    // so an exhausted heap still gets its message. Const-initialised and
+    // without a destructor, it needs no lazy set-up either.
+    static LAST_ERROR: RefCell<[u8; LAST_ERROR_ROOM]> =
+        const { RefCell::new([0; LAST_ERROR_ROOM]) };
+}
+
+/// Writes a message into a NUL-terminated buffer, NUL bytes spelled `\0`,
+/// cut with "..." where it does not fit.
+struct MessageWriter<'a> {
+    buf: &'a mut [u8; LAST_ERROR_ROOM],
+    len: usize,
+    cut: bool,
+}
+
+impl std::fmt::Write for MessageWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        // Keep room for "..." and the terminating NUL.
+        const END: usize = LAST_ERROR_ROOM - 4;
+        for ch in s.chars() {
+            let mut utf8 = [0u8; 4];
+            let bytes: &[u8] = if ch == '\0' {
+                b"\\0"
+            } else {
+                ch.encode_utf8(&mut utf8).as_bytes()
+            };
+            if self.len + bytes.len() > END {
+                self.cut = true;
+                return Err(std::fmt::Error);
+            }
+            self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+        }
+        Ok(())
+    }
 }
 
 /// Store `e` as this thread's last error message.
 fn set_last_error(e: &Error) {
-    let text = e.to_string().replace('\0', "\\0");
-    let c = CString::new(text).unwrap_or_default();
+    use std::fmt::Write;
     // If the thread-local is being torn down there is nowhere to store it.
-    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = c);
+    let _ = LAST_ERROR.try_with(|slot| {
+        let Ok(mut buf) = slot.try_borrow_mut() else {
+            return;
+        };
+        let mut w = MessageWriter {
+            buf: &mut buf,
+            len: 0,
+            cut: false,
+        };
+        let _ = write!(w, "{e}");
+        let (mut len, cut) = (w.len, w.cut);
+        if cut {
+            buf[len..len + 3].copy_from_slice(b"...");
+            len += 3;
+        }
+        buf[len] = 0;
+    });
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> Text {
     if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
+        msg!("{s}")
     } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
+        msg!("{s}")
     } else {
-        "panic with a non-string payload".to_string()
+        Text::Borrowed("panic with a non-string payload")
     }
 }
 
@@ -348,7 +401,7 @@ pub extern "C" fn mm_last_error() -> *const c_char {
     static EMPTY: &CStr = c"";
     quiet(EMPTY.as_ptr(), || {
         LAST_ERROR
-            .try_with(|slot| slot.borrow().as_ptr())
+            .try_with(|slot| slot.as_ptr().cast::<c_char>().cast_const())
             .unwrap_or(EMPTY.as_ptr())
     })
 }
@@ -661,5 +714,37 @@ mod tests {
         let rc = guard("mm_test", || Err(Error::invalid("mm_test", "a\0b")));
         assert_eq!(rc, -libc::EINVAL);
         assert_eq!(message(), "mm_test: a\\0b");
+    }
+
+    #[test]
+    fn a_message_too_long_for_the_buffer_is_cut_and_terminated() {
+        let long = "x".repeat(3 * LAST_ERROR_ROOM);
+        let rc = guard("mm_test", || Err(Error::invalid("mm_test", &long)));
+        assert_eq!(rc, -libc::EINVAL);
+        let m = message();
+        assert_eq!(
+            m.len(),
+            LAST_ERROR_ROOM - 1,
+            "the buffer is used to its end"
+        );
+        assert!(m.starts_with("mm_test: xxx") && m.ends_with("x..."), "{m}");
+        // A multi-byte character is never split at the cut.
+        let wide = "\u{e9}".repeat(LAST_ERROR_ROOM);
+        guard("mm_test", || Err(Error::invalid("mm_test", &wide)));
+        assert!(message().ends_with("\u{e9}..."));
+        // The next, shorter message replaces it whole.
+        guard("mm_test", || Err(Error::invalid("mm_test", "short")));
+        assert_eq!(message(), "mm_test: short");
+    }
+
+    #[test]
+    fn system_error_texts_come_from_strerror() {
+        let e = Error::os("mm_test", libc::ENOENT, "open(\"x\")");
+        assert_eq!(
+            e.to_string(),
+            "mm_test: open(\"x\"): No such file or directory"
+        );
+        let e = Error::os("mm_test", 99999, "y");
+        assert!(e.to_string().starts_with("mm_test: y: "), "{e}");
     }
 }

@@ -247,15 +247,10 @@ impl SyncFlags {
 
     /// Parse a C `mm_sync` flag word: `0` means `MM_SYNC`; `MM_SYNC|MM_ASYNC`
     /// and unknown bits are errors (the message says which).
-    pub fn from_bits(bits: u32) -> Result<SyncFlags, String> {
+    pub fn from_bits(bits: u32) -> Result<SyncFlags, BadSyncFlags> {
         let unknown = bits & !(MM_SYNC | MM_ASYNC | MM_INVALIDATE);
-        if unknown != 0 {
-            return Err(format!("unknown sync flag bits {unknown:#x} in {bits:#x}"));
-        }
-        if bits & MM_SYNC != 0 && bits & MM_ASYNC != 0 {
-            return Err(format!(
-                "MM_SYNC and MM_ASYNC are mutually exclusive (flags {bits:#x})"
-            ));
+        if unknown != 0 || (bits & MM_SYNC != 0 && bits & MM_ASYNC != 0) {
+            return Err(BadSyncFlags(bits));
         }
         Ok(SyncFlags {
             mode: if bits & MM_ASYNC != 0 {
@@ -265,6 +260,25 @@ impl SyncFlags {
             },
             invalidate: bits & MM_INVALIDATE != 0,
         })
+    }
+}
+
+/// A flag word [`SyncFlags::from_bits`] refused; its `Display` says why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadSyncFlags(pub u32);
+
+impl fmt::Display for BadSyncFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bits = self.0;
+        let unknown = bits & !(MM_SYNC | MM_ASYNC | MM_INVALIDATE);
+        if unknown != 0 {
+            write!(f, "unknown sync flag bits {unknown:#x} in {bits:#x}")
+        } else {
+            write!(
+                f,
+                "MM_SYNC and MM_ASYNC are mutually exclusive (flags {bits:#x})"
+            )
+        }
     }
 }
 

@@ -1,15 +1,14 @@
 //! The safe Rust core: [`Region`], one mapping with its bounds and flags.
 
 use std::ffi::{CStr, OsStr};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
-use crate::error::{Error, Result};
+use crate::error::{msg, Error, Result, Text};
 use crate::flags::{
     Advice, Flags, SyncFlags, SyncMode, MM_SEAL_GROW, MM_SEAL_SHRINK, MM_SEAL_WRITE,
 };
@@ -48,7 +47,7 @@ enum SavedPath {
         len: u8,
         bytes: [u8; SavedPath::INLINE],
     },
-    Heap(Box<Path>),
+    Heap(std::path::PathBuf),
 }
 
 impl SavedPath {
@@ -57,18 +56,23 @@ impl SavedPath {
     /// with a few inline stores instead of a call to `memcpy`.
     const INLINE: usize = 46;
 
-    fn new(path: &Path) -> SavedPath {
+    /// `None` when a long path finds no heap memory.
+    fn new(path: &Path) -> Option<SavedPath> {
         let b = path.as_os_str().as_bytes();
         if b.len() <= Self::INLINE {
             let mut bytes = [0u8; Self::INLINE];
             bytes[..b.len()].copy_from_slice(b);
-            SavedPath::Inline {
+            return Some(SavedPath::Inline {
                 len: b.len() as u8,
                 bytes,
-            }
-        } else {
-            SavedPath::Heap(path.into())
+            });
         }
+        let mut heap: Vec<u8> = Vec::new();
+        heap.try_reserve_exact(b.len()).ok()?;
+        // Within the reserved room; the conversions below move, not copy.
+        heap.extend_from_slice(b);
+        use std::os::unix::ffi::OsStringExt;
+        Some(SavedPath::Heap(std::ffi::OsString::from_vec(heap).into()))
     }
 
     fn as_path(&self) -> &Path {
@@ -287,7 +291,7 @@ fn undo_grow(
     fd: BorrowedFd<'_>,
     old_size: Option<u64>,
     call: &'static str,
-    msg: String,
+    msg: Text,
     source: io::Error,
 ) -> Error {
     if let Some(size) = old_size {
@@ -303,8 +307,17 @@ fn too_large(call: &'static str, what: impl std::fmt::Display) -> Error {
     )
 }
 
-fn describe(path: &Path) -> String {
-    format!("{:?}", path.as_os_str())
+fn describe(path: &Path) -> Quoted<'_> {
+    Quoted(path)
+}
+
+/// [`describe`]: a path as messages show it, formatted only when one is.
+struct Quoted<'a>(&'a Path);
+
+impl std::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0.as_os_str())
+    }
 }
 
 /// How messages name a file: its path, or "fd N". Formatted only when an
@@ -431,7 +444,7 @@ impl Region {
     fn anon_error(call: &'static str, what: &str, len: usize, flags: Flags, e: io::Error) -> Error {
         Error::Os {
             call,
-            msg: format!("{what} of {len} bytes with {flags}"),
+            msg: msg!("{what} of {len} bytes with {flags}"),
             source: e,
         }
     }
@@ -490,7 +503,7 @@ impl Region {
             };
             sys::populate(map, write, backing).map_err(|e| Error::Os {
                 call,
-                msg: format!(
+                msg: msg!(
                     "MM_POPULATE could not prefault {} bytes{}",
                     map.len(),
                     if e.raw_os_error() == Some(libc::EFAULT) {
@@ -545,7 +558,7 @@ impl Region {
             let f =
                 sys::open_path(path, c_path, read_write, true, custom).map_err(|e| Error::Os {
                     call: CALL,
-                    msg: format!("open({}, {mode}|O_CREAT|O_EXCL, 0600)", describe(path)),
+                    msg: msg!("open({}, {mode}|O_CREAT|O_EXCL, 0600)", describe(path)),
                     source: e,
                 })?;
             (f, true)
@@ -568,7 +581,7 @@ impl Region {
         let result = result.and_then(|region| sync_parent_dir(CALL, path).map(|()| region));
         if result.is_err() {
             // We made this file and could not finish: leave nothing behind.
-            let _ = std::fs::remove_file(path);
+            let _ = sys::unlink(path, c_path);
         }
         result
     }
@@ -595,7 +608,7 @@ impl Region {
                 Err(e) => {
                     return Err(Error::Os {
                         call,
-                        msg: format!("open({}, {mode})", describe(path)),
+                        msg: msg!("open({}, {mode})", describe(path)),
                         source: e,
                     })
                 }
@@ -621,7 +634,7 @@ impl Region {
                 Err(e) => {
                     return Err(Error::Os {
                         call,
-                        msg: format!("open({}, {mode}|O_CREAT|O_EXCL, 0600)", describe(path)),
+                        msg: msg!("open({}, {mode}|O_CREAT|O_EXCL, 0600)", describe(path)),
                         source: e,
                     })
                 }
@@ -654,7 +667,7 @@ impl Region {
         let raw = fd.as_raw_fd();
         let mode = sys::access_mode(fd).map_err(|e| Error::Os {
             call: CALL,
-            msg: format!("fcntl(fd {raw}, F_GETFL)"),
+            msg: msg!("fcntl(fd {raw}, F_GETFL)"),
             source: e,
         })?;
         if mode == libc::O_WRONLY {
@@ -696,7 +709,7 @@ impl Region {
         let what = FileName { path, fd: raw };
         let st = sys::fstat(fd).map_err(|e| Error::Os {
             call,
-            msg: format!("{what}: fstat(fd {raw})"),
+            msg: msg!("{what}: fstat(fd {raw})"),
             source: e,
         })?;
         if st.kind == libc::S_IFDIR {
@@ -716,6 +729,18 @@ impl Region {
                 ),
             ));
         }
+        // Kept before anything is written, so running out of memory for it
+        // changes nothing.
+        let saved = match path {
+            None => None,
+            Some(p) => Some(SavedPath::new(p).ok_or_else(|| {
+                Error::os(
+                    call,
+                    libc::ENOMEM,
+                    format_args!("{what}: no memory to keep the path for mm_resize"),
+                )
+            })?),
+        };
         let size = st.size;
         let create = flags.contains(Flags::CREATE);
         if offset > size && !(create && len > 0) {
@@ -774,7 +799,7 @@ impl Region {
         let grown = create && end > size;
         if create && len > 0 {
             if let Err(e) = sys::allocate(fd, offset, len as u64, size) {
-                let msg = format!(
+                let msg = msg!(
                     "{what}: MM_CREATE could not allocate bytes [{offset}, {end}){}",
                     if e.raw_os_error() == Some(libc::EFBIG) {
                         " (past RLIMIT_FSIZE or the largest file size)"
@@ -788,12 +813,12 @@ impl Region {
         if grown || created {
             // A durable size: the new length and blocks reach the disk now.
             if let Err(e) = sys::fsync(fd) {
-                let msg = format!("{what}: fsync after growing the file");
+                let msg = msg!("{what}: fsync after growing the file");
                 return Err(undo_grow(fd, grown.then_some(size), call, msg, e));
             }
         }
         let origin = FileOrigin {
-            path: path.map(SavedPath::new),
+            path: saved,
             dev: st.dev,
             ino: st.ino,
             offset,
@@ -813,7 +838,7 @@ impl Region {
         let map = match sys::map_fd(fd, aligned, map_len, &spec) {
             Ok(map) => map,
             Err(e) => {
-                let msg = format!("{what}: mmap of {len} bytes at offset {offset} with {flags}");
+                let msg = msg!("{what}: mmap of {len} bytes at offset {offset} with {flags}");
                 return Err(undo_grow(fd, grown.then_some(size), call, msg, e));
             }
         };
@@ -940,12 +965,10 @@ impl Region {
         }
         map.sync(s, l, f).map_err(|e| Error::Os {
             call: CALL,
-            msg: format!(
-                "msync of {l} bytes covering [{offset}, {}) ",
+            msg: msg!(
+                "msync of {l} bytes covering [{offset}, {})",
                 offset + (end - start)
-            )
-            .trim_end()
-            .to_string(),
+            ),
             source: e,
         })
     }
@@ -975,7 +998,7 @@ impl Region {
         };
         map.unlock(s, l).map_err(|e| Error::Os {
             call: CALL,
-            msg: format!("munlock({l} bytes)"),
+            msg: msg!("munlock({l} bytes)"),
             source: e,
         })?;
         if start == self.delta && end == self.delta + self.len {
@@ -1007,7 +1030,7 @@ impl Region {
         };
         map.advise(s, l, raw).map_err(|e| Error::Os {
             call: CALL,
-            msg: format!("madvise({l} bytes, {})", advice.name()),
+            msg: msg!("madvise({l} bytes, {})", advice.name()),
             source: e,
         })
     }
@@ -1071,7 +1094,7 @@ impl Region {
         self.parts.fetch_or(PART_PROTECTED, Ordering::Relaxed);
         map.protect(s, l, prot_bits(prot)).map_err(|e| Error::Os {
             call: CALL,
-            msg: format!("mprotect({l} bytes, {prot})"),
+            msg: msg!("mprotect({l} bytes, {prot})"),
             source: e,
         })?;
         if whole {
@@ -1120,21 +1143,26 @@ impl Region {
         let map_len = sys::round_up(len, sys::page_size())
             .filter(|&l| l <= isize::MAX as usize && (len as u64) <= i64::MAX as u64)
             .ok_or_else(|| too_large(CALL, format_args!("len {len}")))?;
-        let cname = std::ffi::CString::new(name)
-            .map_err(|_| Error::invalid(CALL, format_args!("name {name:?} contains a NUL byte")))?;
-        let (fd, sealable) = sys::shareable_object(&cname).map_err(|e| Error::Os {
-            call: CALL,
-            msg: format!("creating the shared memory object {name:?}"),
-            source: e,
-        })?;
+        if name.contains('\0') {
+            return Err(Error::invalid(
+                CALL,
+                format_args!("name {name:?} contains a NUL byte"),
+            ));
+        }
+        let (fd, sealable) =
+            sys::with_c_bytes(name.as_bytes(), sys::shareable_object).map_err(|e| Error::Os {
+                call: CALL,
+                msg: msg!("creating the shared memory object {name:?}"),
+                source: e,
+            })?;
         sys::set_len(fd.as_fd(), len as u64).map_err(|e| Error::Os {
             call: CALL,
-            msg: format!("ftruncate of {name:?} to {len} bytes"),
+            msg: msg!("ftruncate of {name:?} to {len} bytes"),
             source: e,
         })?;
         let map = sys::map_fd(fd.as_fd(), 0, map_len, &spec).map_err(|e| Error::Os {
             call: CALL,
-            msg: format!("mmap of {len} bytes of {name:?} with {flags}"),
+            msg: msg!("mmap of {len} bytes of {name:?} with {flags}"),
             source: e,
         })?;
         Self::finish(
@@ -1195,7 +1223,7 @@ impl Region {
             )
             .map_err(|e| Error::Os {
                 call: CALL,
-                msg: format!("fcntl(F_ADD_SEALS, {seals:#x}) on fd {}", fd.as_raw_fd()),
+                msg: msg!("fcntl(F_ADD_SEALS, {seals:#x}) on fd {}", fd.as_raw_fd()),
                 source: e,
             })
         }
@@ -1284,7 +1312,7 @@ impl Region {
             };
             Error::Os {
                 call,
-                msg: format!("copying {n} bytes at offset {offset}{cause}"),
+                msg: msg!("copying {n} bytes at offset {offset}{cause}"),
                 source: e,
             }
         })
@@ -1413,7 +1441,7 @@ impl Region {
                         };
                         Error::Os {
                             call: CALL,
-                            msg: format!("ftruncate from {before} to {new_len} bytes{why}"),
+                            msg: msg!("ftruncate from {before} to {new_len} bytes{why}"),
                             source: e,
                         }
                     })?;
@@ -1473,13 +1501,33 @@ impl Region {
         let n = end - start;
         // SAFETY: start < end <= map.len(): inside the mapping.
         let at = unsafe { map.ptr().add(start) };
-        let mut old = vec![0u8; n];
-        let readable = sys::copy_checked(sys::Direction::Read, at, old.as_mut_ptr(), n).is_ok();
-        if readable && old.iter().all(|&b| b == 0) {
+        // Through a stack buffer, a chunk at a time: no heap on this path.
+        let mut buf = [0u8; 4096];
+        let mut readable = true;
+        let mut zero = true;
+        let mut done = 0;
+        while done < n && zero {
+            let k = (n - done).min(buf.len());
+            // SAFETY: done + k <= n: inside the mapping.
+            let src = unsafe { at.add(done) };
+            readable = sys::copy_checked(sys::Direction::Read, src, buf.as_mut_ptr(), k).is_ok();
+            zero = readable && buf[..k].iter().all(|&b| b == 0);
+            done += k;
+        }
+        if zero {
             return Ok(());
         }
-        let zeros = vec![0u8; n];
-        match sys::copy_checked(sys::Direction::Write, at, zeros.as_ptr().cast_mut(), n) {
+        buf.fill(0);
+        let mut cleared = Ok(());
+        let mut done = 0;
+        while done < n && cleared.is_ok() {
+            let k = (n - done).min(buf.len());
+            // SAFETY: done + k <= n: inside the mapping.
+            let dst = unsafe { at.add(done) };
+            cleared = sys::copy_checked(sys::Direction::Write, dst, buf.as_mut_ptr(), k);
+            done += k;
+        }
+        match cleared {
             Ok(()) => Ok(()),
             Err(e) => Err(Error::os(
                 call,
@@ -1534,7 +1582,7 @@ impl Region {
             };
             Error::Os {
                 call,
-                msg: format!("remapping to {new_map_len} bytes{why}"),
+                msg: msg!("remapping to {new_map_len} bytes{why}"),
                 source: e,
             }
         })
@@ -1555,19 +1603,21 @@ impl Region {
         };
         let create = self.flags().contains(Flags::CREATE);
         let read_write = create || self.flags().contains(Flags::WRITE | Flags::SHARED);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(read_write)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path)
-            .map_err(|e| Error::Os {
-                call,
-                msg: format!("reopening {} to grow the region", describe(path)),
-                source: e,
-            })?;
+        let file = sys::open_path(
+            path,
+            None,
+            read_write,
+            false,
+            libc::O_NONBLOCK | libc::O_NOCTTY,
+        )
+        .map_err(|e| Error::Os {
+            call,
+            msg: msg!("reopening {} to grow the region", describe(path)),
+            source: e,
+        })?;
         let st = sys::fstat(file.as_fd()).map_err(|e| Error::Os {
             call,
-            msg: format!("fstat of {}", describe(path)),
+            msg: msg!("fstat of {}", describe(path)),
             source: e,
         })?;
         if (st.dev, st.ino) != (origin.dev, origin.ino) {
@@ -1598,7 +1648,7 @@ impl Region {
                     let _ = sys::truncate(file.as_fd(), st.size);
                     Error::Os {
                         call,
-                        msg: format!(
+                        msg: msg!(
                             "{}: MM_CREATE could not grow the file to {end} bytes",
                             describe(path)
                         ),
@@ -1617,14 +1667,14 @@ fn lock_error(call: &'static str, bytes: usize, e: io::Error) -> Error {
     if !matches!(errno, Some(libc::ENOMEM | libc::EAGAIN | libc::EPERM)) {
         return Error::Os {
             call,
-            msg: format!("mlock({bytes} bytes)"),
+            msg: msg!("mlock({bytes} bytes)"),
             source: e,
         };
     }
     if !sys::HAS_MEMLOCK_RLIMIT {
         return Error::Os {
             call,
-            msg: format!(
+            msg: msg!(
                 "mlock({bytes} bytes) refused: locking memory needs {}",
                 sys::LOCK_PRIVILEGE
             ),
@@ -1642,11 +1692,11 @@ fn lock_error(call: &'static str, bytes: usize, e: io::Error) -> Error {
         (Some(l), Some(b)) => b.saturating_add(bytes as u64) <= l,
         (Some(_), None) => false,
     };
-    let limit = limit.map_or("unlimited".to_string(), |l| format!("{l} bytes"));
+    let limit = Bytes(limit);
     if errno != Some(libc::EPERM) && within_limit {
         return Error::Os {
             call,
-            msg: format!(
+            msg: msg!(
                 "mlock({bytes} bytes) failed although RLIMIT_MEMLOCK ({limit}) allows it: \
                  some pages cannot be brought in (no access after mm_protect, or past the end \
                  of a truncated file), or the system is out of memory or at its limit of locked memory"
@@ -1654,17 +1704,38 @@ fn lock_error(call: &'static str, bytes: usize, e: io::Error) -> Error {
             source: e,
         };
     }
-    let locked = match locked {
-        Some(b) => format!(", {b} bytes already locked by this process (VmLck)"),
-        None => String::new(),
-    };
+    let locked = Locked(locked);
     Error::Os {
         call,
-        msg: format!(
+        msg: msg!(
             "mlock({bytes} bytes) refused: RLIMIT_MEMLOCK is {limit}{locked}; raise it (ulimit -l) or run with {}",
             sys::LOCK_PRIVILEGE
         ),
         source: e,
+    }
+}
+
+/// A limit for messages: "N bytes", or "unlimited".
+struct Bytes(Option<u64>);
+
+impl std::fmt::Display for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(l) => write!(f, "{l} bytes"),
+            None => f.write_str("unlimited"),
+        }
+    }
+}
+
+/// The bytes this process has locked, for messages (nothing when unknown).
+struct Locked(Option<u64>);
+
+impl std::fmt::Display for Locked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(b) => write!(f, ", {b} bytes already locked by this process (VmLck)"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -1674,13 +1745,10 @@ fn sync_parent_dir(call: &'static str, path: &Path) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new(OsStr::new(".")),
     };
-    let dir = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(parent)
-        .map_err(|e| Error::Os {
+    let dir =
+        sys::open_path(parent, None, false, false, libc::O_DIRECTORY).map_err(|e| Error::Os {
             call,
-            msg: format!(
+            msg: msg!(
                 "open({}, O_DIRECTORY) to make the new file durable",
                 describe(parent)
             ),
@@ -1693,7 +1761,7 @@ fn sync_parent_dir(call: &'static str, path: &Path) -> Result<()> {
     }
     .map_err(|e| Error::Os {
         call,
-        msg: format!("fsync of directory {}", describe(parent)),
+        msg: msg!("fsync of directory {}", describe(parent)),
         source: e,
     })
 }

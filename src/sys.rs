@@ -270,14 +270,96 @@ pub(crate) fn map_hugetlb(_len: usize, _spec: &MapSpec) -> Option<Mapping> {
 /// Free explicit huge pages and their size, from `/proc/meminfo`.
 #[cfg(mmkit_map_hugetlb)]
 fn hugetlb_free() -> Option<(usize, usize)> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let field = |name: &str| -> Option<usize> {
-        let line = info.lines().find(|l| l.starts_with(name))?;
-        line[name.len()..].split_whitespace().next()?.parse().ok()
-    };
-    let free = field("HugePages_Free:")?;
-    let size_kb = field("Hugepagesize:")?;
-    (free > 0).then_some((free, size_kb.checked_mul(1024)?))
+    let free = proc_field(c"/proc/meminfo", b"HugePages_Free:")?;
+    let size_kb = proc_field(c"/proc/meminfo", b"Hugepagesize:")?;
+    let free = usize::try_from(free).ok()?;
+    let size = usize::try_from(size_kb).ok()?.checked_mul(1024)?;
+    (free > 0).then_some((free, size))
+}
+
+/// The number after `key` on the line that starts with it in a `/proc` file
+/// of `key: value` lines (`/proc/meminfo`, `/proc/self/status`; kB values are
+/// returned as they are). Read through a stack buffer: no heap, so it serves
+/// error paths when memory has run out.
+#[cfg_attr(not(any(mmkit_proc_status, mmkit_map_hugetlb)), allow(dead_code))]
+pub(crate) fn proc_field(path: &CStr, key: &[u8]) -> Option<u64> {
+    let mut buf = [0u8; 4096];
+    let mut found = None;
+    for_each_line(path, &mut buf, |line| {
+        if found.is_none() {
+            if let Some(rest) = line.strip_prefix(key) {
+                found = parse_number(rest);
+            }
+        }
+    })?;
+    found
+}
+
+/// The first decimal number in `bytes`, after any blanks.
+fn parse_number(bytes: &[u8]) -> Option<u64> {
+    let digits = bytes.iter().skip_while(|b| b.is_ascii_whitespace());
+    let mut n: Option<u64> = None;
+    for &b in digits.take_while(|b| b.is_ascii_digit()) {
+        n = n
+            .unwrap_or(0)
+            .checked_mul(10)?
+            .checked_add(u64::from(b - b'0'));
+    }
+    n
+}
+
+/// Call `each` with every line of the file at `path` (without its newline),
+/// read into `buf`; a line longer than `buf` is passed cut at its length.
+/// `None` when the file cannot be opened or read.
+pub(crate) fn for_each_line(
+    path: &CStr,
+    buf: &mut [u8],
+    mut each: impl FnMut(&[u8]),
+) -> Option<()> {
+    use std::io::Read;
+    let mut file = open_c(path, libc::O_RDONLY | libc::O_CLOEXEC, 0).ok()?;
+    let mut have = 0;
+    loop {
+        let n = match file.read(&mut buf[have..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        };
+        have += n;
+        let mut start = 0;
+        while let Some(nl) = buf[start..have].iter().position(|&b| b == b'\n') {
+            each(&buf[start..start + nl]);
+            start += nl + 1;
+        }
+        if n == 0 {
+            if start < have {
+                each(&buf[start..have]);
+            }
+            return Some(());
+        }
+        if start == 0 && have == buf.len() {
+            // One line fills the buffer: pass it cut, skip to its end.
+            each(&buf[..have]);
+            loop {
+                let n = match file.read(buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => return None,
+                };
+                if n == 0 {
+                    return Some(());
+                }
+                if let Some(nl) = buf[..n].iter().position(|&b| b == b'\n') {
+                    buf.copy_within(nl + 1..n, 0);
+                    have = n - nl - 1;
+                    break;
+                }
+            }
+            continue;
+        }
+        buf.copy_within(start..have, 0);
+        have -= start;
+    }
 }
 
 /// Transparent huge page advice; `true` when the kernel accepted it.
@@ -437,13 +519,10 @@ pub(crate) fn touch_checked(m: &Mapping, write: bool) -> SysResult<()> {
     let (rd, wr) = cloexec_pipe()?;
     let page = page_size();
     let pages = m.len() / page;
-    let mut iov = vec![
-        libc::iovec {
-            iov_base: ptr::null_mut(),
-            iov_len: 1,
-        };
-        batch
-    ];
+    let mut iov = [libc::iovec {
+        iov_base: ptr::null_mut(),
+        iov_len: 1,
+    }; 512];
     let mut drain = [0u8; 512];
     let mut first = 0;
     while first < pages {
@@ -501,12 +580,8 @@ pub(crate) fn map_fd(
 
 /// Open `path` for mapping: `O_RDONLY` or `O_RDWR`, plus `O_CREAT|O_EXCL`
 /// (mode 0600) when `create_new`, plus `custom` (access-mode bits ignored), plus
-/// `O_CLOEXEC` -- the flags `OpenOptions` would pass, EINTR retried as it does.
-/// `c_path` is the same path as a C string when the caller has one (the C
-/// ABI): it is opened as it is. Otherwise the common case goes straight to
-/// `open(2)` with the path copied into a stack buffer; paths of 384 bytes or
-/// more, or with a NUL byte, go through `OpenOptions` itself, which makes the
-/// same call or reports the same error.
+/// `O_CLOEXEC`, EINTR retried. `c_path` is the same path as a C string when
+/// the caller has one (the C ABI): it is opened as it is.
 pub(crate) fn open_path(
     path: &std::path::Path,
     c_path: Option<&CStr>,
@@ -514,8 +589,6 @@ pub(crate) fn open_path(
     create_new: bool,
     custom: libc::c_int,
 ) -> SysResult<File> {
-    use std::os::unix::ffi::OsStrExt;
-    const STACK: usize = 384;
     let mut flags = libc::O_CLOEXEC
         | (custom & !libc::O_ACCMODE)
         | if read_write {
@@ -529,29 +602,58 @@ pub(crate) fn open_path(
     } else {
         0o666
     };
-    if let Some(c) = c_path {
-        return open_c(c, flags, mode);
+    match c_path {
+        Some(c) => open_c(c, flags, mode),
+        None => with_c_path(path, |c| open_c(c, flags, mode)),
     }
-    let bytes = path.as_os_str().as_bytes();
+}
+
+/// Run `f` with `path` as a C string: copied into a stack buffer when it is
+/// short (nearly always), else into heap memory asked for fallibly, so a long
+/// path on an exhausted heap is `ENOMEM`, not an abort. A path with a NUL
+/// byte is `EINVAL`.
+pub(crate) fn with_c_path<T>(
+    path: &std::path::Path,
+    f: impl FnOnce(&CStr) -> SysResult<T>,
+) -> SysResult<T> {
+    use std::os::unix::ffi::OsStrExt;
+    with_c_bytes(path.as_os_str().as_bytes(), f)
+}
+
+/// [`with_c_path`] for any bytes.
+pub(crate) fn with_c_bytes<T>(bytes: &[u8], f: impl FnOnce(&CStr) -> SysResult<T>) -> SysResult<T> {
+    const STACK: usize = 384;
     // SAFETY: memchr reads the bytes.len() bytes of a live slice.
     let nul = unsafe { libc::memchr(bytes.as_ptr().cast(), 0, bytes.len()) };
-    if bytes.len() >= STACK || !nul.is_null() {
-        return open_path_std(path, read_write, create_new, custom);
+    if !nul.is_null() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    let mut buf = std::mem::MaybeUninit::<[u8; STACK]>::uninit();
-    let p = buf.as_mut_ptr().cast::<u8>();
-    // SAFETY: bytes.len() + 1 <= STACK, so the copy and its terminator fit;
-    // the bytes hold no NUL (memchr above), so the buffer is one C string.
-    let c = unsafe {
-        ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
-        p.add(bytes.len()).write(0);
-        CStr::from_bytes_with_nul_unchecked(std::slice::from_raw_parts(p, bytes.len() + 1))
-    };
-    open_c(c, flags, mode)
+    if bytes.len() < STACK {
+        let mut buf = std::mem::MaybeUninit::<[u8; STACK]>::uninit();
+        let p = buf.as_mut_ptr().cast::<u8>();
+        // SAFETY: bytes.len() + 1 <= STACK, so the copy and its terminator
+        // fit; the bytes hold no NUL (memchr above), so the buffer is one C
+        // string.
+        let c = unsafe {
+            ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+            p.add(bytes.len()).write(0);
+            CStr::from_bytes_with_nul_unchecked(std::slice::from_raw_parts(p, bytes.len() + 1))
+        };
+        return f(c);
+    }
+    let mut heap: Vec<u8> = Vec::new();
+    heap.try_reserve_exact(bytes.len() + 1)
+        .map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))?;
+    // Within the reserved room: no further allocation.
+    heap.extend_from_slice(bytes);
+    heap.push(0);
+    let c =
+        CStr::from_bytes_with_nul(&heap).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    f(c)
 }
 
 /// `open(2)` of a C string with raw flags, EINTR retried.
-fn open_c(path: &CStr, flags: libc::c_int, mode: libc::c_uint) -> SysResult<File> {
+pub(crate) fn open_c(path: &CStr, flags: libc::c_int, mode: libc::c_uint) -> SysResult<File> {
     use std::os::fd::FromRawFd;
     // SAFETY: path is a NUL-terminated string; open only reads it.
     let fd = retry(|| unsafe { libc::open(path.as_ptr(), flags, mode) } as isize)?;
@@ -560,22 +662,16 @@ fn open_c(path: &CStr, flags: libc::c_int, mode: libc::c_uint) -> SysResult<File
     Ok(unsafe { File::from_raw_fd(fd as libc::c_int) })
 }
 
-/// [`open_path`] through `OpenOptions`, for the paths it does not take itself.
-#[cold]
-#[inline(never)]
-fn open_path_std(
-    path: &std::path::Path,
-    read_write: bool,
-    create_new: bool,
-    custom: libc::c_int,
-) -> SysResult<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true).write(read_write).custom_flags(custom);
-    if create_new {
-        opts.create_new(true).mode(0o600);
+/// `unlink(2)`, without the heap.
+pub(crate) fn unlink(path: &std::path::Path, c_path: Option<&CStr>) -> SysResult<()> {
+    let go = |c: &CStr| {
+        // SAFETY: c is a NUL-terminated string; unlink only reads it.
+        cvt(unsafe { libc::unlink(c.as_ptr()) })
+    };
+    match c_path {
+        Some(c) => go(c),
+        None => with_c_path(path, go),
     }
-    opts.open(path)
 }
 
 fn fd_of(f: &File) -> BorrowedFd<'_> {
@@ -724,14 +820,7 @@ pub(crate) fn file_size_limit() -> Option<u64> {
 pub(crate) fn locked_bytes() -> Option<u64> {
     #[cfg(mmkit_proc_status)]
     {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmLck:"))?;
-        let kb: u64 = line["VmLck:".len()..]
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()?;
-        kb.checked_mul(1024)
+        proc_field(c"/proc/self/status", b"VmLck:")?.checked_mul(1024)
     }
     #[cfg(not(mmkit_proc_status))]
     {
@@ -1038,7 +1127,13 @@ fn shm_anonymous() -> SysResult<std::os::fd::OwnedFd> {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        let name = format!("/mmkit-{}-{seq}-{nanos:x}\0", std::process::id());
+        let mut name = [0u8; 64];
+        {
+            use std::io::Write;
+            let mut w = &mut name[..63];
+            // 64 bytes hold the longest name: "/mmkit-" and three numbers.
+            let _ = write!(w, "/mmkit-{}-{seq}-{nanos:x}", std::process::id());
+        }
         let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
         // SAFETY: name is NUL-terminated; shm_open sets FD_CLOEXEC itself (POSIX).
         #[cfg(not(mmkit_variadic_shm_open))]
