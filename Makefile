@@ -30,7 +30,7 @@ EXAMPLES  := $(CURDIR)/$(BUILD)/examples
 VENV      := $(CURDIR)/$(BUILD)/venv
 
 .PHONY: all lib install uninstall stage examples demo test test-rust test-c test-examples \
-        test-python test-man check-memory cross-check fuzz bench lint header clean FORCE
+        test-python test-man test-oom check-memory cross-check fuzz bench lint header clean FORCE
 
 all: lib
 
@@ -118,6 +118,11 @@ test-python: examples
 
 test-man:
 	bash man/check.sh
+
+# Every C ABI call with each of its heap allocations failing in turn (an
+# LD_PRELOAD shim), plainly and under valgrind: no abort, no leak.
+test-oom: stage
+	MMKIT_PREFIX=$(STAGE) bash tests/c/oom.sh
 
 # The C tests and every example under valgrind memcheck and built with
 # -fsanitize=address,undefined (make test runs it too).
