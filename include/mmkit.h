@@ -231,7 +231,9 @@ size_t mm_page_size(void);
 /**
  * This thread's message for the last failed mmkit call, naming the call, the
  * cause and the values involved. Never NULL: "" when nothing has failed. The
- * pointer stays valid until the next mmkit call on the same thread.
+ * pointer stays valid until the next mmkit call on the same thread. The
+ * message lives in a fixed 4096-byte buffer per thread (no heap): a longer
+ * one is cut and ends in "...".
  */
 const char *mm_last_error(void);
 

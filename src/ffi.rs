@@ -395,7 +395,9 @@ pub extern "C" fn mm_page_size() -> usize {
 
 /// This thread's message for the last failed mmkit call, naming the call, the
 /// cause and the values involved. Never NULL: "" when nothing has failed. The
-/// pointer stays valid until the next mmkit call on the same thread.
+/// pointer stays valid until the next mmkit call on the same thread. The
+/// message lives in a fixed 4096-byte buffer per thread (no heap): a longer
+/// one is cut and ends in "...".
 #[no_mangle]
 pub extern "C" fn mm_last_error() -> *const c_char {
     static EMPTY: &CStr = c"";
