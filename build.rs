@@ -24,7 +24,6 @@ const CAPS: &[&str] = &[
     "mmkit_shm_anon",          // shm_open(SHM_ANON) (FreeBSD)
     "mmkit_variadic_shm_open", // shm_open(name, oflag, ...) in the libc crate (Apple)
     "mmkit_rlimit_memlock",    // RLIMIT_MEMLOCK (not on illumos/Solaris)
-    "mmkit_raw_fstat",         // the fstat system call, struct stat as the kernel's (Linux x86_64)
     "mmkit_shm_open",          // shm_open(3) (not on Android: Bionic has no POSIX shared memory)
 ];
 
@@ -39,7 +38,7 @@ fn disabled() -> Vec<String> {
         .collect()
 }
 
-fn caps_for(os: &str, arch: &str) -> Vec<&'static str> {
+fn caps_for(os: &str) -> Vec<&'static str> {
     let linux_like = matches!(os, "linux" | "android");
     let bsd_like = matches!(
         os,
@@ -90,9 +89,6 @@ fn caps_for(os: &str, arch: &str) -> Vec<&'static str> {
     if os == "linux" {
         caps.push("mmkit_mremap");
     }
-    if os == "linux" && arch == "x86_64" {
-        caps.push("mmkit_raw_fstat");
-    }
     if os != "android" {
         caps.push("mmkit_shm_open");
     }
@@ -110,19 +106,7 @@ fn main() {
     for cap in CAPS {
         println!("cargo::rustc-check-cfg=cfg({cap})");
     }
-    // x86_64 with 64-bit pointers (not x32): the layout raw_fstat relies on.
-    let arch = match (
-        env::var("CARGO_CFG_TARGET_ARCH")
-            .unwrap_or_default()
-            .as_str(),
-        env::var("CARGO_CFG_TARGET_POINTER_WIDTH")
-            .unwrap_or_default()
-            .as_str(),
-    ) {
-        ("x86_64", "64") => "x86_64",
-        _ => "other",
-    };
-    for cap in caps_for(&os, arch) {
+    for cap in caps_for(&os) {
         println!("cargo:rustc-cfg={cap}");
     }
 

@@ -840,38 +840,11 @@ pub(crate) struct Stat {
     pub ino: u64,
 }
 
-/// `fstat(2)` itself. glibc's `fstat` is `newfstatat(fd, "", AT_EMPTY_PATH)`,
-/// which makes the kernel look at an empty path string first: measurably
-/// slower than the plain system call (struct stat is the kernel's own layout on
-/// x86_64). Falls back to libc where a sandbox refuses the old call with an
-/// error (a seccomp filter that kills on it instead is not survivable).
-#[cfg(mmkit_raw_fstat)]
-unsafe fn raw_fstat(fd: libc::c_int, st: *mut libc::stat) -> libc::c_int {
-    // SAFETY: the caller passes a buffer for one struct stat.
-    let rc = unsafe { libc::syscall(libc::SYS_fstat, fd, st) } as libc::c_int;
-    if rc == -1
-        && matches!(
-            last_os_error().raw_os_error(),
-            Some(libc::ENOSYS | libc::EPERM | libc::EACCES)
-        )
-    {
-        // SAFETY: as above.
-        return unsafe { libc::fstat(fd, st) };
-    }
-    rc
-}
-
-#[cfg(not(mmkit_raw_fstat))]
-unsafe fn raw_fstat(fd: libc::c_int, st: *mut libc::stat) -> libc::c_int {
-    // SAFETY: the caller passes a buffer for one struct stat.
-    unsafe { libc::fstat(fd, st) }
-}
-
 /// `fstat` of a descriptor.
 pub(crate) fn fstat(fd: BorrowedFd<'_>) -> SysResult<Stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstat writes a whole struct stat into the buffer on success.
-    cvt(unsafe { raw_fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
     // SAFETY: fstat succeeded, so the struct is initialised.
     let st = unsafe { st.assume_init() };
     Ok(Stat {
