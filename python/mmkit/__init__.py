@@ -25,7 +25,11 @@ Errors:
 * a wrong Python type is :class:`TypeError`; a negative size or offset is
   :class:`ValueError`, raised before any call into the library;
 * ``close()`` (or ``resize()``) while a view or an array over it is alive is
-  :class:`BufferError`; any use of a closed region is :class:`ValueError`;
+  :class:`BufferError`, and so are ``close()``, ``resize()`` and ``protect()``
+  from code that runs inside another method of the same region (a signal
+  handler, a finalizer); any use of a closed region is :class:`ValueError`;
+* arguments are converted (``__index__``, buffer exports) before a method
+  uses the region, so one that closes it gives :class:`ValueError`;
 * functions of the C contract that the loaded library does not export yet
   raise :class:`NotImplementedError`.
 
@@ -202,6 +206,15 @@ def _bytes_of(data: Any) -> bytes:
         return view.tobytes()
 
 
+def _plain_slice(key: slice) -> slice:
+    """``key`` with int (or None) bounds: any ``__index__`` runs now, before the lock."""
+    start, stop, step = key.start, key.stop, key.step
+    if (start is None or type(start) is int) and (stop is None or type(stop) is int) \
+            and (step is None or type(step) is int):
+        return key
+    return slice(*(None if p is None else operator.index(p) for p in (start, stop, step)))
+
+
 def _error(rc: int, filename: Optional[Union[str, bytes]] = None) -> OSError:
     """Build the OSError for a negative return ``rc``; call right after the failure."""
     message = _lib.last_error() or os.strerror(-rc)
@@ -331,6 +344,14 @@ class Region:
         if h is None:
             raise ValueError("operation on a closed mmkit.Region")
         return h
+
+    def _not_inside(self, what: str) -> None:
+        # Every argument is converted before a method takes the lock, but code
+        # can still run while one holds it (a profiler, a signal handler, a
+        # finalizer): it must not close, resize or protect the region under it.
+        if self._lock._is_owned():
+            raise BufferError("cannot %s a region from code run inside one of its own "
+                              "methods (a signal handler, finalizer or profiler)" % what)
 
     def _live_exports(self) -> int:
         # Every view's array holds the keeper, as does the region: the other
@@ -501,10 +522,14 @@ class Region:
 
     def __getitem__(self, key: Union[int, slice]) -> Union[int, bytes]:
         """``r[i]`` is the byte at ``i`` (an int); ``r[a:b:c]`` is a bytes copy."""
+        # Arguments are converted before the lock (their __index__ may close
+        # or resize the region), as in every method.
+        if type(key) is not int:
+            key = _plain_slice(key) if isinstance(key, slice) else _int(key, "index")
         with self._lock:
             self._check_open()
             n = self._len
-            if isinstance(key, slice):
+            if type(key) is slice:
                 start, stop, step = key.indices(n)
                 rng = range(start, stop, step)
                 if len(rng) == 0:
@@ -517,7 +542,7 @@ class Region:
                 if rel_stop is not None and rel_stop < 0:
                     rel_stop = None
                 return span[rng[0] - lo:rel_stop:step]
-            i = _int(key, "index")
+            i = key
             if i < 0:
                 i += n
             if not 0 <= i < n:
@@ -526,13 +551,20 @@ class Region:
 
     def __setitem__(self, key: Union[int, slice], value: Any) -> None:
         """``r[i] = byte`` (0..255) or ``r[a:b:c] = data`` (exactly as many bytes)."""
+        if isinstance(key, slice):
+            key, data = _plain_slice(key), _bytes_of(value)
+        else:
+            key = key if type(key) is int else _int(key, "index")
+            byte = value if type(value) is int else _int(value, "value")
+            if not 0 <= byte <= 255:
+                raise ValueError("byte must be in range(0, 256)")
+            data = bytes((byte,))
         with self._lock:
             self._check_open()
             n = self._len
-            if isinstance(key, slice):
+            if type(key) is slice:
                 start, stop, step = key.indices(n)
                 rng = range(start, stop, step)
-                data = _bytes_of(value)
                 if len(data) != len(rng):
                     raise IndexError("mmkit.Region slice assignment is wrong size "
                                      "(%d bytes for %d)" % (len(data), len(rng)))
@@ -549,17 +581,14 @@ class Region:
                     span[j - lo] = b
                 self._write_bytes(lo, bytes(span))
                 return
-            i = _int(key, "index")
+            i = key
             if i < 0:
                 i += n
             if not 0 <= i < n:
                 raise IndexError("mmkit.Region index out of range")
-            v = _int(value, "value")
-            if not 0 <= v <= 255:
-                raise ValueError("byte must be in range(0, 256)")
             if not self._writable_over(i, i + 1):
                 raise TypeError("cannot modify a read-only mmkit.Region")
-            self._write_bytes(i, bytes((v,)))
+            self._write_bytes(i, data)
 
     def read(self, offset: int = 0, n: Optional[int] = None) -> bytes:
         """Copy ``n`` bytes from ``offset`` (to the end when ``n`` is None) with ``mm_read``.
@@ -569,9 +598,10 @@ class Region:
         ``OSError(EINVAL)``.  NotImplementedError if the library lacks ``mm_read``.
         """
         off = _size(offset, "offset")
+        size = None if n is None else _size(n, "n")
         with self._lock:
             h = self._check_open()
-            count = max(0, self._len - off) if n is None else _size(n, "n")
+            count = max(0, self._len - off) if size is None else size
             _require("mm_read")
             if count and off + count <= self._len and \
                     not _readable(self._prot_over(off, off + count)):
@@ -671,6 +701,7 @@ class Region:
         """
         p = _size(prot, "prot", _U32_MAX)
         off, n = self._range(offset, length)
+        self._not_inside("protect")
         with self._lock:
             h = self._check_open()
             end = self._len if n == 0 else off + n
@@ -698,6 +729,7 @@ class Region:
         lacks ``mm_resize``.
         """
         n = _size(length, "length")
+        self._not_inside("resize")
         with self._lock:
             h = self._check_open()
             fn = _require("mm_resize")
@@ -772,8 +804,12 @@ class Region:
         """Unmap the region (``mm_unmap``).  Closing twice is a no-op.
 
         Raises BufferError, and leaves the region open, while a view of it
-        (or a numpy array or cast made from one) is alive.
+        (or a numpy array or cast made from one) is alive, or when called by
+        code that runs inside another method of the region (a signal handler,
+        a finalizer).
         """
+        if self._lock._is_owned():  # (_not_inside, inline: the map/close loop is measured)
+            self._not_inside("close")
         with self._lock:
             h = self._handle
             if h is None:
