@@ -1,4 +1,4 @@
-"""Misuse from Python code that runs inside a call.
+"""Misuse from Python code that runs inside a call; protection asked, not copied.
 
 An argument's ``__index__``, ``__bool__``, ``__iter__``/``__len__`` or
 ``__buffer__`` (3.12+), a profiler, a signal handler or a finalizer can run
@@ -8,6 +8,12 @@ the freed handle's memory), resizes or protects it, the method must raise
 ValueError (closed) or a clean error -- never use a stale handle or pointer,
 never return or overwrite the other region's bytes, never crash.  Each case
 runs in a forked child, so a crash is reported as a failure, not a dead run.
+
+The package keeps no copy of the protection: the copies go by what
+mm_read / mm_write return, view() and ``writable`` by mm_flags (and, after a
+protect() of part of the region, by the kernel).  Growing after a protect of
+the last page gives pages the kernel has writable; reads, writes and views of
+protected ranges are clean errors.
 """
 
 import errno
@@ -310,3 +316,175 @@ def test_close_inside_a_method_is_buffer_error_and_the_region_stays_usable():
         assert outcome == ["refused"] * 3
         assert data == bytes([OWN]) * 16 and not r.closed and len(r) == SIZE
         r[0] = 1
+
+# --- protection: asked of the library, not copied ----------------------------------
+
+def _need_copies():
+    for needed in ("mm_read", "mm_write", "mm_resize"):
+        if not has(needed):
+            pytest.skip("needs %s" % needed)
+
+
+@pytest.mark.parametrize("source", ["anon", "file"])
+def test_growing_after_protecting_the_last_page_gives_writable_pages(source, tmp_path):
+    # The kernel gives the new pages the region's protection (read-write);
+    # a shadow copy extended the last page's (read-only) and refused them.
+    _need_copies()
+    if source == "anon":
+        r = mmkit.map_anon(2 * PAGE)
+    else:
+        r = mmkit.map_file(tmp_path / "grow", 0, 2 * PAGE, write=True, create=True)
+    with r:
+        r.protect(mmkit.PROT_READ, PAGE, PAGE)
+        r.resize(4 * PAGE)
+        r[2 * PAGE:3 * PAGE] = b"n" * PAGE
+        r[4 * PAGE - 1] = 9
+        r.write(3 * PAGE, b"new")
+        assert r[2 * PAGE:2 * PAGE + 3] == b"nnn" and r.read(3 * PAGE, 3) == b"new"
+        assert r[-1] == 9
+        with pytest.raises(TypeError):
+            r[PAGE] = 1                          # the protected page still is
+        with pytest.raises(PermissionError):
+            r.write(PAGE, b"x")
+        assert not r.writable
+        with r.view() as v:
+            assert v.readonly and v[-1] == 9
+        r.protect(mmkit.PROT_READ | mmkit.PROT_WRITE, PAGE, PAGE)
+        assert r.writable
+        r[PAGE] = 1
+        with r.view() as v:
+            assert not v.readonly and v[PAGE] == 1
+
+
+def test_growing_after_protecting_the_whole_region_keeps_it_read_only():
+    _need_copies()
+    with mmkit.map_anon(2 * PAGE) as r:
+        r.protect(mmkit.PROT_READ)
+        r.resize(4 * PAGE)
+        assert not r.writable
+        with pytest.raises(TypeError):
+            r[3 * PAGE] = 1
+        with pytest.raises(PermissionError) as info:
+            r.write(3 * PAGE, b"x")
+        assert info.value.errno == errno.EACCES
+        assert r[3 * PAGE] == 0
+        with r.view() as v:
+            assert v.readonly
+
+
+def _protected_ranges():
+    """Outcomes of touching a region with an inaccessible page, each one a
+    clean exception (run in a child: a crash must fail the test, not the run)."""
+    r = _region()
+    r.protect(mmkit.PROT_NONE, PAGE, PAGE)
+    r.resize(3 * PAGE)                       # the new page is readable and writable
+    assert r[0] == OWN and r[2 * PAGE] == 0 and r.read(0, PAGE) == bytes([OWN]) * PAGE
+    r[2 * PAGE] = 5
+    for read in (lambda: r[PAGE], lambda: r[:], lambda: r[PAGE - 1:PAGE + 1],
+                 lambda: r[::PAGE], lambda: r.read(), lambda: r.read(PAGE, 1)):
+        try:
+            read()
+            return 10
+        except OSError as e:
+            if e.errno != errno.EFAULT:
+                return 11
+    for write in (lambda: r.__setitem__(PAGE, 1), lambda: r.__setitem__(slice(PAGE, PAGE + 2), b"ab"),
+                  lambda: r.write(PAGE, b"x")):
+        try:
+            write()
+            return 12
+        except OSError as e:
+            if e.errno != errno.EFAULT:
+                return 13
+    for make_view in (r.view, ):
+        try:
+            make_view()
+            return 14
+        except PermissionError:
+            pass
+    if r.writable:
+        return 15
+    try:
+        r.protect(mmkit.PROT_READ)           # the whole region: readable again
+    except OSError:
+        return 16
+    with r.view() as v:
+        if not v.readonly or v[2 * PAGE] != 5 or v[PAGE] != OWN:
+            return 17
+    r.close()
+    return 0
+
+
+def test_reads_writes_and_views_of_protected_ranges_are_clean_errors():
+    _need_copies()
+    assert run_in_child(_protected_ranges) == 0
+
+
+def test_views_may_outlive_a_protect_that_takes_nothing_they_use():
+    with mmkit.map_anon(2 * PAGE) as r:
+        r.protect(mmkit.PROT_READ, PAGE, PAGE)
+        with r.view() as v:                     # read-only: one page is
+            assert v.readonly
+            r.protect(mmkit.PROT_READ, 0, PAGE)  # takes writing, which it never had
+            with pytest.raises(BufferError):
+                r.protect(mmkit.PROT_NONE, 0, PAGE)
+            assert v[0] == 0
+        r.protect(mmkit.PROT_READ | mmkit.PROT_WRITE)
+        with r.view() as v:
+            assert not v.readonly
+            with pytest.raises(BufferError):
+                r.protect(mmkit.PROT_READ, PAGE, PAGE)
+            v[PAGE] = 1
+
+
+def test_where_the_system_cannot_tell_the_pages_protection_views_are_refused(monkeypatch):
+    # Without /proc/self/maps, a region protected in part cannot be viewed
+    # (a page could be inaccessible) until it is protected whole again.
+    monkeypatch.setattr(mmkit, "_kernel_prot", lambda address, length: None)
+    with mmkit.map_anon(2 * PAGE) as r:
+        with r.view() as v:
+            r.protect(mmkit.PROT_READ | mmkit.PROT_WRITE)  # whole: mm_flags tells
+            v[0] = 1
+        r.protect(mmkit.PROT_READ | mmkit.PROT_WRITE, PAGE, PAGE)
+        assert not r.writable
+        with pytest.raises(PermissionError):
+            r.view()
+        assert r[PAGE] == 0
+        r[PAGE] = 2                             # the copies need no answer
+        r.protect(mmkit.PROT_READ | mmkit.PROT_WRITE)
+        assert r.writable
+        with r.view() as v:
+            assert v[PAGE] == 2
+
+
+def _copies_without_the_library():
+    """Without mm_read / mm_write the package copies itself: a protected page
+    must still give a clean error, never a signal."""
+    has = mmkit._lib.has
+    mmkit._lib.has = lambda name: name not in ("mm_read", "mm_write") and has(name)
+    r = mmkit.map_anon(3 * PAGE)
+    r[0] = 1
+    r.protect(mmkit.PROT_NONE, PAGE, PAGE)
+    r.protect(mmkit.PROT_READ, 2 * PAGE, PAGE)
+    if r[0] != 1 or r[2 * PAGE] != 0:
+        return 10
+    for call, error in ((lambda: r[PAGE], OSError), (lambda: r[PAGE - 1:PAGE + 1], OSError),
+                        (lambda: r.__setitem__(PAGE, 1), OSError),
+                        (lambda: r.__setitem__(2 * PAGE, 1), TypeError)):
+        try:
+            call()
+            return 11
+        except error:
+            pass
+    r.resize(4 * PAGE)
+    r[3 * PAGE] = 4                          # a new page: the region's protection
+    if r[3 * PAGE] != 4:
+        return 12
+    r.close()
+    return 0
+
+
+def test_the_package_s_own_copies_refuse_protected_pages_without_a_signal():
+    if not has("mm_resize"):
+        pytest.skip("needs mm_resize")
+    assert run_in_child(_copies_without_the_library) == 0
