@@ -492,9 +492,10 @@ class Region:
         While any view -- or a cast, slice or array made from it -- is alive,
         :meth:`close` and :meth:`resize` raise :class:`BufferError`; release
         views with ``del`` or ``view.release()`` (or a ``with`` block).
-        Touching a view of a file that was truncated behind the mapping raises
-        SIGBUS, as with :mod:`mmap`; ``r[a:b]`` / :meth:`read` are the
-        fault-safe way when the library has ``mm_read``.  PermissionError
+        Touching a view (or an array over it) of a file that was truncated
+        behind the mapping raises SIGBUS and kills the interpreter, as with
+        :mod:`mmap`, until the guard (``MM_GUARD``) lands; ``r[a:b]`` /
+        :meth:`read` are the fault-safe way when the library has ``mm_read``.  PermissionError
         while a page is protected against reading (or, after protect() of
         part of the region, where the system cannot tell).
         """
