@@ -25,7 +25,11 @@ Errors:
 * a wrong Python type is :class:`TypeError`; a negative size or offset is
   :class:`ValueError`, raised before any call into the library;
 * ``close()`` (or ``resize()``) while a view or an array over it is alive is
-  :class:`BufferError`; any use of a closed region is :class:`ValueError`;
+  :class:`BufferError`, and so are ``close()``, ``resize()`` and ``protect()``
+  from code that runs inside another method of the same region (a signal
+  handler, a finalizer); any use of a closed region is :class:`ValueError`;
+* arguments are converted (``__index__``, buffer exports) before a method
+  uses the region, so one that closes it gives :class:`ValueError`;
 * functions of the C contract that the loaded library does not export yet
   raise :class:`NotImplementedError`.
 
@@ -46,7 +50,7 @@ import os
 import sys
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Union, overload
 
 from . import _lib
 
@@ -202,6 +206,15 @@ def _bytes_of(data: Any) -> bytes:
         return view.tobytes()
 
 
+def _plain_slice(key: slice) -> slice:
+    """``key`` with int (or None) bounds: any ``__index__`` runs now, before the lock."""
+    start, stop, step = key.start, key.stop, key.step
+    if (start is None or type(start) is int) and (stop is None or type(stop) is int) \
+            and (step is None or type(step) is int):
+        return key
+    return slice(*(None if p is None else operator.index(p) for p in (start, stop, step)))
+
+
 def _error(rc: int, filename: Optional[Union[str, bytes]] = None) -> OSError:
     """Build the OSError for a negative return ``rc``; call right after the failure."""
     message = _lib.last_error() or os.strerror(-rc)
@@ -219,8 +232,29 @@ def _require(name: str) -> Callable[..., int]:
     return fn
 
 
-def _readable(prot: int) -> bool:
-    return bool(prot & PROT_READ)
+def _kernel_prot(address: int, length: int) -> Optional[int]:
+    """The protection every page of ``[address, address+length)`` has, as
+    ``/proc/self/maps`` tells; None where it cannot (no such file, a hole)."""
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            lines = maps.read().splitlines()
+    except OSError:
+        return None
+    at, end = address - address % PAGE_SIZE, address + length
+    prot = READ | WRITE | EXEC
+    for line in lines:  # in address order
+        span, perms = line.split(None, 2)[:2]
+        lo, hi = (int(x, 16) for x in span.split(b"-"))
+        if hi <= at:
+            continue
+        if lo > at:
+            return None
+        prot &= ((READ if perms[0:1] == b"r" else 0) | (WRITE if perms[1:2] == b"w" else 0)
+                 | (EXEC if perms[2:3] == b"x" else 0))
+        at = hi
+        if at >= end:
+            return prot
+    return None
 
 
 # --- Region --------------------------------------------------------------------
@@ -241,7 +275,7 @@ class Region:
     other uses.
     """
 
-    __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_prot", "_keep",
+    __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_partly", "_keep",
                  "_arr_type", "_write_sealed", "__weakref__")
 
     if TYPE_CHECKING:  # attribute types, for type checkers only
@@ -250,7 +284,7 @@ class Region:
         _ptr: Optional[int]        # None until first needed (see _address)
         _len: int
         _flags: Optional[int]      # None until first needed (see _mm_flags)
-        _prot: List[Tuple[int, int, int]]
+        _partly: bool              # protect() of part of it: mm_flags is not every page's
         _keep: Optional[Any]       # once a view is made: see _KEEPER_TEMPLATE
         _arr_type: Optional[Any]   # a ctypes array type of the region's length
         _write_sealed: bool
@@ -261,11 +295,10 @@ class Region:
                         "map_fd() or map_shareable()")
 
     @classmethod
-    def _adopt(cls, handle: int, length: Optional[int] = None,
-               prot: Optional[int] = None) -> "Region":
-        """Own ``handle``.  ``length`` (the usable length) and ``prot`` (the
-        protection asked for) spare the library calls that would tell them;
-        the address and the flags are asked for when first needed."""
+    def _adopt(cls, handle: int, length: Optional[int] = None) -> "Region":
+        """Own ``handle``.  ``length`` (the usable length) spares the library
+        call that would tell it; the address and the flags are asked for when
+        first needed."""
         self = object.__new__(cls)
         self._handle = handle
         self._lock = _RLock()
@@ -274,14 +307,9 @@ class Region:
         self._write_sealed = False
         self._ptr = None
         self._flags = None
+        self._partly = False
         _REGIONS[id(self)] = weakref.ref(self)
         self._len = int(_lib_c.mm_len(handle)) if length is None else length
-        if prot is None:
-            prot = self._mm_flags() & (READ | WRITE | EXEC)
-        if prot & WRITE:
-            prot |= READ
-        # protection of byte ranges [start, end), as set by protect()
-        self._prot = [(0, self._len, prot)] if self._len else []
         return self
 
     def __del__(self) -> None:
@@ -332,6 +360,14 @@ class Region:
             raise ValueError("operation on a closed mmkit.Region")
         return h
 
+    def _not_inside(self, what: str) -> None:
+        # Every argument is converted before a method takes the lock, but code
+        # can still run while one holds it (a profiler, a signal handler, a
+        # finalizer): it must not close, resize or protect the region under it.
+        if self._lock._is_owned():
+            raise BufferError("cannot %s a region from code run inside one of its own "
+                              "methods (a signal handler, finalizer or profiler)" % what)
+
     def _live_exports(self) -> int:
         # Every view's array holds the keeper, as does the region: the other
         # references to it are views not yet freed, whatever the collector
@@ -339,51 +375,26 @@ class Region:
         # debugger's saved locals, can only make this refuse, never allow.)
         return 0 if self._keep is None else _keeper_refs(self) - _KEEPER_BASE
 
-    def _prot_over(self, start: int, end: int) -> int:
-        prot = READ | WRITE | EXEC
-        for s, e, p in self._prot:
-            if s < end and e > start:
-                prot &= p
-        return prot
-
-    def _set_prot(self, start: int, end: int, prot: int) -> None:
-        pieces: List[Tuple[int, int, int]] = []
-        for s, e, p in self._prot:
-            if e <= start or s >= end:
-                pieces.append((s, e, p))
-                continue
-            if s < start:
-                pieces.append((s, start, p))
-            if e > end:
-                pieces.append((end, e, p))
-        pieces.append((start, end, prot))
-        pieces.sort()
-        merged: List[Tuple[int, int, int]] = []
-        for s, e, p in pieces:
-            if merged and merged[-1][1] == s and merged[-1][2] == p:
-                merged[-1] = (merged[-1][0], e, p)
-            else:
-                merged.append((s, e, p))
-        self._prot = merged
-
-    def _writable_over(self, start: int, end: int) -> bool:
-        """Whether [start, end) may be written (the whole region when empty)."""
-        if self._write_sealed:
-            return False
-        if self._len == 0:
-            return bool(self._mm_flags() & WRITE)
-        if start >= end:
-            start, end = 0, self._len
-        return bool(self._prot_over(start, end) & WRITE)
+    def _access(self, start: int, length: int, unknown: int = 0) -> int:
+        """The protection (READ/WRITE/EXEC) every page of ``[start, start+length)``
+        has: ``mm_flags``, or after a protect() of part of the region the
+        kernel's (``unknown`` where it cannot tell); no WRITE once sealed."""
+        prot: Optional[int]
+        if self._partly and length:
+            prot = _kernel_prot(self._address() + start, length)
+            if prot is None:
+                prot = unknown
+        else:
+            prot = self._mm_flags() & (READ | WRITE | EXEC)
+        return prot & ~WRITE if self._write_sealed else prot
 
     def _range(self, offset: Any, length: Any) -> Tuple[int, int]:
         return _size(offset, "offset"), _size(length, "length")
 
     def _read_bytes(self, offset: int, n: int) -> bytes:
+        """Copy ``n`` bytes out from ``offset``: OSError(EFAULT) for a page that
+        is gone or protected against reading, never a signal (with ``mm_read``)."""
         h = self._check_open()
-        if n and not _readable(self._prot_over(offset, offset + n)):
-            raise PermissionError(_errno.EACCES, "the range [%d, %d) is protected against "
-                                  "reading (see Region.protect)" % (offset, offset + n))
         if _lib.has("mm_read"):
             buf = ctypes.create_string_buffer(n)
             rc = _lib_c.mm_read(h, offset, buf, n)
@@ -392,20 +403,40 @@ class Region:
             return buf.raw
         if offset + n > self._len:  # callers pass checked ranges; keep it safe anyway
             raise IndexError("range [%d, %d) outside the region" % (offset, offset + n))
+        if n and not self._access(offset, n) & READ:
+            raise OSError(_errno.EFAULT, "the range [%d, %d) is protected against reading "
+                          "(see Region.protect)" % (offset, offset + n))
         return ctypes.string_at(self._address() + offset, n) if n else b""
 
     def _write_bytes(self, offset: int, data: bytes) -> None:
+        """Copy ``data`` in at ``offset``: PermissionError (EACCES) when the
+        region or a page of the range may not be written, OSError(EFAULT) for
+        a page that is gone or inaccessible (with ``mm_write``)."""
         h = self._check_open()
         n = len(data)
-        if not self._writable_over(offset, offset + n):
-            raise TypeError("cannot modify a read-only mmkit.Region")
+        if self._write_sealed:
+            raise PermissionError(_errno.EACCES, "the region is sealed against writing")
         if _lib.has("mm_write"):
             rc = _lib_c.mm_write(h, offset, data, n)
             if rc < 0:
-                raise _error(rc)
+                error = _error(rc)
+                # EFAULT on pages mm_read can read: protected, not gone
+                if rc == -_errno.EFAULT and _lib.has("mm_read") and \
+                        _lib_c.mm_read(h, offset, ctypes.create_string_buffer(n), n) == 0:
+                    raise PermissionError(_errno.EACCES, "the range [%d, %d) is protected "
+                                          "against writing (see Region.protect)"
+                                          % (offset, offset + n))
+                raise error
             return
         if offset + n > self._len:
             raise IndexError("range [%d, %d) outside the region" % (offset, offset + n))
+        access = self._access(offset, n)
+        if n and not access & READ:
+            raise OSError(_errno.EFAULT, "the range [%d, %d) is not accessible (see "
+                          "Region.protect)" % (offset, offset + n))
+        if not access & WRITE:
+            raise PermissionError(_errno.EACCES, "the range [%d, %d) may not be written"
+                                  % (offset, offset + n))
         if n:
             ctypes.memmove(self._address() + offset, data, n)
 
@@ -436,7 +467,7 @@ class Region:
         """True when the whole region may be written through :meth:`view` and ``r[a:b] = ...``."""
         with self._lock:
             self._check_open()
-            return self._writable_over(0, self._len)
+            return bool(self._access(0, self._len) & WRITE)
 
     def __len__(self) -> int:
         """The usable length in bytes (``mm_len``)."""
@@ -461,17 +492,21 @@ class Region:
         While any view -- or a cast, slice or array made from it -- is alive,
         :meth:`close` and :meth:`resize` raise :class:`BufferError`; release
         views with ``del`` or ``view.release()`` (or a ``with`` block).
-        Touching a view of a file that was truncated behind the mapping raises
-        SIGBUS, as with :mod:`mmap`; ``r[a:b]`` / :meth:`read` are the
-        fault-safe way when the library has ``mm_read``.
+        Touching a view (or an array over it) of a file that was truncated
+        behind the mapping raises SIGBUS and kills the interpreter, as with
+        :mod:`mmap`, until the guard (``MM_GUARD``) lands; ``r[a:b]`` /
+        :meth:`read` are the fault-safe way when the library has ``mm_read``.  PermissionError
+        while a page is protected against reading (or, after protect() of
+        part of the region, where the system cannot tell).
         """
         with self._lock:
             self._check_open()
             n = self._len
-            writable = self._writable_over(0, n)
+            access = self._access(0, n)
+            writable = bool(access & WRITE)
             if n == 0:
                 return memoryview(bytearray()) if writable else memoryview(b"")
-            if not _readable(self._prot_over(0, n)):
+            if not access & READ:
                 raise PermissionError(_errno.EACCES, "part of the region is protected "
                                       "against reading; protect() it readable first")
             arr_type: Any = self._arr_type
@@ -501,10 +536,14 @@ class Region:
 
     def __getitem__(self, key: Union[int, slice]) -> Union[int, bytes]:
         """``r[i]`` is the byte at ``i`` (an int); ``r[a:b:c]`` is a bytes copy."""
+        # Arguments are converted before the lock (their __index__ may close
+        # or resize the region), as in every method.
+        if type(key) is not int:
+            key = _plain_slice(key) if isinstance(key, slice) else _int(key, "index")
         with self._lock:
             self._check_open()
             n = self._len
-            if isinstance(key, slice):
+            if type(key) is slice:
                 start, stop, step = key.indices(n)
                 rng = range(start, stop, step)
                 if len(rng) == 0:
@@ -517,7 +556,7 @@ class Region:
                 if rel_stop is not None and rel_stop < 0:
                     rel_stop = None
                 return span[rng[0] - lo:rel_stop:step]
-            i = _int(key, "index")
+            i = key
             if i < 0:
                 i += n
             if not 0 <= i < n:
@@ -525,85 +564,71 @@ class Region:
             return self._read_bytes(i, 1)[0]
 
     def __setitem__(self, key: Union[int, slice], value: Any) -> None:
-        """``r[i] = byte`` (0..255) or ``r[a:b:c] = data`` (exactly as many bytes)."""
+        """``r[i] = byte`` (0..255) or ``r[a:b:c] = data`` (exactly as many bytes).
+
+        TypeError when the region, or a page of the range, may not be written.
+        """
+        if isinstance(key, slice):
+            key, data = _plain_slice(key), _bytes_of(value)
+        else:
+            key = key if type(key) is int else _int(key, "index")
+            byte = value if type(value) is int else _int(value, "value")
+            if not 0 <= byte <= 255:
+                raise ValueError("byte must be in range(0, 256)")
+            data = bytes((byte,))
         with self._lock:
             self._check_open()
             n = self._len
-            if isinstance(key, slice):
+            if type(key) is slice:
                 start, stop, step = key.indices(n)
                 rng = range(start, stop, step)
-                data = _bytes_of(value)
                 if len(data) != len(rng):
                     raise IndexError("mmkit.Region slice assignment is wrong size "
                                      "(%d bytes for %d)" % (len(data), len(rng)))
-                if not rng:
-                    if not self._writable_over(0, n):
-                        raise TypeError("cannot modify a read-only mmkit.Region")
-                    return
-                if step == 1:
-                    self._write_bytes(start, data)
-                    return
-                lo, hi = min(rng[0], rng[-1]), max(rng[0], rng[-1])
-                span = bytearray(self._read_bytes(lo, hi - lo + 1))
-                for j, b in zip(rng, data):
-                    span[j - lo] = b
-                self._write_bytes(lo, bytes(span))
-                return
-            i = _int(key, "index")
-            if i < 0:
-                i += n
-            if not 0 <= i < n:
-                raise IndexError("mmkit.Region index out of range")
-            v = _int(value, "value")
-            if not 0 <= v <= 255:
-                raise ValueError("byte must be in range(0, 256)")
-            if not self._writable_over(i, i + 1):
-                raise TypeError("cannot modify a read-only mmkit.Region")
-            self._write_bytes(i, bytes((v,)))
+                if rng and step != 1:
+                    lo, hi = min(rng[0], rng[-1]), max(rng[0], rng[-1])
+                    span = bytearray(self._read_bytes(lo, hi - lo + 1))
+                    for j, b in zip(rng, data):
+                        span[j - lo] = b
+                    start, data = lo, bytes(span)
+            else:
+                start = key + n if key < 0 else key
+                if not 0 <= start < n:
+                    raise IndexError("mmkit.Region index out of range")
+            try:
+                self._write_bytes(start, data)
+            except PermissionError as e:
+                raise TypeError("cannot modify a read-only mmkit.Region (%s)" % e.strerror) from None
 
     def read(self, offset: int = 0, n: Optional[int] = None) -> bytes:
         """Copy ``n`` bytes from ``offset`` (to the end when ``n`` is None) with ``mm_read``.
 
-        Fault-safe: if the file under the mapping was truncated the result is
-        ``OSError(EFAULT)`` instead of SIGBUS; a range outside the region is
-        ``OSError(EINVAL)``.  NotImplementedError if the library lacks ``mm_read``.
+        Fault-safe: if the file under the mapping was truncated, or a page is
+        protected against reading, the result is ``OSError(EFAULT)`` instead of
+        SIGBUS or SIGSEGV; a range outside the region is ``OSError(EINVAL)``.
+        NotImplementedError if the library lacks ``mm_read``.
         """
         off = _size(offset, "offset")
+        size = None if n is None else _size(n, "n")
         with self._lock:
-            h = self._check_open()
-            count = max(0, self._len - off) if n is None else _size(n, "n")
+            self._check_open()
             _require("mm_read")
-            if count and off + count <= self._len and \
-                    not _readable(self._prot_over(off, off + count)):
-                raise PermissionError(_errno.EACCES, "the range [%d, %d) is protected "
-                                      "against reading (see Region.protect)"
-                                      % (off, off + count))
-            buf = ctypes.create_string_buffer(count)
-            rc = _lib_c.mm_read(h, off, buf, count)
-            if rc < 0:
-                raise _error(rc)
-            return buf.raw
+            return self._read_bytes(off, max(0, self._len - off) if size is None else size)
 
     def write(self, offset: int, data: Buffer) -> None:
         """Copy the bytes-like ``data`` into the region at ``offset`` with ``mm_write``.
 
-        Fault-safe like :meth:`read`; writing a read-only region is
-        ``PermissionError`` (EACCES), a range outside the region
+        Fault-safe like :meth:`read`; writing a read-only region, or a page
+        protected against writing, is ``PermissionError`` (EACCES) -- the bytes
+        before such a page may have been written --, a range outside the region
         ``OSError(EINVAL)``.  NotImplementedError if the library lacks ``mm_write``.
         """
         off = _size(offset, "offset")
         payload = _bytes_of(data)
         with self._lock:
-            h = self._check_open()
+            self._check_open()
             _require("mm_write")
-            end = off + len(payload)
-            if payload and end <= self._len and self._mm_flags() & WRITE and \
-                    not self._writable_over(off, end):
-                raise PermissionError(_errno.EACCES, "the range [%d, %d) is not writable "
-                                      "(protected or sealed)" % (off, end))
-            rc = _lib_c.mm_write(h, off, payload, len(payload))
-            if rc < 0:
-                raise _error(rc)
+            self._write_bytes(off, payload)
 
     def sync(self, offset: int = 0, length: int = 0, *, wait: bool = True,
              invalidate: bool = False) -> None:
@@ -666,28 +691,36 @@ class Region:
         ``prot`` is ``PROT_NONE`` or an OR of ``PROT_READ``, ``PROT_WRITE``,
         ``PROT_EXEC``.  Both ends must fall on page boundaries of the mapping or
         at the ends of the region (else OSError EINVAL).  Taking access away
-        while a view is alive raises BufferError (the view would fault); after
-        it, :meth:`view`, ``r[...]`` and the copies refuse the protected bytes.
+        while a view is alive raises BufferError (the view would fault).  After
+        it, reading a page without access is OSError(EFAULT) and writing a page
+        without write access PermissionError (TypeError for ``r[...] = ``), as
+        the library's copies tell; :meth:`view` refuses while a page is
+        unreadable.  Pages a later :meth:`resize` adds get the protection the
+        whole region had last (what ``mm_flags`` tells), as the library gives them.
         """
         p = _size(prot, "prot", _U32_MAX)
         off, n = self._range(offset, length)
+        self._not_inside("protect")
         with self._lock:
             h = self._check_open()
             end = self._len if n == 0 else off + n
-            valid = off <= end <= self._len
             effective = p | READ if p & WRITE else p
-            if valid and end > off and self._live_exports():
-                taken = any(q & ~effective & (READ | WRITE)
-                            for s, e, q in self._prot if s < end and e > off)
-                if taken:
+            if off < end <= self._len and self._live_exports():
+                # Views were made with the access every page has now (it cannot
+                # have been reduced since); unknown counts as read-write.
+                if self._access(0, self._len, READ | WRITE) & ~effective & (READ | WRITE):
                     raise BufferError("cannot reduce the protection of a region while "
                                       "views of it are alive")
+            partly = self._partly
+            self._partly = True  # a failed mprotect may have changed some pages
             rc = _lib_c.mm_protect(h, off, n, p)
-            if rc < 0:
-                raise _error(rc)
-            if valid and end > off:
-                self._set_prot(off, end, effective)
             self._flags = None  # mm_flags follows a protect of the whole region
+            if rc < 0:
+                if rc == -_errno.EINVAL:
+                    self._partly = partly  # refused before any page changed
+                raise _error(rc)
+            if off == 0 and end == self._len:
+                self._partly = False
 
     def resize(self, length: int) -> None:
         """Grow or shrink the region to ``length`` bytes (``mm_resize``); the address may change.
@@ -698,26 +731,17 @@ class Region:
         lacks ``mm_resize``.
         """
         n = _size(length, "length")
+        self._not_inside("resize")
         with self._lock:
             h = self._check_open()
             fn = _require("mm_resize")
             if self._live_exports():
                 raise BufferError("cannot resize a region while views of it are alive")
-            old_len = self._len
             rc = fn(h, n)
             if rc < 0:
                 raise _error(rc)
             self._arr_type = None
-            self._refresh()
-            new_len = self._len
-            prot = [(s, min(e, new_len), p) for s, e, p in self._prot if s < new_len]
-            if new_len > old_len:
-                last = prot[-1][2] if prot else (
-                    (self._mm_flags() & (READ | WRITE | EXEC)) | (READ if self._mm_flags() & WRITE else 0))
-                prot.append((old_len, new_len, last))
-            self._prot = []
-            for s, e, p in prot:
-                self._set_prot(s, e, p)
+            self._refresh()  # new pages have the protection mm_flags tells
 
     @property
     def fd(self) -> int:
@@ -772,8 +796,12 @@ class Region:
         """Unmap the region (``mm_unmap``).  Closing twice is a no-op.
 
         Raises BufferError, and leaves the region open, while a view of it
-        (or a numpy array or cast made from one) is alive.
+        (or a numpy array or cast made from one) is alive, or when called by
+        code that runs inside another method of the region (a signal handler,
+        a finalizer).
         """
+        if self._lock._is_owned():  # (_not_inside, inline: the map/close loop is measured)
+            self._not_inside("close")
         with self._lock:
             h = self._handle
             if h is None:
@@ -898,12 +926,12 @@ if hasattr(os, "register_at_fork"):
 
 def _adopt_out(rc: int, out: ctypes.c_void_p,
                filename: Optional[Union[str, bytes]] = None,
-               length: Optional[int] = None, prot: Optional[int] = None) -> Region:
+               length: Optional[int] = None) -> Region:
     if rc < 0:
         raise _error(rc, filename)
     if not out.value:
         raise OSError(_errno.EIO, "mmkit returned success without a region")
-    return Region._adopt(out.value, length, prot)
+    return Region._adopt(out.value, length)
 
 
 def map_anon(length: int, *, shared: bool = False, populate: bool = False,
@@ -942,7 +970,7 @@ def map_anon(length: int, *, shared: bool = False, populate: bool = False,
     h = out.value
     if rc < 0 or not h:
         return _adopt_out(rc, out)  # raises
-    return Region._adopt(h, n, READ | WRITE)
+    return Region._adopt(h, n)
 
 
 def map_file(path: PathType, offset: int = 0, length: int = 0, *, write: bool = False,
@@ -971,7 +999,7 @@ def map_file(path: PathType, offset: int = 0, length: int = 0, *, write: bool = 
     )
     out = ctypes.c_void_p()
     rc = _lib_c.mm_map_file(encoded, off, n, flags, ctypes.byref(out))
-    return _adopt_out(rc, out, os.fspath(path), n or None, flags & (READ | WRITE))
+    return _adopt_out(rc, out, os.fspath(path), n or None)
 
 
 def map_fd(fd: Union[int, Any], offset: int = 0, length: int = 0, *, write: bool = False,
@@ -988,7 +1016,7 @@ def map_fd(fd: Union[int, Any], offset: int = 0, length: int = 0, *, write: bool
     flags = READ | _options((write, "write", WRITE, 0), (shared, "shared", SHARED, PRIVATE))
     out = ctypes.c_void_p()
     rc = _lib_c.mm_map_fd(d, off, n, flags, ctypes.byref(out))
-    return _adopt_out(rc, out, None, n or None, flags & (READ | WRITE))
+    return _adopt_out(rc, out, None, n or None)
 
 
 def map_shareable(name: Union[str, bytes], length: int) -> Region:
@@ -1005,4 +1033,4 @@ def map_shareable(name: Union[str, bytes], length: int) -> Region:
     fn = _require("mm_map_shareable")
     out = ctypes.c_void_p()
     rc = fn(encoded, n, READ | WRITE | SHARED, ctypes.byref(out))
-    return _adopt_out(rc, out, None, n, READ | WRITE)
+    return _adopt_out(rc, out, None, n)
