@@ -26,6 +26,10 @@ const CAPS: &[&str] = &[
     "mmkit_rlimit_memlock",    // RLIMIT_MEMLOCK (not on illumos/Solaris)
     "mmkit_raw_fstat",         // the fstat system call, struct stat as the kernel's (Linux x86_64)
     "mmkit_shm_open",          // shm_open(3) (not on Android: Bionic has no POSIX shared memory)
+    "mmkit_statfs_magic",      // fstatfs(2) names the filesystem by magic number (f_type)
+    "mmkit_statfs_typename",   // fstatfs(2) names it by name (f_fstypename)
+    "mmkit_statvfs_typename",  // fstatvfs(2) names it by name (f_fstypename: NetBSD)
+    "mmkit_statvfs_basetype",  // fstatvfs(2) names it by name (f_basetype: illumos, Solaris)
 ];
 
 /// Capabilities switched off by `MMKIT_DISABLE=map_anonymous,memfd,...` (the
@@ -95,6 +99,15 @@ fn caps_for(os: &str, arch: &str) -> Vec<&'static str> {
     }
     if os != "android" {
         caps.push("mmkit_shm_open");
+    }
+    if linux_like {
+        caps.push("mmkit_statfs_magic");
+    } else if matches!(os, "freebsd" | "openbsd" | "dragonfly" | "macos" | "ios") {
+        caps.push("mmkit_statfs_typename");
+    } else if os == "netbsd" {
+        caps.push("mmkit_statvfs_typename");
+    } else if solaris_like {
+        caps.push("mmkit_statvfs_basetype");
     }
     let off = disabled();
     caps.retain(|c| !off.iter().any(|d| d == c));

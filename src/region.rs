@@ -324,6 +324,30 @@ impl std::fmt::Display for FileName<'_> {
     }
 }
 
+/// `ENODEV` for a file on a pseudo-filesystem (procfs, sysfs, ...).
+#[inline(never)]
+fn refuse_pseudo_fs(call: &'static str, what: FileName<'_>, fd: BorrowedFd<'_>) -> Result<()> {
+    match sys::pseudo_fs(fd) {
+        Ok(None) => Ok(()),
+        Ok(Some(fs)) => Err(Error::os(
+            call,
+            libc::ENODEV,
+            format_args!(
+                "{what} is on {fs}, a pseudo-filesystem: its files are interfaces of the kernel, \
+                 not data, and cannot be mapped (nothing was written to it)"
+            ),
+        )),
+        Err(e) => Err(Error::Os {
+            call,
+            msg: format!(
+                "{what}: fstatfs(fd {}) to tell a real filesystem from a pseudo-filesystem",
+                fd.as_raw_fd()
+            ),
+            source: e,
+        }),
+    }
+}
+
 fn file_kind(kind: libc::mode_t) -> &'static str {
     match kind {
         libc::S_IFDIR => "a directory",
@@ -716,8 +740,13 @@ impl Region {
                 ),
             ));
         }
-        let size = st.size;
         let create = flags.contains(Flags::CREATE);
+        // Before anything below can write or truncate it: a file of procfs,
+        // sysfs and the like is a kernel interface, not data.
+        if create || sys::may_be_pseudo(&st) {
+            refuse_pseudo_fs(call, what, fd)?;
+        }
+        let size = st.size;
         if offset > size && !(create && len > 0) {
             return Err(Error::invalid(
                 call,
