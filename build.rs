@@ -30,6 +30,8 @@ const CAPS: &[&str] = &[
     "mmkit_statfs_typename",   // fstatfs(2) names it by name (f_fstypename)
     "mmkit_statvfs_typename",  // fstatvfs(2) names it by name (f_fstypename: NetBSD)
     "mmkit_statvfs_basetype",  // fstatvfs(2) names it by name (f_basetype: illumos, Solaris)
+    "mmkit_o_path",            // O_PATH: open a directory one may search but not read
+    "mmkit_o_search",          // O_SEARCH: the same, the POSIX way
 ];
 
 /// Capabilities switched off by `MMKIT_DISABLE=map_anonymous,memfd,...` (the
@@ -108,6 +110,11 @@ fn caps_for(os: &str, arch: &str) -> Vec<&'static str> {
         caps.push("mmkit_statvfs_typename");
     } else if solaris_like {
         caps.push("mmkit_statvfs_basetype");
+    }
+    if linux_like || os == "freebsd" {
+        caps.push("mmkit_o_path");
+    } else if matches!(os, "netbsd" | "macos" | "ios") || solaris_like {
+        caps.push("mmkit_o_search");
     }
     let off = disabled();
     caps.retain(|c| !off.iter().any(|d| d == c));
