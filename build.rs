@@ -25,6 +25,12 @@ const CAPS: &[&str] = &[
     "mmkit_variadic_shm_open", // shm_open(name, oflag, ...) in the libc crate (Apple)
     "mmkit_rlimit_memlock",    // RLIMIT_MEMLOCK (not on illumos/Solaris)
     "mmkit_shm_open",          // shm_open(3) (not on Android: Bionic has no POSIX shared memory)
+    "mmkit_statfs_magic",      // fstatfs(2) names the filesystem by magic number (f_type)
+    "mmkit_statfs_typename",   // fstatfs(2) names it by name (f_fstypename)
+    "mmkit_statvfs_typename",  // fstatvfs(2) names it by name (f_fstypename: NetBSD)
+    "mmkit_statvfs_basetype",  // fstatvfs(2) names it by name (f_basetype: illumos, Solaris)
+    "mmkit_o_path",            // O_PATH: open a directory one may search but not read
+    "mmkit_o_search",          // O_SEARCH: the same, the POSIX way
 ];
 
 /// Capabilities switched off by `MMKIT_DISABLE=map_anonymous,memfd,...` (the
@@ -91,6 +97,20 @@ fn caps_for(os: &str) -> Vec<&'static str> {
     }
     if os != "android" {
         caps.push("mmkit_shm_open");
+    }
+    if linux_like {
+        caps.push("mmkit_statfs_magic");
+    } else if matches!(os, "freebsd" | "openbsd" | "dragonfly" | "macos" | "ios") {
+        caps.push("mmkit_statfs_typename");
+    } else if os == "netbsd" {
+        caps.push("mmkit_statvfs_typename");
+    } else if solaris_like {
+        caps.push("mmkit_statvfs_basetype");
+    }
+    if linux_like || os == "freebsd" {
+        caps.push("mmkit_o_path");
+    } else if matches!(os, "netbsd" | "macos" | "ios") || solaris_like {
+        caps.push("mmkit_o_search");
     }
     let off = disabled();
     caps.retain(|c| !off.iter().any(|d| d == c));

@@ -275,12 +275,16 @@ pub unsafe extern "C" fn mm_map_anon(len: usize, flags: u32, out: *mut *mut mm_r
 /// `offset + len` with blocks allocated (file and directory synced), so later
 /// stores cannot fail on a full disk; `MM_EXCL` with it fails if the file exists.
 /// `MM_CREATE` never creates a file through a symbolic link: a dangling one
-/// is `-ELOOP` (with `MM_EXCL`, any link is `-EEXIST`).
+/// is `-ELOOP` (with `MM_EXCL`, any link is `-EEXIST`). In a sticky directory
+/// that others may write (`/tmp`), it follows a link, or accepts an existing
+/// file, only when the caller or the directory's owner owns it: `-EPERM`
+/// otherwise (use `MM_EXCL` or a private directory).
 ///
 /// Errors: `-EINVAL` for NULL arguments, bad flags, `offset` past the end or
 /// `offset + len` past the end without `MM_CREATE`; `-ENOENT`, `-EACCES`,
 /// `-EEXIST` and the like from `open`; `-EISDIR` for a directory; `-ENODEV`
-/// for pipes, sockets, devices; `-ENOSPC` when `MM_CREATE` cannot allocate.
+/// for pipes, sockets, devices and files on pseudo-filesystems (procfs,
+/// sysfs, ...); `-ENOSPC` when `MM_CREATE` cannot allocate.
 #[no_mangle]
 pub unsafe extern "C" fn mm_map_file(
     path: *const c_char,

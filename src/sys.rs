@@ -641,15 +641,8 @@ pub(crate) fn with_c_bytes<T>(bytes: &[u8], f: impl FnOnce(&CStr) -> SysResult<T
         };
         return f(c);
     }
-    let mut heap: Vec<u8> = Vec::new();
-    heap.try_reserve_exact(bytes.len() + 1)
-        .map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))?;
-    // Within the reserved room: no further allocation.
-    heap.extend_from_slice(bytes);
-    heap.push(0);
-    let c =
-        CStr::from_bytes_with_nul(&heap).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    f(c)
+    let c = CPath::new(bytes)?;
+    f(c.as_cstr())
 }
 
 /// `open(2)` of a C string with raw flags, EINTR retried.
@@ -660,18 +653,6 @@ pub(crate) fn open_c(path: &CStr, flags: libc::c_int, mode: libc::c_uint) -> Sys
     // SAFETY: a fresh descriptor (it fits a c_int: open returned it) that
     // nothing else owns.
     Ok(unsafe { File::from_raw_fd(fd as libc::c_int) })
-}
-
-/// `unlink(2)`, without the heap.
-pub(crate) fn unlink(path: &std::path::Path, c_path: Option<&CStr>) -> SysResult<()> {
-    let go = |c: &CStr| {
-        // SAFETY: c is a NUL-terminated string; unlink only reads it.
-        cvt(unsafe { libc::unlink(c.as_ptr()) })
-    };
-    match c_path {
-        Some(c) => go(c),
-        None => with_c_path(path, go),
-    }
 }
 
 fn fd_of(f: &File) -> BorrowedFd<'_> {
@@ -838,6 +819,12 @@ pub(crate) struct Stat {
     /// `st_dev`, `st_ino`: which file this is.
     pub dev: u64,
     pub ino: u64,
+    /// `st_mode & 07777`: permission, sticky, set-id bits.
+    pub perm: libc::mode_t,
+    /// `st_uid`: the owner.
+    pub uid: u32,
+    /// `st_blocks`: the storage allocated, in 512-byte units.
+    pub blocks: u64,
 }
 
 /// `fstat` of a descriptor.
@@ -846,21 +833,491 @@ pub(crate) fn fstat(fd: BorrowedFd<'_>) -> SysResult<Stat> {
     // SAFETY: fstat writes a whole struct stat into the buffer on success.
     cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
     // SAFETY: fstat succeeded, so the struct is initialised.
-    let st = unsafe { st.assume_init() };
-    Ok(Stat {
+    Ok(stat_of(&unsafe { st.assume_init() }))
+}
+
+fn stat_of(st: &libc::stat) -> Stat {
+    Stat {
         kind: st.st_mode & libc::S_IFMT,
         size: st.st_size.max(0) as u64,
         #[allow(clippy::unnecessary_cast)] // dev_t and ino_t differ by platform
         dev: st.st_dev as u64,
         #[allow(clippy::unnecessary_cast)]
         ino: st.st_ino as u64,
-    })
+        perm: st.st_mode & 0o7777,
+        uid: st.st_uid,
+        blocks: st.st_blocks.max(0) as u64,
+    }
 }
 
 /// `fsync` of a descriptor.
 pub(crate) fn fsync(fd: BorrowedFd<'_>) -> SysResult<()> {
     // SAFETY: fsync only acts on the descriptor.
     retry(|| unsafe { libc::fsync(fd.as_raw_fd()) } as isize).map(drop)
+}
+
+// ---------------------------------------------------------------- MM_CREATE by name
+
+/// A path, or a part of one, as a C string: on the stack when it is short
+/// (nearly always), on the heap otherwise.
+#[allow(clippy::large_enum_variant)] // the point: no heap for a short path
+pub(crate) enum CPath {
+    Stack {
+        buf: [u8; CPath::STACK],
+        len: usize,
+    },
+    /// The bytes and their NUL, in memory reserved fallibly.
+    Heap(Vec<u8>),
+}
+
+impl CPath {
+    /// As [`open_path`]'s stack buffer.
+    const STACK: usize = 384;
+
+    /// `bytes` as a C string. A NUL byte in them is `EINVAL`: the system
+    /// would see another, shorter name.
+    pub(crate) fn new(bytes: &[u8]) -> SysResult<CPath> {
+        if bytes.contains(&0) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        if bytes.len() < Self::STACK {
+            let mut buf = [0u8; Self::STACK];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            return Ok(CPath::Stack {
+                buf,
+                len: bytes.len(),
+            });
+        }
+        let mut heap: Vec<u8> = Vec::new();
+        heap.try_reserve_exact(bytes.len() + 1)
+            .map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        // Within the reserved room: no further allocation.
+        heap.extend_from_slice(bytes);
+        heap.push(0);
+        Ok(CPath::Heap(heap))
+    }
+
+    pub(crate) fn as_cstr(&self) -> &CStr {
+        match self {
+            // The buffer holds no NUL before `len` and one at `len` (new).
+            CPath::Stack { buf, len } => {
+                CStr::from_bytes_with_nul(&buf[..=*len]).unwrap_or_default()
+            }
+            CPath::Heap(c) => CStr::from_bytes_with_nul(c).unwrap_or_default(),
+        }
+    }
+}
+
+/// The flag that opens a directory to search it (for the `*at` calls)
+/// without read permission, where the system has one.
+#[cfg(mmkit_o_path)]
+const O_SEARCH_ONLY: libc::c_int = libc::O_PATH;
+#[cfg(all(mmkit_o_search, not(mmkit_o_path)))]
+const O_SEARCH_ONLY: libc::c_int = libc::O_SEARCH;
+#[cfg(not(any(mmkit_o_path, mmkit_o_search)))]
+const O_SEARCH_ONLY: libc::c_int = 0;
+
+/// How [`Dir::open_file`] opens a name in its directory. All but
+/// `Following` refuse a symbolic link there (`O_NOFOLLOW`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpenAt {
+    /// `O_CREAT|O_EXCL`: a new file, mode 0600.
+    New,
+    /// `O_CREAT`: the file there, or a new one (mode 0600) if there is none.
+    NewOrExisting,
+    /// The file there; never a new one.
+    Existing,
+    /// Whatever the name leads to, links followed; never a new file.
+    Following,
+}
+
+/// A directory opened for the `*at` calls: read-only, or search-only where
+/// the caller may search it but not read it.
+#[derive(Debug)]
+pub(crate) struct Dir {
+    file: File,
+    readable: bool,
+}
+
+impl Dir {
+    /// Open the directory `path`, relative to `at` (`None`: the current
+    /// directory; an absolute `path` ignores it).
+    pub(crate) fn open(at: Option<&Dir>, path: &CStr) -> SysResult<Dir> {
+        let flags = libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NOCTTY;
+        match openat(at, path, flags | libc::O_RDONLY, 0) {
+            Err(e) if O_SEARCH_ONLY != 0 && e.raw_os_error() == Some(libc::EACCES) => Ok(Dir {
+                file: openat(at, path, flags | O_SEARCH_ONLY, 0)?,
+                readable: false,
+            }),
+            r => r.map(|file| Dir {
+                file,
+                readable: true,
+            }),
+        }
+    }
+
+    /// `fstat` of the directory itself.
+    pub(crate) fn stat(&self) -> SysResult<Stat> {
+        fstat(fd_of(&self.file))
+    }
+
+    /// `fstatat(AT_SYMLINK_NOFOLLOW)`: the entry `name` itself, a link as a link.
+    pub(crate) fn stat_at(&self, name: &CStr) -> SysResult<Stat> {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: name is NUL-terminated; fstatat writes a whole struct stat
+        // into the buffer on success.
+        cvt(unsafe {
+            libc::fstatat(
+                self.file.as_raw_fd(),
+                name.as_ptr(),
+                st.as_mut_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })?;
+        // SAFETY: fstatat succeeded, so the struct is initialised.
+        Ok(stat_of(&unsafe { st.assume_init() }))
+    }
+
+    /// Open `name` in this directory as `how` says, `O_RDONLY` or `O_RDWR`,
+    /// plus `custom` (access-mode bits ignored) and `O_CLOEXEC`; EINTR retried.
+    pub(crate) fn open_file(
+        &self,
+        name: &CStr,
+        read_write: bool,
+        how: OpenAt,
+        custom: libc::c_int,
+    ) -> SysResult<File> {
+        let flags = libc::O_CLOEXEC
+            | (custom & !libc::O_ACCMODE)
+            | if read_write {
+                libc::O_RDWR
+            } else {
+                libc::O_RDONLY
+            }
+            | match how {
+                OpenAt::New => libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                OpenAt::NewOrExisting => libc::O_CREAT | libc::O_NOFOLLOW,
+                OpenAt::Existing => libc::O_NOFOLLOW,
+                OpenAt::Following => 0,
+            };
+        openat(Some(self), name, flags, 0o600)
+    }
+
+    /// The target of the symbolic link `name`, as it is written.
+    pub(crate) fn read_link(&self, name: &CStr) -> SysResult<Vec<u8>> {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut room = 256;
+        loop {
+            // Memory asked for fallibly; the resize stays within it.
+            buf.try_reserve_exact(room - buf.len())
+                .map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))?;
+            buf.resize(room, 0);
+            // SAFETY: name is NUL-terminated; readlinkat writes at most
+            // buf.len() bytes into buf.
+            let n = retry(|| unsafe {
+                libc::readlinkat(
+                    self.file.as_raw_fd(),
+                    name.as_ptr(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                )
+            })?;
+            if n < buf.len() {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            // Perhaps cut short: ask again with room for more.
+            if buf.len() >= 1 << 16 {
+                return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+            }
+            room = buf.len() * 4;
+        }
+    }
+
+    /// `unlinkat` of the file `name`.
+    pub(crate) fn unlink(&self, name: &CStr) -> SysResult<()> {
+        // SAFETY: name is NUL-terminated; unlinkat only reads it.
+        cvt(unsafe { libc::unlinkat(self.file.as_raw_fd(), name.as_ptr(), 0) })
+    }
+
+    /// `fsync` of the directory, so that an entry made in it is durable.
+    pub(crate) fn sync(&self) -> SysResult<()> {
+        if self.readable {
+            return self.file.sync_all();
+        }
+        // A search-only descriptor cannot be synced; this needs read
+        // permission, as syncing a directory always did.
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        openat(Some(self), c".", flags, 0)?.sync_all()
+    }
+}
+
+/// `openat(2)`, EINTR retried; `at == None` is the current directory.
+fn openat(
+    at: Option<&Dir>,
+    path: &CStr,
+    flags: libc::c_int,
+    mode: libc::c_uint,
+) -> SysResult<File> {
+    use std::os::fd::FromRawFd;
+    let dirfd = at.map_or(libc::AT_FDCWD, |d| d.file.as_raw_fd());
+    // SAFETY: path is a NUL-terminated string; openat only reads it.
+    let fd = retry(|| unsafe { libc::openat(dirfd, path.as_ptr(), flags, mode) } as isize)?;
+    // SAFETY: a fresh descriptor (it fits a c_int: openat returned it) that
+    // nothing else owns.
+    Ok(unsafe { File::from_raw_fd(fd as libc::c_int) })
+}
+
+/// The effective user id: who owns what this process creates.
+pub(crate) fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
+}
+
+// ---------------------------------------------------------------- pseudo-filesystems
+
+/// Whether the file `st` describes may lie on a pseudo-filesystem, so that
+/// [`pseudo_fs`] must be asked. Linux's pseudo-filesystems (procfs, sysfs,
+/// debugfs, ...: all of `PSEUDO_MAGIC`) allocate no storage for their
+/// files, so a file with blocks is on a real one and the common mapping path
+/// is spared the `fstatfs`. Elsewhere: always.
+#[inline]
+pub(crate) fn may_be_pseudo(st: &Stat) -> bool {
+    !cfg!(mmkit_statfs_magic) || st.blocks == 0
+}
+
+/// The pseudo-filesystem (procfs, sysfs, ...) that `fd` lies on, by name;
+/// `None` for a real filesystem, or where the system cannot tell.
+pub(crate) fn pseudo_fs(fd: BorrowedFd<'_>) -> SysResult<Option<&'static str>> {
+    match fs_of(fd.as_raw_fd()) {
+        // Only a filesystem too big for the structure's fields overflows
+        // them: a real one.
+        Err(e) if e.raw_os_error() == Some(libc::EOVERFLOW) => Ok(None),
+        r => r,
+    }
+}
+
+/// Pseudo-filesystems by the magic number `fstatfs` reports (Linux's
+/// `linux/magic.h`; a test compares them with the libc crate's). Not here:
+/// those whose files are made to be mapped (dma-buf, secretmem, hugetlbfs).
+#[cfg(any(test, mmkit_statfs_magic))]
+const PSEUDO_MAGIC: &[(u32, &str)] = &[
+    (0x0000_9fa0, "proc"),
+    (0x6265_6572, "sysfs"),
+    (0x6462_6720, "debugfs"),
+    (0x7472_6163, "tracefs"),
+    (0x0027_e0eb, "cgroup"),
+    (0x6367_7270, "cgroup2"),
+    (0x7363_6673, "securityfs"),
+    (0xf97c_ff8c, "selinuxfs"),
+    (0x4341_5d53, "smackfs"),
+    (0x5a3c_69f0, "apparmorfs"),
+    (0xcafe_4a11, "bpf"),
+    (0x6165_676c, "pstore"),
+    (0x6265_6570, "configfs"),
+    (0xde5e_81e4, "efivarfs"),
+    (0x6573_5543, "fusectl"),
+    (0x4249_4e4d, "binfmt_misc"),
+    (0x6e73_6673, "nsfs"),
+    (0x0000_1cd1, "devpts"),
+    (0x1980_0202, "mqueue"),
+    (0x0765_5821, "resctrl"),
+    (0x0000_9fa1, "openpromfs"),
+    (0x0000_9fa2, "usbdevfs"),
+    (0xabba_1974, "xenfs"),
+    (0x6c6f_6f70, "binder"),
+    (0x6759_6969, "rpc_pipefs"),
+    (0x6e66_7364, "nfsd"),
+    (0x5049_4446, "pidfs"),
+];
+
+/// Pseudo-filesystems by the name `fstatfs`/`fstatvfs` reports: the BSDs and
+/// macOS, then illumos and Solaris.
+#[cfg(any(
+    test,
+    mmkit_statfs_typename,
+    mmkit_statvfs_typename,
+    mmkit_statvfs_basetype
+))]
+const PSEUDO_NAMES: &[&str] = &[
+    "procfs",
+    "linprocfs",
+    "linsysfs",
+    "devfs",
+    "fdescfs",
+    "fdesc",
+    "mqueuefs",
+    "kernfs",
+    "ptyfs",
+    "proc",
+    "lxproc",
+    "ctfs",
+    "objfs",
+    "mntfs",
+    "sharefs",
+    "fd",
+    "dev",
+];
+
+/// The entry of [`PSEUDO_NAMES`] that the NUL-terminated `raw` names.
+#[cfg(any(
+    test,
+    mmkit_statfs_typename,
+    mmkit_statvfs_typename,
+    mmkit_statvfs_basetype
+))]
+fn pseudo_by_name(raw: &[libc::c_char]) -> Option<&'static str> {
+    let len = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
+    #[allow(clippy::unnecessary_cast)] // c_char is i8 or u8 by platform
+    PSEUDO_NAMES
+        .iter()
+        .copied()
+        .find(|n| n.len() == len && n.bytes().zip(raw).all(|(a, &b)| a == b as u8))
+}
+
+#[cfg(mmkit_statfs_magic)]
+fn fs_of(fd: libc::c_int) -> SysResult<Option<&'static str>> {
+    let mut sf = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: fstatfs writes a whole struct statfs into the buffer on success.
+    retry(|| unsafe { libc::fstatfs(fd, sf.as_mut_ptr()) } as isize)?;
+    // SAFETY: fstatfs succeeded, so the struct is initialised.
+    let sf = unsafe { sf.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // f_type is i32, i64, u32 or u64 by platform
+    let magic = sf.f_type as u32;
+    Ok(PSEUDO_MAGIC
+        .iter()
+        .find(|&&(m, _)| m == magic)
+        .map(|&(_, name)| name))
+}
+
+#[cfg(mmkit_statfs_typename)]
+fn fs_of(fd: libc::c_int) -> SysResult<Option<&'static str>> {
+    let mut sf = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: fstatfs writes a whole struct statfs into the buffer on success.
+    retry(|| unsafe { libc::fstatfs(fd, sf.as_mut_ptr()) } as isize)?;
+    // SAFETY: fstatfs succeeded, so the struct is initialised.
+    let sf = unsafe { sf.assume_init() };
+    Ok(pseudo_by_name(&sf.f_fstypename))
+}
+
+#[cfg(mmkit_statvfs_typename)]
+fn fs_of(fd: libc::c_int) -> SysResult<Option<&'static str>> {
+    let mut sf = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: fstatvfs writes a whole struct statvfs into the buffer on success.
+    retry(|| unsafe { libc::fstatvfs(fd, sf.as_mut_ptr()) } as isize)?;
+    // SAFETY: fstatvfs succeeded, so the struct is initialised.
+    let sf = unsafe { sf.assume_init() };
+    Ok(pseudo_by_name(&sf.f_fstypename))
+}
+
+#[cfg(mmkit_statvfs_basetype)]
+fn fs_of(fd: libc::c_int) -> SysResult<Option<&'static str>> {
+    let mut sf = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: fstatvfs writes a whole struct statvfs into the buffer on success.
+    retry(|| unsafe { libc::fstatvfs(fd, sf.as_mut_ptr()) } as isize)?;
+    // SAFETY: fstatvfs succeeded, so the struct is initialised.
+    let sf = unsafe { sf.assume_init() };
+    Ok(pseudo_by_name(&sf.f_basetype))
+}
+
+#[cfg(not(any(
+    mmkit_statfs_magic,
+    mmkit_statfs_typename,
+    mmkit_statvfs_typename,
+    mmkit_statvfs_basetype
+)))]
+fn fs_of(_fd: libc::c_int) -> SysResult<Option<&'static str>> {
+    Ok(None)
+}
+
+#[cfg(test)]
+mod create_and_pseudo_fs_tests {
+    use super::*;
+
+    #[test]
+    fn the_magic_numbers_are_the_libc_crates() {
+        // The ones the libc crate has; the others are from linux/magic.h.
+        #[allow(clippy::unnecessary_cast)]
+        let known = [
+            (libc::PROC_SUPER_MAGIC as u32, "proc"),
+            (libc::SYSFS_MAGIC as u32, "sysfs"),
+            (libc::DEBUGFS_MAGIC as u32, "debugfs"),
+            (libc::TRACEFS_MAGIC as u32, "tracefs"),
+            (libc::CGROUP_SUPER_MAGIC as u32, "cgroup"),
+            (libc::CGROUP2_SUPER_MAGIC as u32, "cgroup2"),
+            (libc::SECURITYFS_MAGIC as u32, "securityfs"),
+            (libc::SELINUX_MAGIC as u32, "selinuxfs"),
+            (libc::SMACK_MAGIC as u32, "smackfs"),
+            (libc::BPF_FS_MAGIC as u32, "bpf"),
+            (libc::NSFS_MAGIC as u32, "nsfs"),
+            (libc::DEVPTS_SUPER_MAGIC as u32, "devpts"),
+            (libc::RDTGROUP_SUPER_MAGIC as u32, "resctrl"),
+            (libc::OPENPROM_SUPER_MAGIC as u32, "openpromfs"),
+            (libc::USBDEVICE_SUPER_MAGIC as u32, "usbdevfs"),
+            (libc::XENFS_SUPER_MAGIC as u32, "xenfs"),
+        ];
+        for (magic, name) in known {
+            assert!(PSEUDO_MAGIC.contains(&(magic, name)), "{name} {magic:#x}");
+        }
+        #[allow(clippy::unnecessary_cast)]
+        for real in [
+            libc::TMPFS_MAGIC,
+            libc::EXT4_SUPER_MAGIC,
+            libc::HUGETLBFS_MAGIC,
+        ] {
+            assert!(PSEUDO_MAGIC.iter().all(|&(m, _)| m != real as u32));
+        }
+    }
+
+    #[test]
+    fn names_match_whole_and_up_to_the_nul() {
+        fn raw(s: &str) -> [libc::c_char; 16] {
+            let mut r = [0; 16];
+            for (d, b) in r.iter_mut().zip(s.bytes()) {
+                *d = b as libc::c_char;
+            }
+            r
+        }
+        assert_eq!(pseudo_by_name(&raw("procfs")), Some("procfs"));
+        assert_eq!(pseudo_by_name(&raw("fd")), Some("fd"));
+        assert_eq!(pseudo_by_name(&raw("ufs")), None);
+        assert_eq!(pseudo_by_name(&raw("procfsx")), None);
+        assert_eq!(pseudo_by_name(&raw("proc")), Some("proc"));
+        assert_eq!(pseudo_by_name(&raw("")), None);
+        // No NUL at all: the whole array is the name.
+        assert_eq!(pseudo_by_name(&raw("0123456789abcdef")), None);
+    }
+
+    #[cfg(mmkit_statfs_magic)]
+    #[test]
+    fn proc_and_sys_are_pseudo_and_temp_is_not() {
+        let proc = File::open("/proc/self/status").unwrap();
+        assert_eq!(pseudo_fs(fd_of(&proc)).unwrap(), Some("proc"));
+        assert!(may_be_pseudo(&fstat(fd_of(&proc)).unwrap()));
+        if let Ok(sys) = File::open("/sys/devices/system/cpu/online") {
+            assert_eq!(pseudo_fs(fd_of(&sys)).unwrap(), Some("sysfs"));
+        }
+        let tmp = File::open(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(pseudo_fs(fd_of(&tmp)).unwrap(), None);
+        // A file with data has blocks: the filesystem need not be asked.
+        assert!(!may_be_pseudo(&fstat(fd_of(&tmp)).unwrap()));
+    }
+
+    #[test]
+    fn c_paths_short_and_long() {
+        let short = CPath::new(b"abc").unwrap();
+        assert_eq!(short.as_cstr().to_bytes(), b"abc");
+        assert!(matches!(short, CPath::Stack { .. }));
+        let long = vec![b'x'; 5000];
+        let c = CPath::new(&long).unwrap();
+        assert_eq!(c.as_cstr().to_bytes(), &long[..]);
+        let edge = vec![b'y'; CPath::STACK - 1];
+        assert_eq!(CPath::new(&edge).unwrap().as_cstr().to_bytes(), &edge[..]);
+        assert_eq!(
+            CPath::new(b"a\0b").err().and_then(|e| e.raw_os_error()),
+            Some(libc::EINVAL)
+        );
+    }
 }
 
 // ---------------------------------------------------------------- fault-safe copies
