@@ -26,6 +26,7 @@ const CAPS: &[&str] = &[
     "mmkit_rlimit_memlock",    // RLIMIT_MEMLOCK (not on illumos/Solaris)
     "mmkit_raw_fstat",         // the fstat system call, struct stat as the kernel's (Linux x86_64)
     "mmkit_shm_open",          // shm_open(3) (not on Android: Bionic has no POSIX shared memory)
+    "mmkit_rlimit_as",         // RLIMIT_AS (the libc crate has none for OpenBSD)
 ];
 
 /// Capabilities switched off by `MMKIT_DISABLE=map_anonymous,memfd,...` (the
@@ -95,6 +96,9 @@ fn caps_for(os: &str, arch: &str) -> Vec<&'static str> {
     }
     if os != "android" {
         caps.push("mmkit_shm_open");
+    }
+    if os != "openbsd" {
+        caps.push("mmkit_rlimit_as");
     }
     let off = disabled();
     caps.retain(|c| !off.iter().any(|d| d == c));

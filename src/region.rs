@@ -296,6 +296,47 @@ fn undo_grow(
     Error::Os { call, msg, source }
 }
 
+/// The limit an `ENOMEM` (`e`) of a call doing `asked` likely met, shown as
+/// " (the process has 65530 mappings and vm.max_map_count is 65530)" in its
+/// message; nothing for other errors or when no limit can be named.
+#[cold]
+#[inline(never)]
+fn because(e: &io::Error, asked: sys::Asked) -> Because {
+    Because(if e.raw_os_error() == Some(libc::ENOMEM) {
+        sys::why_no_memory(asked)
+    } else {
+        None
+    })
+}
+
+/// See [`because`].
+struct Because(Option<sys::NoMemory>);
+
+impl std::fmt::Display for Because {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(why) => write!(f, " ({why})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// [`undo_grow`] for a failed `mmap` of `map_len` bytes of a file: its
+/// message `msg` gains the limit an `ENOMEM` likely met.
+#[cold]
+#[inline(never)]
+fn map_fd_failed(
+    fd: BorrowedFd<'_>,
+    old_size: Option<u64>,
+    call: &'static str,
+    mut msg: String,
+    source: io::Error,
+    map_len: usize,
+) -> Error {
+    msg.push_str(&because(&source, sys::Asked::Map(map_len)).to_string());
+    undo_grow(fd, old_size, call, msg, source)
+}
+
 fn too_large(call: &'static str, what: impl std::fmt::Display) -> Error {
     Error::too_large(
         call,
@@ -428,10 +469,15 @@ impl Region {
         Self::finish(CALL, map, 0, len, flags, eff, Kind::Anonymous)
     }
 
+    #[cold]
     fn anon_error(call: &'static str, what: &str, len: usize, flags: Flags, e: io::Error) -> Error {
+        let map_len = sys::round_up(len, sys::page_size()).unwrap_or(len);
         Error::Os {
             call,
-            msg: format!("{what} of {len} bytes with {flags}"),
+            msg: format!(
+                "{what} of {len} bytes with {flags}{}",
+                because(&e, sys::Asked::Map(map_len))
+            ),
             source: e,
         }
     }
@@ -814,7 +860,14 @@ impl Region {
             Ok(map) => map,
             Err(e) => {
                 let msg = format!("{what}: mmap of {len} bytes at offset {offset} with {flags}");
-                return Err(undo_grow(fd, grown.then_some(size), call, msg, e));
+                return Err(map_fd_failed(
+                    fd,
+                    grown.then_some(size),
+                    call,
+                    msg,
+                    e,
+                    map_len,
+                ));
             }
         };
         let kind = Kind::File(origin);
@@ -953,7 +1006,8 @@ impl Region {
     /// Lock the pages covering `[offset, offset+len)` in memory (`mm_lock`).
     ///
     /// A refusal names `RLIMIT_MEMLOCK`, its value, the bytes asked and the
-    /// bytes this process already has locked.
+    /// bytes this process already has locked (or `vm.max_map_count`, when
+    /// locking part of a kernel mapping could not split it).
     pub fn lock(&self, offset: usize, len: usize) -> Result<()> {
         const CALL: &str = "mm_lock";
         let (start, end) = self.span(CALL, offset, len)?;
@@ -962,7 +1016,14 @@ impl Region {
         };
         // Marked first: a failed mlock may still have locked some pages.
         self.parts.fetch_or(PART_LOCKED, Ordering::Relaxed);
-        map.lock(s, l).map_err(|e| lock_error(CALL, l, e))?;
+        map.lock(s, l).map_err(|e| {
+            let why = if e.raw_os_error() == Some(libc::ENOMEM) {
+                sys::why_no_memory(sys::Asked::Lock)
+            } else {
+                None
+            };
+            lock_error(CALL, l, e, why)
+        })?;
         Ok(())
     }
 
@@ -1069,10 +1130,17 @@ impl Region {
         };
         // Marked first: a failed mprotect may still have changed some pages.
         self.parts.fetch_or(PART_PROTECTED, Ordering::Relaxed);
-        map.protect(s, l, prot_bits(prot)).map_err(|e| Error::Os {
-            call: CALL,
-            msg: format!("mprotect({l} bytes, {prot})"),
-            source: e,
+        map.protect(s, l, prot_bits(prot)).map_err(|e| {
+            // Making private memory writable is a commit charge.
+            let commits = prot.contains(Flags::WRITE) && self.flags().contains(Flags::PRIVATE);
+            Error::Os {
+                call: CALL,
+                msg: format!(
+                    "mprotect({l} bytes, {prot}){}",
+                    because(&e, sys::Asked::Protect { commits })
+                ),
+                source: e,
+            }
         })?;
         if whole {
             let keep = self
@@ -1134,7 +1202,10 @@ impl Region {
         })?;
         let map = sys::map_fd(fd.as_fd(), 0, map_len, &spec).map_err(|e| Error::Os {
             call: CALL,
-            msg: format!("mmap of {len} bytes of {name:?} with {flags}"),
+            msg: format!(
+                "mmap of {len} bytes of {name:?} with {flags}{}",
+                because(&e, sys::Asked::Map(map_len))
+            ),
             source: e,
         })?;
         Self::finish(
@@ -1532,9 +1603,12 @@ impl Region {
                 Some(libc::EFAULT) => " (pages of the region are not accessible)",
                 _ => "",
             };
+            // A failed resize leaves the mapping as it was.
+            let old_len = self.map.as_ref().map_or(0, Mapping::len);
+            let grow = sys::Asked::Map(new_map_len.saturating_sub(old_len));
             Error::Os {
                 call,
-                msg: format!("remapping to {new_map_len} bytes{why}"),
+                msg: format!("remapping to {new_map_len} bytes{why}{}", because(&e, grow)),
                 source: e,
             }
         })
@@ -1610,7 +1684,7 @@ impl Region {
     }
 }
 
-fn lock_error(call: &'static str, bytes: usize, e: io::Error) -> Error {
+fn lock_error(call: &'static str, bytes: usize, e: io::Error, why: Option<sys::NoMemory>) -> Error {
     let errno = e.raw_os_error();
     // ENOMEM (Linux, BSD) and EAGAIN (BSD: a system-wide limit) for limits,
     // EPERM for a missing privilege.
@@ -1644,13 +1718,20 @@ fn lock_error(call: &'static str, bytes: usize, e: io::Error) -> Error {
     };
     let limit = limit.map_or("unlimited".to_string(), |l| format!("{l} bytes"));
     if errno != Some(libc::EPERM) && within_limit {
-        return Error::Os {
-            call,
-            msg: format!(
+        let msg = match why {
+            Some(why @ sys::NoMemory::MapCount { .. }) => format!(
+                "mlock({bytes} bytes) failed although RLIMIT_MEMLOCK ({limit}) allows it: \
+                 {why} (locking part of a kernel mapping splits it)"
+            ),
+            _ => format!(
                 "mlock({bytes} bytes) failed although RLIMIT_MEMLOCK ({limit}) allows it: \
                  some pages cannot be brought in (no access after mm_protect, or past the end \
                  of a truncated file), or the system is out of memory or at its limit of locked memory"
             ),
+        };
+        return Error::Os {
+            call,
+            msg,
             source: e,
         };
     }
