@@ -27,6 +27,7 @@ const CAPS: &[&str] = &[
     "mmkit_raw_fstat",         // the fstat system call, struct stat as the kernel's (Linux x86_64)
     "mmkit_shm_open",          // shm_open(3) (not on Android: Bionic has no POSIX shared memory)
     "mmkit_rlimit_as",         // RLIMIT_AS (the libc crate has none for OpenBSD)
+    "mmkit_partial_mlock",     // a failed mlock may leave part of its range locked (Linux)
 ];
 
 /// Capabilities switched off by `MMKIT_DISABLE=map_anonymous,memfd,...` (the
@@ -99,6 +100,12 @@ fn caps_for(os: &str, arch: &str) -> Vec<&'static str> {
     }
     if os != "openbsd" {
         caps.push("mmkit_rlimit_as");
+    }
+    // mlock marks the range's kernel mappings locked one by one, then faults
+    // the pages in, and undoes neither when a step fails; msync with
+    // MS_ASYNC|MS_INVALIDATE does nothing but answer EBUSY on locked memory.
+    if linux_like {
+        caps.push("mmkit_partial_mlock");
     }
     let off = disabled();
     caps.retain(|c| !off.iter().any(|d| d == c));

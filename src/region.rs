@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::flags::{
     Advice, Flags, SyncFlags, SyncMode, MM_SEAL_GROW, MM_SEAL_SHRINK, MM_SEAL_WRITE,
 };
-use crate::sys::{self, MapSpec, Mapping, Share};
+use crate::sys::{self, LockedRuns, MapSpec, Mapping, Share};
 
 /// What backs a region.
 #[derive(Debug)]
@@ -1007,7 +1007,9 @@ impl Region {
     ///
     /// A refusal names `RLIMIT_MEMLOCK`, its value, the bytes asked and the
     /// bytes this process already has locked (or `vm.max_map_count`, when
-    /// locking part of a kernel mapping could not split it).
+    /// locking part of a kernel mapping could not split it). A failed lock
+    /// leaves locked only the pages of the range that were locked before
+    /// it (see `mm_lock(3)` for pages locked outside the library).
     pub fn lock(&self, offset: usize, len: usize) -> Result<()> {
         const CALL: &str = "mm_lock";
         let (start, end) = self.span(CALL, offset, len)?;
@@ -1015,16 +1017,22 @@ impl Region {
             return Ok(());
         };
         // Marked first: a failed mlock may still have locked some pages.
-        self.parts.fetch_or(PART_LOCKED, Ordering::Relaxed);
-        map.lock(s, l).map_err(|e| {
-            let why = if e.raw_os_error() == Some(libc::ENOMEM) {
-                sys::why_no_memory(sys::Asked::Lock)
-            } else {
-                None
-            };
-            lock_error(CALL, l, e, why)
-        })?;
-        Ok(())
+        let before = self.parts.fetch_or(PART_LOCKED, Ordering::Relaxed);
+        if before & PART_LOCKED != 0 && sys::MLOCK_MAY_LEAVE_LOCKS {
+            return lock_keeping(CALL, map, s, l);
+        }
+        // Nothing of the region was locked: a failure unlocks the range.
+        match map.lock(s, l) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(lock_failed(
+                CALL,
+                map,
+                s,
+                l,
+                Some(&LockedRuns::default()),
+                e,
+            )),
+        }
     }
 
     /// Unlock the pages covering `[offset, offset+len)` (`mm_unlock`).
@@ -1682,6 +1690,51 @@ impl Region {
         }
         Ok(file)
     }
+}
+
+/// [`Region::lock`] of a region with locked parts already: the parts of
+/// the range locked now are found first (asking the kernel), so that a
+/// failure unlocks only what this call locked.
+#[inline(never)]
+fn lock_keeping(call: &'static str, map: &Mapping, s: usize, l: usize) -> Result<()> {
+    let keep = sys::locked_runs(map, s, l);
+    map.lock(s, l)
+        .map_err(|e| lock_failed(call, map, s, l, keep.as_ref(), e))
+}
+
+/// Report the failed `mlock` of `[s, s + l)` of `map`, first unlocking what
+/// it may have left locked where the system does that: the range but
+/// `keep`, the parts locked before the call (`None`: not known, nothing is
+/// unlocked and the message says so).
+#[cold]
+#[inline(never)]
+fn lock_failed(
+    call: &'static str,
+    map: &Mapping,
+    s: usize,
+    l: usize,
+    keep: Option<&LockedRuns>,
+    e: io::Error,
+) -> Error {
+    // Read before unlocking, which may merge kernel mappings again.
+    let why = if e.raw_os_error() == Some(libc::ENOMEM) {
+        sys::why_no_memory(sys::Asked::Lock)
+    } else {
+        None
+    };
+    let undone: std::result::Result<(), Option<io::Error>> = match keep {
+        _ if !sys::MLOCK_MAY_LEAVE_LOCKS => Ok(()),
+        Some(keep) => sys::unlock_except(map, s, l, keep).map_err(Some),
+        None => Err(None),
+    };
+    let mut err = lock_error(call, l, e, why);
+    if let (Err(failed), Error::Os { msg, .. }) = (undone, &mut err) {
+        msg.push_str("; pages of the range may stay locked (mm_unlock them)");
+        if let Some(e) = failed {
+            msg.push_str(&format!(": munlock failed: {e}"));
+        }
+    }
+    err
 }
 
 fn lock_error(call: &'static str, bytes: usize, e: io::Error, why: Option<sys::NoMemory>) -> Error {

@@ -1039,8 +1039,110 @@ fn leading_number(s: &[u8]) -> Option<u64> {
     })
 }
 
-/// The `ENOMEM` explanation from given numbers, and the stack-buffer
-/// `/proc` reading.
+// ---------------------------------------------------------------- lock undo
+
+/// Whether a failed `mlock` may leave part of its range locked. Linux
+/// marks the range's kernel mappings locked one by one (splitting the first
+/// and last), then faults the pages in, and undoes neither when a step fails
+/// (the map count, a page past the end of a file).
+pub(crate) const MLOCK_MAY_LEAVE_LOCKS: bool = cfg!(mmkit_partial_mlock);
+
+/// The locked parts of a range, in order, at most [`LockedRuns::MAX`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LockedRuns {
+    runs: [(usize, usize); LockedRuns::MAX],
+    n: usize,
+}
+
+impl LockedRuns {
+    const MAX: usize = 16;
+
+    /// `(start, len)` of each locked part, in order.
+    pub(crate) fn runs(&self) -> &[(usize, usize)] {
+        &self.runs[..self.n]
+    }
+
+    /// Add a part after the others (joined to the last when they touch);
+    /// `None` when there are too many.
+    #[cfg_attr(not(mmkit_partial_mlock), allow(dead_code))]
+    fn push(&mut self, start: usize, len: usize) -> Option<()> {
+        if let Some(last) = self.runs[..self.n].last_mut() {
+            if last.0 + last.1 == start {
+                last.1 += len;
+                return Some(());
+            }
+        }
+        *self.runs.get_mut(self.n)? = (start, len);
+        self.n += 1;
+        Some(())
+    }
+}
+
+/// Which parts of `[start, start + len)` of `m` (page-aligned) are locked
+/// now, asked of the kernel: `msync(MS_ASYNC|MS_INVALIDATE)` answers
+/// `EBUSY` when any kernel mapping in its range is locked and does nothing
+/// else (Linux), so halving the range finds each locked part with a few
+/// calls per edge. `None` when the kernel cannot tell, or the parts are
+/// more than [`LockedRuns`] holds.
+#[cfg(mmkit_partial_mlock)]
+pub(crate) fn locked_runs(m: &Mapping, start: usize, len: usize) -> Option<LockedRuns> {
+    fn find(m: &Mapping, start: usize, len: usize, runs: &mut LockedRuns) -> Option<()> {
+        match m.sync(start, len, libc::MS_ASYNC | libc::MS_INVALIDATE) {
+            Ok(()) => return Some(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+            Err(_) => return None,
+        }
+        let page = page_size();
+        if len <= page {
+            return runs.push(start, len);
+        }
+        let half = round_down(len / 2, page).max(page);
+        find(m, start, half, runs)?;
+        find(m, start + half, len - half, runs)
+    }
+    let mut runs = LockedRuns::default();
+    find(m, start, len, &mut runs)?;
+    Some(runs)
+}
+
+/// Where a failed `mlock` cannot have left a lock, nothing is locked for it
+/// to keep track of.
+#[cfg(not(mmkit_partial_mlock))]
+pub(crate) fn locked_runs(_m: &Mapping, _start: usize, _len: usize) -> Option<LockedRuns> {
+    None
+}
+
+/// `munlock` the pages of `[start, start + len)` of `m` outside `keep`
+/// (the parts locked before a failed `mlock`); every gap is tried, the
+/// first error returned.
+pub(crate) fn unlock_except(
+    m: &Mapping,
+    start: usize,
+    len: usize,
+    keep: &LockedRuns,
+) -> SysResult<()> {
+    let end = start + len;
+    let mut at = start;
+    let mut result = Ok(());
+    let mut gap = |from: usize, to: usize| {
+        if to > from {
+            if let Err(e) = m.unlock(from, to - from) {
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+    };
+    for &(s, l) in keep.runs() {
+        gap(at, s.min(end));
+        at = at.max(s + l);
+    }
+    gap(at, end);
+    result
+}
+
+/// The `ENOMEM` explanation from given numbers, the stack-buffer `/proc`
+/// reading, and the lock bookkeeping of a failed `mm_lock`.
 #[cfg(test)]
 mod no_memory_tests {
     use super::*;
@@ -1241,6 +1343,77 @@ mod no_memory_tests {
         let [size, none] = proc_kb(c"/proc/self/status", [b"VmSize:", b"NoSuchField:"]);
         assert!(size.is_some_and(|s| s > 0 && s % 1024 == 0), "{size:?}");
         assert_eq!(none, None);
+    }
+
+    /// An anonymous mapping of `pages` pages, pages `locked` of it locked;
+    /// `None` when RLIMIT_MEMLOCK refuses.
+    #[cfg(mmkit_partial_mlock)]
+    fn with_locked(pages: usize, locked: &[usize]) -> Option<Mapping> {
+        let page = page_size();
+        let m = Mapping::map(pages * page, &tests_spec(), libc::MAP_ANON, None, 0).unwrap();
+        for &p in locked {
+            if m.lock(p * page, page).is_err() {
+                eprintln!("skipped: RLIMIT_MEMLOCK too low");
+                return None;
+            }
+        }
+        Some(m)
+    }
+
+    #[cfg(mmkit_partial_mlock)]
+    fn tests_spec() -> MapSpec {
+        MapSpec {
+            prot: libc::PROT_READ | libc::PROT_WRITE,
+            share: Share::Private,
+            noreserve: false,
+            populate: false,
+        }
+    }
+
+    #[cfg(mmkit_partial_mlock)]
+    #[test]
+    fn the_kernel_tells_which_parts_are_locked() {
+        let page = page_size();
+        let Some(m) = with_locked(8, &[1, 2, 5, 7]) else {
+            return;
+        };
+        let runs = locked_runs(&m, 0, 8 * page).unwrap();
+        assert_eq!(
+            runs.runs(),
+            [(page, 2 * page), (5 * page, page), (7 * page, page)]
+        );
+        let runs = locked_runs(&m, 2 * page, 3 * page).unwrap();
+        assert_eq!(runs.runs(), [(2 * page, page)]);
+        assert_eq!(locked_runs(&m, 3 * page, 2 * page).unwrap().runs(), []);
+        // More parts than are kept: not known.
+        let every_other: Vec<usize> = (0..2 * LockedRuns::MAX + 2).step_by(2).collect();
+        let Some(m) = with_locked(2 * LockedRuns::MAX + 2, &every_other) else {
+            return;
+        };
+        assert_eq!(locked_runs(&m, 0, m.len()), None);
+    }
+
+    #[cfg(mmkit_partial_mlock)]
+    #[test]
+    fn unlocking_all_but_the_earlier_parts_keeps_exactly_them() {
+        let page = page_size();
+        let Some(m) = with_locked(8, &[0, 2, 3, 7]) else {
+            return;
+        };
+        let keep = locked_runs(&m, page, 6 * page).unwrap();
+        assert_eq!(keep.runs(), [(2 * page, 2 * page)]);
+        if m.lock(page, 6 * page).is_err() {
+            eprintln!("skipped: RLIMIT_MEMLOCK too low");
+            return;
+        }
+        unlock_except(&m, page, 6 * page, &keep).unwrap();
+        let now = locked_runs(&m, 0, 8 * page).unwrap();
+        assert_eq!(
+            now.runs(),
+            [(0, page), (2 * page, 2 * page), (7 * page, page)]
+        );
+        unlock_except(&m, 0, 8 * page, &LockedRuns::default()).unwrap();
+        assert_eq!(locked_runs(&m, 0, 8 * page).unwrap().runs(), []);
     }
 }
 

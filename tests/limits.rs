@@ -1,7 +1,8 @@
 //! Issue 15 ("Hardening"): an `ENOMEM` from `mmap`, `mremap`, `mprotect` or
 //! `mlock` names the limit that was likely met, with its value and the
 //! process's count (mappings against `vm.max_map_count`, address space
-//! against `RLIMIT_AS`, else the overcommit mode).
+//! against `RLIMIT_AS`, else the overcommit mode); and a failed `mm_lock`
+//! leaves nothing of its range locked that was not locked before.
 //!
 //! Everything goes through the C ABI. Whatever lowers a limit or exhausts
 //! the map count runs in a helper process: this test binary re-executed
@@ -17,7 +18,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::ptr;
 
-use common::{cstr, helper, TempDir};
+use common::{cstr, helper, vm_flags, TempDir};
 use mmkit::ffi::*;
 use mmkit::*;
 
@@ -350,6 +351,22 @@ fn the_map_count_limit_is_named_with_its_values() {
     }
 }
 
+#[test]
+fn a_lock_refused_at_the_map_count_leaves_nothing_locked() {
+    // mlock locks the range's kernel mappings one by one and stops at the
+    // first that cannot be split: the ones before it stayed locked.
+    if map_count_testable().is_none() {
+        return;
+    }
+    let out = map_count_output();
+    let at = out.find("VMLCK ").unwrap_or_else(|| panic!("{out}"));
+    let v: Vec<&str> = out[at..].split_whitespace().take(3).collect();
+    assert_eq!(
+        v[1], v[2],
+        "VmLck before and after the failed mm_lock: {out}"
+    );
+}
+
 // ------------------------------------------------------------------ overcommit
 
 #[test]
@@ -391,4 +408,89 @@ fn the_overcommit_mode_is_named_when_no_limit_explains() {
         }
         _ => {}
     }
+}
+
+// ------------------------------------------------------------------ mm_lock undo
+
+/// A region mapping `pages` pages of a file shared, the file then cut to
+/// one page: locking past its first page cannot fault those pages in.
+fn truncated_file_region(d: &TempDir, pages: usize, lock_first: &[usize]) -> *mut mm_region {
+    let page = page_size();
+    let path = d.file("f", &vec![5u8; pages * page]);
+    let mut r = ptr::null_mut();
+    // SAFETY: valid pointers.
+    unsafe {
+        assert_eq!(
+            mm_map_file(cstr(&path).as_ptr(), 0, 0, RO_SHARED, &mut r),
+            0,
+            "{}",
+            last_error()
+        );
+        for &p in lock_first {
+            assert_eq!(mm_lock(r, p * page, page), 0, "{}", last_error());
+        }
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(page as u64)
+        .unwrap();
+    r
+}
+
+/// Which of the region's pages are locked (the `lo` VmFlag of the kernel
+/// mapping holding each).
+fn locked_pages(r: *mut mm_region, pages: usize) -> Vec<usize> {
+    let page = page_size();
+    // SAFETY: the region is live.
+    let base = unsafe { mm_ptr(r) }.cast::<u8>();
+    (0..pages)
+        .filter(|&p| {
+            vm_flags(base.wrapping_add(p * page))
+                .split_whitespace()
+                .any(|f| f == "lo")
+        })
+        .collect()
+}
+
+fn failed_lock_leaves(pages: usize, lock_first: &[usize], offset: usize, len: usize) -> Vec<usize> {
+    let d = TempDir::new("limits-lock");
+    let r = truncated_file_region(&d, pages, lock_first);
+    let page = page_size();
+    // SAFETY: the region is live; unmapped once.
+    unsafe {
+        let rc = mm_lock(r, offset * page, len * page);
+        assert_eq!(rc, -libc::ENOMEM, "{}", last_error());
+        let msg = last_error();
+        assert!(msg.starts_with("mm_lock: "), "{msg}");
+        let left = locked_pages(r, pages);
+        assert_eq!(mm_unmap(r), 0);
+        left
+    }
+}
+
+#[test]
+fn a_failed_lock_leaves_nothing_of_its_range_locked() {
+    // mlock marks the whole range locked, then faults it in; past the end of
+    // the file that fails, and the range stayed locked.
+    assert_eq!(failed_lock_leaves(4, &[], 0, 0), Vec::<usize>::new());
+}
+
+#[test]
+fn an_earlier_lock_survives_a_failed_lock_of_a_larger_range() {
+    assert_eq!(failed_lock_leaves(4, &[0], 0, 0), vec![0]);
+}
+
+#[test]
+fn earlier_locks_inside_and_beside_the_range_survive_a_failed_lock() {
+    // Pages 0, 2 and 5 locked before (2 and 5 are past the end of the file
+    // once it is cut: their mappings stay locked); the lock of pages 1..=6
+    // fails; 1, 3, 4 and 6 must not stay locked, 0, 2 and 5 must.
+    assert_eq!(failed_lock_leaves(8, &[0, 2, 5], 1, 6), vec![0, 2, 5]);
+}
+
+#[test]
+fn a_failed_lock_beside_an_earlier_one_leaves_only_that_one() {
+    assert_eq!(failed_lock_leaves(4, &[0], 1, 3), vec![0]);
 }
