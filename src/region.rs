@@ -333,7 +333,8 @@ fn map_fd_failed(
     source: io::Error,
     map_len: usize,
 ) -> Error {
-    msg.push_str(&because(&source, sys::Asked::Map(map_len)).to_string());
+    use std::fmt::Write as _;
+    let _ = write!(msg, "{}", because(&source, sys::Asked::Map(map_len)));
     undo_grow(fd, old_size, call, msg, source)
 }
 
@@ -1731,7 +1732,8 @@ fn lock_failed(
     if let (Err(failed), Error::Os { msg, .. }) = (undone, &mut err) {
         msg.push_str("; pages of the range may stay locked (mm_unlock them)");
         if let Some(e) = failed {
-            msg.push_str(&format!(": munlock failed: {e}"));
+            use std::fmt::Write as _;
+            let _ = write!(msg, ": munlock failed: {e}");
         }
     }
     err
