@@ -31,6 +31,8 @@ const CAPS: &[&str] = &[
     "mmkit_statvfs_basetype",  // fstatvfs(2) names it by name (f_basetype: illumos, Solaris)
     "mmkit_o_path",            // O_PATH: open a directory one may search but not read
     "mmkit_o_search",          // O_SEARCH: the same, the POSIX way
+    "mmkit_rlimit_as",         // RLIMIT_AS (the libc crate has none for OpenBSD)
+    "mmkit_partial_mlock",     // a failed mlock may leave part of its range locked (Linux)
 ];
 
 /// Capabilities switched off by `MMKIT_DISABLE=map_anonymous,memfd,...` (the
@@ -111,6 +113,15 @@ fn caps_for(os: &str) -> Vec<&'static str> {
         caps.push("mmkit_o_path");
     } else if matches!(os, "netbsd" | "macos" | "ios") || solaris_like {
         caps.push("mmkit_o_search");
+    }
+    if os != "openbsd" {
+        caps.push("mmkit_rlimit_as");
+    }
+    // mlock marks the range's kernel mappings locked one by one, then faults
+    // the pages in, and undoes neither when a step fails; msync with
+    // MS_ASYNC|MS_INVALIDATE does nothing but answer EBUSY on locked memory.
+    if linux_like {
+        caps.push("mmkit_partial_mlock");
     }
     let off = disabled();
     caps.retain(|c| !off.iter().any(|d| d == c));

@@ -161,13 +161,13 @@ fn kind_errno(e: &io::Error) -> i32 {
 }
 
 /// The system's text for an error, without Rust's " (os error N)" suffix.
-fn os_text(e: &io::Error) -> OsText<'_> {
+pub(crate) fn os_text(e: &io::Error) -> OsText<'_> {
     OsText(e)
 }
 
 /// [`os_text`]: `strerror_r` into a stack buffer (std's own `Display` of an
 /// OS error allocates the text).
-struct OsText<'a>(&'a io::Error);
+pub(crate) struct OsText<'a>(&'a io::Error);
 
 impl fmt::Display for OsText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -12,7 +12,7 @@ use crate::error::{msg, Error, Result, Text};
 use crate::flags::{
     Advice, Flags, SyncFlags, SyncMode, MM_SEAL_GROW, MM_SEAL_SHRINK, MM_SEAL_WRITE,
 };
-use crate::sys::{self, MapSpec, Mapping, OpenAt, Share};
+use crate::sys::{self, LockedRuns, MapSpec, Mapping, OpenAt, Share};
 
 /// What backs a region.
 #[derive(Debug)]
@@ -300,6 +300,47 @@ fn undo_grow(
     Error::Os { call, msg, source }
 }
 
+/// The limit an `ENOMEM` (`e`) of a call doing `asked` likely met, shown as
+/// " (the process has 65530 mappings and vm.max_map_count is 65530)" in its
+/// message; nothing for other errors or when no limit can be named.
+#[cold]
+#[inline(never)]
+fn because(e: &io::Error, asked: sys::Asked) -> Because {
+    Because(if e.raw_os_error() == Some(libc::ENOMEM) {
+        sys::why_no_memory(asked)
+    } else {
+        None
+    })
+}
+
+/// See [`because`].
+struct Because(Option<sys::NoMemory>);
+
+impl std::fmt::Display for Because {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(why) => write!(f, " ({why})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// [`undo_grow`] for a failed `mmap` of `map_len` bytes of a file: its
+/// message `msg` gains the limit an `ENOMEM` likely met.
+#[cold]
+#[inline(never)]
+fn map_fd_failed(
+    fd: BorrowedFd<'_>,
+    old_size: Option<u64>,
+    call: &'static str,
+    msg: Text,
+    source: io::Error,
+    map_len: usize,
+) -> Error {
+    let msg = msg!("{msg}{}", because(&source, sys::Asked::Map(map_len)));
+    undo_grow(fd, old_size, call, msg, source)
+}
+
 fn too_large(call: &'static str, what: impl std::fmt::Display) -> Error {
     Error::too_large(
         call,
@@ -465,10 +506,15 @@ impl Region {
         Self::finish(CALL, map, 0, len, flags, eff, Kind::Anonymous)
     }
 
+    #[cold]
     fn anon_error(call: &'static str, what: &str, len: usize, flags: Flags, e: io::Error) -> Error {
+        let map_len = sys::round_up(len, sys::page_size()).unwrap_or(len);
         Error::Os {
             call,
-            msg: msg!("{what} of {len} bytes with {flags}"),
+            msg: msg!(
+                "{what} of {len} bytes with {flags}{}",
+                because(&e, sys::Asked::Map(map_len))
+            ),
             source: e,
         }
     }
@@ -1002,7 +1048,14 @@ impl Region {
             Ok(map) => map,
             Err(e) => {
                 let msg = msg!("{what}: mmap of {len} bytes at offset {offset} with {flags}");
-                return Err(undo_grow(fd, grown.then_some(size), call, msg, e));
+                return Err(map_fd_failed(
+                    fd,
+                    grown.then_some(size),
+                    call,
+                    msg,
+                    e,
+                    map_len,
+                ));
             }
         };
         let kind = Kind::File(origin);
@@ -1139,7 +1192,10 @@ impl Region {
     /// Lock the pages covering `[offset, offset+len)` in memory (`mm_lock`).
     ///
     /// A refusal names `RLIMIT_MEMLOCK`, its value, the bytes asked and the
-    /// bytes this process already has locked.
+    /// bytes this process already has locked (or `vm.max_map_count`, when
+    /// locking part of a kernel mapping could not split it). A failed lock
+    /// leaves locked only the pages of the range that were locked before
+    /// it (see `mm_lock(3)` for pages locked outside the library).
     pub fn lock(&self, offset: usize, len: usize) -> Result<()> {
         const CALL: &str = "mm_lock";
         let (start, end) = self.span(CALL, offset, len)?;
@@ -1147,9 +1203,22 @@ impl Region {
             return Ok(());
         };
         // Marked first: a failed mlock may still have locked some pages.
-        self.parts.fetch_or(PART_LOCKED, Ordering::Relaxed);
-        map.lock(s, l).map_err(|e| lock_error(CALL, l, e))?;
-        Ok(())
+        let before = self.parts.fetch_or(PART_LOCKED, Ordering::Relaxed);
+        if before & PART_LOCKED != 0 && sys::MLOCK_MAY_LEAVE_LOCKS {
+            return lock_keeping(CALL, map, s, l);
+        }
+        // Nothing of the region was locked: a failure unlocks the range.
+        match map.lock(s, l) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(lock_failed(
+                CALL,
+                map,
+                s,
+                l,
+                Some(&LockedRuns::default()),
+                e,
+            )),
+        }
     }
 
     /// Unlock the pages covering `[offset, offset+len)` (`mm_unlock`).
@@ -1255,10 +1324,17 @@ impl Region {
         };
         // Marked first: a failed mprotect may still have changed some pages.
         self.parts.fetch_or(PART_PROTECTED, Ordering::Relaxed);
-        map.protect(s, l, prot_bits(prot)).map_err(|e| Error::Os {
-            call: CALL,
-            msg: msg!("mprotect({l} bytes, {prot})"),
-            source: e,
+        map.protect(s, l, prot_bits(prot)).map_err(|e| {
+            // Making private memory writable is a commit charge.
+            let commits = prot.contains(Flags::WRITE) && self.flags().contains(Flags::PRIVATE);
+            Error::Os {
+                call: CALL,
+                msg: msg!(
+                    "mprotect({l} bytes, {prot}){}",
+                    because(&e, sys::Asked::Protect { commits })
+                ),
+                source: e,
+            }
         })?;
         if whole {
             let keep = self
@@ -1325,7 +1401,10 @@ impl Region {
         })?;
         let map = sys::map_fd(fd.as_fd(), 0, map_len, &spec).map_err(|e| Error::Os {
             call: CALL,
-            msg: msg!("mmap of {len} bytes of {name:?} with {flags}"),
+            msg: msg!(
+                "mmap of {len} bytes of {name:?} with {flags}{}",
+                because(&e, sys::Asked::Map(map_len))
+            ),
             source: e,
         })?;
         Self::finish(
@@ -1696,14 +1775,15 @@ impl Region {
                 call,
                 libc::EACCES,
                 format_args!(
-                    "bytes [{from}, {}) past the end share the region's last page, which {} ({e}); \
+                    "bytes [{from}, {}) past the end share the region's last page, which {} ({}); \
                      they must read as zeros once the region grows: mm_protect that page writable first",
                     from + n,
                     if readable {
                         "holds old bytes and is not writable"
                     } else {
                         "is not accessible"
-                    }
+                    },
+                    crate::error::os_text(&e)
                 ),
             )),
         }
@@ -1743,9 +1823,12 @@ impl Region {
                 Some(libc::EFAULT) => " (pages of the region are not accessible)",
                 _ => "",
             };
+            // A failed resize leaves the mapping as it was.
+            let old_len = self.map.as_ref().map_or(0, Mapping::len);
+            let grow = sys::Asked::Map(new_map_len.saturating_sub(old_len));
             Error::Os {
                 call,
-                msg: msg!("remapping to {new_map_len} bytes{why}"),
+                msg: msg!("remapping to {new_map_len} bytes{why}{}", because(&e, grow)),
                 source: e,
             }
         })
@@ -1823,7 +1906,53 @@ impl Region {
     }
 }
 
-fn lock_error(call: &'static str, bytes: usize, e: io::Error) -> Error {
+/// [`Region::lock`] of a region with locked parts already: the parts of
+/// the range locked now are found first (asking the kernel), so that a
+/// failure unlocks only what this call locked.
+#[inline(never)]
+fn lock_keeping(call: &'static str, map: &Mapping, s: usize, l: usize) -> Result<()> {
+    let keep = sys::locked_runs(map, s, l);
+    map.lock(s, l)
+        .map_err(|e| lock_failed(call, map, s, l, keep.as_ref(), e))
+}
+
+/// Report the failed `mlock` of `[s, s + l)` of `map`, first unlocking what
+/// it may have left locked where the system does that: the range but
+/// `keep`, the parts locked before the call (`None`: not known, nothing is
+/// unlocked and the message says so).
+#[cold]
+#[inline(never)]
+fn lock_failed(
+    call: &'static str,
+    map: &Mapping,
+    s: usize,
+    l: usize,
+    keep: Option<&LockedRuns>,
+    e: io::Error,
+) -> Error {
+    // Read before unlocking, which may merge kernel mappings again.
+    let why = if e.raw_os_error() == Some(libc::ENOMEM) {
+        sys::why_no_memory(sys::Asked::Lock)
+    } else {
+        None
+    };
+    let undone: std::result::Result<(), Option<io::Error>> = match keep {
+        _ if !sys::MLOCK_MAY_LEAVE_LOCKS => Ok(()),
+        Some(keep) => sys::unlock_except(map, s, l, keep).map_err(Some),
+        None => Err(None),
+    };
+    let mut err = lock_error(call, l, e, why);
+    if let (Err(failed), Error::Os { msg, .. }) = (undone, &mut err) {
+        let why = match &failed {
+            Some(e) => msg!(": munlock failed: {}", crate::error::os_text(e)),
+            None => Text::Borrowed(""),
+        };
+        *msg = msg!("{msg}; pages of the range may stay locked (mm_unlock them){why}");
+    }
+    err
+}
+
+fn lock_error(call: &'static str, bytes: usize, e: io::Error, why: Option<sys::NoMemory>) -> Error {
     let errno = e.raw_os_error();
     // ENOMEM (Linux, BSD) and EAGAIN (BSD: a system-wide limit) for limits,
     // EPERM for a missing privilege.
@@ -1857,13 +1986,20 @@ fn lock_error(call: &'static str, bytes: usize, e: io::Error) -> Error {
     };
     let limit = Bytes(limit);
     if errno != Some(libc::EPERM) && within_limit {
-        return Error::Os {
-            call,
-            msg: msg!(
+        let msg = match why {
+            Some(why @ sys::NoMemory::MapCount { .. }) => msg!(
+                "mlock({bytes} bytes) failed although RLIMIT_MEMLOCK ({limit}) allows it: \
+                 {why} (locking part of a kernel mapping splits it)"
+            ),
+            _ => msg!(
                 "mlock({bytes} bytes) failed although RLIMIT_MEMLOCK ({limit}) allows it: \
                  some pages cannot be brought in (no access after mm_protect, or past the end \
                  of a truncated file), or the system is out of memory or at its limit of locked memory"
             ),
+        };
+        return Error::Os {
+            call,
+            msg,
             source: e,
         };
     }
