@@ -14,6 +14,7 @@ const CAPS: &[&str] = &[
     "mmkit_map_hugetlb",       // MAP_HUGETLB (explicit huge pages)
     "mmkit_madv_hugepage",     // MADV_HUGEPAGE / MADV_NOHUGEPAGE (THP)
     "mmkit_mremap",            // mremap(2)
+    "mmkit_map_noreplace",     // MAP_FIXED_NOREPLACE (Linux 4.17; older kernels take a hint)
     "mmkit_fallocate",         // posix_fallocate(3)
     "mmkit_proc_status",       // /proc/self/status has VmLck
     "mmkit_process_vm",        // process_vm_readv / process_vm_writev
@@ -85,6 +86,7 @@ fn caps_for(os: &str) -> Vec<&'static str> {
     }
     if linux_like {
         caps.push("mmkit_o_tmpfile");
+        caps.push("mmkit_map_noreplace");
     }
     if os == "freebsd" {
         caps.push("mmkit_shm_anon");

@@ -584,10 +584,16 @@ pub unsafe extern "C" fn mm_write(
 /// shared memory. A sealed shareable region refuses with `-EPERM`. A region
 /// mapped with `mm_map_fd` keeps no descriptor and cannot grow (`-ENOTSUP`).
 /// `new_len == 0` is `-EINVAL`. Must not race with other uses of the region.
-/// Parts given their own protection, locks or advice keep them; new pages get
-/// the whole region's protection. A grow over old bytes in a last page made
-/// read-only is `-EACCES`; without `mremap` (non-Linux) a grow of a region
-/// with partial protection or locks is `-EBUSY` (the move would drop them).
+/// A grow is in place when the addresses after the region are free (every
+/// page keeps its protection, locks and advice), else a move of the region
+/// when it is one kernel mapping (without `mremap`, non-Linux: a new mapping
+/// and a copy, made only when no part has protection or locks of its own),
+/// else `-EBUSY`: `mm_protect`, `mm_lock` or `mm_advise` of a part split it
+/// into several kernel mappings; unmap it and map it again, or undo the split
+/// (protect, unlock or advise the whole region). New pages get the whole
+/// region's protection; with `mremap` they share the last page's lock and
+/// advice (`-EAGAIN` when locking them would pass `RLIMIT_MEMLOCK`). A grow
+/// over old bytes in a last page made read-only is `-EACCES`.
 #[no_mangle]
 pub unsafe extern "C" fn mm_resize(r: *mut mm_region, new_len: usize) -> c_int {
     const CALL: &str = "mm_resize";

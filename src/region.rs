@@ -1570,12 +1570,21 @@ impl Region {
     /// touching past it would be `SIGBUS`). A sealed shareable region refuses
     /// with `EPERM`.
     ///
-    /// Parts given their own protection, locks or advice keep them; pages a
-    /// grow adds get the protection of the whole region. Bytes past the old
-    /// end in its last page are cleared (`EACCES` if that page was made
-    /// read-only and they are not zero). Without `mremap` a grow copies into
-    /// a new mapping and refuses (`EBUSY`) when partial protection or locks
-    /// would be lost. A shareable region's grow never shrinks its object.
+    /// A grow follows one rule on every platform: in place when the
+    /// addresses after the region are free (every page keeps its protection,
+    /// locks and advice); else the region moves, when it is one kernel
+    /// mapping (with `mremap` every page's state moves along; without it the
+    /// move is a new mapping and a copy, made only when no part was given its
+    /// own protection or lock); else `EBUSY`: `mm_protect`, `mm_lock` or
+    /// `mm_advise` of a part split the region into several kernel mappings,
+    /// and the message says to unmap it and map it again, or to undo the
+    /// split (protect, unlock or advise the whole region). Pages a grow adds
+    /// get the protection of the whole region; with `mremap` they share the
+    /// lock and advice of the region's last page (`EAGAIN` when locking them
+    /// would pass `RLIMIT_MEMLOCK`), without it they are unlocked. Bytes past
+    /// the old end in its last page are cleared (`EACCES` if that page was
+    /// made read-only and they are not zero). A shareable region's grow never
+    /// shrinks its object.
     pub fn resize(&mut self, new_len: usize) -> Result<()> {
         const CALL: &str = "mm_resize";
         if new_len == 0 {
@@ -1599,25 +1608,6 @@ impl Region {
         let old_len = self.len;
         let cur_map_len = self.map.as_ref().map_or(0, Mapping::len);
         let flags = self.flags();
-        if new_map_len > cur_map_len && self.map.is_some() && !sys::GROW_KEEPS_PAGE_STATE {
-            let parts = self.parts.load(Ordering::Relaxed);
-            if parts != 0 {
-                let what = match parts {
-                    PART_PROTECTED => "mm_protect of part of it",
-                    PART_LOCKED => "mm_lock",
-                    _ => "mm_protect of part of it and mm_lock",
-                };
-                return Err(Error::os(
-                    CALL,
-                    libc::EBUSY,
-                    format_args!(
-                        "growing from {old_len} to {new_len} bytes moves the region to a new mapping on this platform \
-                         (no mremap), which would drop the page state set by {what}; \
-                         mm_unlock the whole region / mm_protect the whole region first"
-                    ),
-                ));
-            }
-        }
         let spec = MapSpec {
             prot: prot_bits(flags),
             share: if flags.contains(Flags::SHARED) {
@@ -1643,7 +1633,7 @@ impl Region {
                 if new_len > old_len {
                     self.zero_tail(CALL, old_len, new_len)?;
                 }
-                self.remap(CALL, new_map_len, &spec, None, 0)?;
+                self.remap(CALL, new_len, new_map_len, &spec, None, 0)?;
             }
             Kind::Shareable { fd, .. } => {
                 let fd = fd.try_clone().map_err(|e| Error::Os {
@@ -1688,7 +1678,7 @@ impl Region {
                         }
                     })?;
                 }
-                if let Err(e) = self.remap(CALL, new_map_len, &spec, Some(fd.as_fd()), 0) {
+                if let Err(e) = self.remap(CALL, new_len, new_map_len, &spec, Some(fd.as_fd()), 0) {
                     // Undo our ftruncate unless somebody changed the size since.
                     if set.is_some()
                         && sys::fstat(fd.as_fd()).is_ok_and(|st| st.size == new_len as u64)
@@ -1710,11 +1700,18 @@ impl Region {
                         )
                     })?;
                 if new_len <= old_len {
-                    self.remap(CALL, new_map_len, &spec, None, 0)?;
+                    self.remap(CALL, new_len, new_map_len, &spec, None, 0)?;
                 } else {
                     let file = self.reopen(CALL, end)?;
                     let aligned = origin.offset - self.delta as u64;
-                    self.remap(CALL, new_map_len, &spec, Some(file.as_fd()), aligned)?;
+                    self.remap(
+                        CALL,
+                        new_len,
+                        new_map_len,
+                        &spec,
+                        Some(file.as_fd()),
+                        aligned,
+                    )?;
                 }
             }
         }
@@ -1789,47 +1786,81 @@ impl Region {
         }
     }
 
-    /// Resize the mapping (or create it, for a region that was empty).
+    /// Resize the mapping (or create it, for a region that was empty) for a
+    /// region of `new_len` bytes. A grow is in place, else a move of the
+    /// whole region, else `EBUSY` (see `Mapping::resize`).
     fn remap(
         &mut self,
         call: &'static str,
+        new_len: usize,
         new_map_len: usize,
         spec: &MapSpec,
         fd: Option<BorrowedFd<'_>>,
         offset: u64,
     ) -> Result<()> {
+        let old_len = self.len;
+        let page_state = self.parts.load(Ordering::Relaxed) != 0;
         let res = match (&mut self.map, fd) {
-            (Some(m), fd) => m.resize(new_map_len, spec, fd, offset),
+            (Some(m), fd) => m.resize(new_map_len, spec, fd, offset, page_state),
             (None, Some(fd)) => {
                 sys::map_fd(fd, offset, new_map_len, spec).map(|m| self.map = Some(m))
             }
             (None, None) => Err(io::Error::from_raw_os_error(libc::EINVAL)),
         };
-        res.map_err(|e| {
-            let why = match e.raw_os_error() {
-                Some(libc::ENOTSUP) => {
-                    " (the region is split in parts with their own protection, locks or advice, and this \
-                     kernel has no MREMAP_DONTUNMAP to move them, or /proc/self/maps cannot be read to find \
-                     them: undo those first)"
+        res.map_err(|e| match e.raw_os_error() {
+            Some(libc::EBUSY) => {
+                let why = if sys::MOVE_KEEPS_PAGE_STATE {
+                    "mm_protect, mm_lock or mm_advise of part of it split it into several kernel \
+                     mappings, which cannot move together"
+                } else {
+                    "mm_protect of part of it or mm_lock gave pages a state of their own, which moving it \
+                     (a new mapping and a copy, on this platform) would drop"
+                };
+                Error::os(
+                    call,
+                    libc::EBUSY,
+                    format_args!(
+                        "cannot grow the region from {old_len} to {new_len} bytes: the addresses right after \
+                         it are in use, so it cannot grow in place, and it cannot move: {why}; unmap it and map \
+                         it again at the new size, or first undo the split (mm_protect, mm_unlock or mm_advise \
+                         of the whole region)"
+                    ),
+                )
+            }
+            Some(libc::EAGAIN) => match sys::memlock_limit() {
+                Some(limit) => Error::os(
+                    call,
+                    libc::EAGAIN,
+                    format_args!(
+                        "growing the region from {old_len} to {new_len} bytes would lock more memory than \
+                         RLIMIT_MEMLOCK ({limit} bytes) allows: the kernel locks the pages a grow adds to \
+                         locked pages (mm_lock); raise it (ulimit -l), run with {}, or mm_unlock the region \
+                         first",
+                        sys::LOCK_PRIVILEGE
+                    ),
+                ),
+                None => Error::os(
+                    call,
+                    libc::EAGAIN,
+                    format_args!(
+                        "growing the region from {old_len} to {new_len} bytes: the kernel could not lock the \
+                         pages a grow adds to locked pages (mm_lock)"
+                    ),
+                ),
+            },
+            _ => {
+                let why = match e.raw_os_error() {
+                    Some(libc::EFAULT) => " (pages of the region are not accessible)",
+                    _ => "",
+                };
+                // A failed resize leaves the mapping as it was.
+                let old_map_len = self.map.as_ref().map_or(0, Mapping::len);
+                let grow = sys::Asked::Map(new_map_len.saturating_sub(old_map_len));
+                Error::Os {
+                    call,
+                    msg: msg!("remapping to {new_map_len} bytes{why}{}", because(&e, grow)),
+                    source: e,
                 }
-                Some(libc::EBUSY) => {
-                    " (an end of the region shares a kernel mapping with a neighbouring mapping and could \
-                     not be split off it to move)"
-                }
-                Some(libc::EIO) => {
-                    " (after the move failed, a part of the region could not be put back as it was: its \
-                     bytes, its lock or its tie to the file or object may be lost)"
-                }
-                Some(libc::EFAULT) => " (pages of the region are not accessible)",
-                _ => "",
-            };
-            // A failed resize leaves the mapping as it was.
-            let old_len = self.map.as_ref().map_or(0, Mapping::len);
-            let grow = sys::Asked::Map(new_map_len.saturating_sub(old_len));
-            Error::Os {
-                call,
-                msg: msg!("remapping to {new_map_len} bytes{why}{}", because(&e, grow)),
-                source: e,
             }
         })
     }

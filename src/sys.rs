@@ -162,14 +162,6 @@ impl Mapping {
         cvt(unsafe { libc::mlock(self.at(start, len), len) })
     }
 
-    /// `mlock2(MLOCK_ONFAULT)` of `[start, start+len)`: pages locked as
-    /// they are faulted in.
-    #[cfg(mmkit_mremap)]
-    fn lock_on_fault(&self, start: usize, len: usize) -> SysResult<()> {
-        // SAFETY: the range lies inside this live mapping.
-        cvt(unsafe { libc::mlock2(self.at(start, len), len, libc::MLOCK_ONFAULT) })
-    }
-
     /// `munlock` of `[start, start+len)`.
     pub(crate) fn unlock(&self, start: usize, len: usize) -> SysResult<()> {
         // SAFETY: the range lies inside this live mapping.
@@ -2224,29 +2216,42 @@ pub(crate) fn add_seals(
 
 // ---------------------------------------------------------------- resizing
 
-/// Whether growing keeps each page's own state (protection, locks, advice) on
-/// this platform. Without `mremap` a grow copies the bytes into a new mapping,
-/// which has only the protection set on the whole region.
-pub(crate) const GROW_KEEPS_PAGE_STATE: bool = cfg!(mmkit_mremap);
+/// Whether a grow that moves the mapping keeps each page's own state
+/// (protection, locks, advice). With `mremap` the pages themselves move;
+/// without it a move is a new mapping and a copy of the bytes, which has only
+/// the protection set on the whole region.
+pub(crate) const MOVE_KEEPS_PAGE_STATE: bool = cfg!(mmkit_mremap);
 
-/// Linux UAPI values (the same on every architecture), not in every libc.
-#[cfg(mmkit_mremap)]
+/// Linux UAPI value (the same on every architecture), not in every libc.
+#[cfg(all(mmkit_map_noreplace, not(mmkit_mremap)))]
 const MAP_FIXED_NOREPLACE: i32 = 0x10_0000;
-#[cfg(mmkit_mremap)]
-const MREMAP_DONTUNMAP: i32 = 4;
 
 impl Mapping {
-    /// Grow or shrink to `new_len` bytes (a page multiple); the address may
-    /// change. `fd`/`offset` back file and shareable mappings (the file offset
-    /// of the first byte); private bytes are kept either way.
+    /// Grow or shrink to `new_len` bytes (a page multiple). `fd`/`offset`
+    /// back file and shareable mappings (the file offset of the first byte).
+    /// `page_state`: some pages were given state of their own (`mm_protect`
+    /// of a part, `mm_lock`), which a move that copies would drop.
     ///
-    /// A failed resize leaves the mapping as it was.
+    /// A grow follows one rule on every platform:
+    /// 1. in place, when the addresses right after the mapping are free: its
+    ///    pages stay where they are, as they are;
+    /// 2. else moved whole to a new range, when it is one kernel mapping (with
+    ///    `mremap`, every page's state moves along; without it, a copy into a
+    ///    new mapping, only when `page_state` is false);
+    /// 3. else `EBUSY`: `mm_protect`, `mm_lock` or `mm_advise` of a part split
+    ///    it into several kernel mappings, which cannot move together.
+    ///
+    /// The new pages get `spec.prot`. Nothing is allocated on the heap. A
+    /// failed resize leaves the mapping as it was, except in one case: a
+    /// mapping `mremap` moved whose new pages could not be given `spec.prot`
+    /// keeps its bytes at the new address.
     pub(crate) fn resize(
         &mut self,
         new_len: usize,
         spec: &MapSpec,
         fd: Option<BorrowedFd<'_>>,
         offset: u64,
+        page_state: bool,
     ) -> SysResult<()> {
         if new_len == self.len {
             return Ok(());
@@ -2261,370 +2266,132 @@ impl Mapping {
             populate: false,
             ..*spec
         };
-        #[cfg(mmkit_mremap)]
-        {
-            // SAFETY: remaps the mapping this value owns; MREMAP_MAYMOVE lets the
-            // kernel pick a fresh range, never one in use.
-            let p =
-                unsafe { libc::mremap(self.ptr.cast(), self.len, new_len, libc::MREMAP_MAYMOVE) };
-            if p != libc::MAP_FAILED {
-                self.ptr = p.cast();
-                self.len = new_len;
-                return Ok(());
-            }
-            let e = last_os_error();
-            // EFAULT: mm_protect, mm_lock or mm_advise of a part split the
-            // mapping into several, and mremap grows only a single one.
-            if e.raw_os_error() != Some(libc::EFAULT) {
-                return Err(e);
-            }
-            self.grow_in_parts(new_len, &spec, fd, offset)
+        if self.grow_in_place(new_len, &spec, fd, offset)? {
+            return Ok(());
         }
-        #[cfg(not(mmkit_mremap))]
-        {
-            self.grow_by_copying(new_len, &spec, fd, offset)
-        }
+        self.grow_by_moving(new_len, &spec, fd, offset, page_state)
     }
 
-    /// A fresh mapping of `len` bytes for a grow: the file or object, or
-    /// anonymous memory.
-    #[cfg(any(test, not(mmkit_mremap)))]
-    fn fresh(
-        len: usize,
-        spec: &MapSpec,
-        fd: Option<BorrowedFd<'_>>,
-        offset: u64,
-    ) -> SysResult<Mapping> {
-        match fd {
-            Some(fd) => Mapping::map(len, spec, 0, Some(fd), offset),
-            None => match map_anonymous(len, spec) {
-                Err(e) if anonymous_refused(&e) => map_devzero(len, spec),
-                r => r,
-            },
-        }
-    }
-
-    /// Grow a mapping made of several kernel mappings, keeping each part's
-    /// protection, locks and advice: map the new pages right after the end
-    /// when that range is free, else move every kernel mapping whole
-    /// (`MREMAP_DONTUNMAP`, so the old range stays ours until the end and a
-    /// failure can move them back) into a fresh mapping of the new length.
+    /// Step 1 with `mremap`: extend the kernel mapping that holds the last
+    /// page over the free addresses after it (no `MREMAP_MAYMOVE`: it never
+    /// moves). Only that kernel mapping grows, so this works for a mapping
+    /// split into several; the new pages take its lock and advice. `false`
+    /// when the addresses after it are in use (`ENOMEM`). A locked kernel
+    /// mapping gets its new pages locked: `EAGAIN` past `RLIMIT_MEMLOCK`.
     #[cfg(mmkit_mremap)]
-    fn grow_in_parts(
+    fn grow_in_place(
         &mut self,
         new_len: usize,
         spec: &MapSpec,
-        fd: Option<BorrowedFd<'_>>,
-        offset: u64,
-    ) -> SysResult<()> {
-        let extra = new_len - self.len;
-        let at = self.ptr.wrapping_add(self.len);
-        let flags =
-            spec.mmap_flags() | MAP_FIXED_NOREPLACE | if fd.is_none() { libc::MAP_ANON } else { 0 };
-        let tail_off = offset
-            .checked_add(self.len as u64)
-            .and_then(|o| libc::off_t::try_from(o).ok())
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
-        // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping: the kernel
-        // fails with EEXIST when any of the range is in use (kernels before
-        // 4.17 take the address as a hint, checked below).
-        let p = unsafe {
-            libc::mmap(
-                at.cast(),
-                extra,
-                spec.prot,
-                flags,
-                fd.map_or(-1, |f| f.as_raw_fd()),
-                tail_off,
-            )
-        };
-        if p != libc::MAP_FAILED {
-            if p.cast::<u8>() == at {
-                self.len = new_len;
-                return Ok(());
-            }
-            // An old kernel put it elsewhere: not ours to keep.
-            drop(Mapping {
-                ptr: p.cast(),
-                len: extra,
-            });
-        }
-        let mut undo = Vec::new();
-        let result = self.own_kernel_mappings(&mut undo).and_then(|parts| {
-            let canary = canary();
-            let fresh = self.landing(new_len, spec, fd, tail_off, &parts, canary)?;
-            self.move_into(fresh, canary, &parts, &mut dontunmap_move)
-        });
-        // An end split off its neighbour gets its dump flag back, wherever it
-        // now lives (in `self` either way: moved, or put back).
-        for &(start, len, advice) in undo.iter().rev() {
-            let _ = self.advise(start, len, advice);
-        }
-        result
-    }
-
-    /// Where the parts of this mapping move to grow it to `new_len`:
-    /// `[0, self.len)` a private anonymous placeholder (nothing committed)
-    /// where each part's destination starts with `canary`, so that after a
-    /// failed move a destination the kernel left alone can be told from a
-    /// mapping that took a hole; `[self.len, new_len)` the new pages, mapped
-    /// like this mapping (`fd` at `tail_off`, or anonymous).
-    #[cfg(mmkit_mremap)]
-    fn landing(
-        &self,
-        new_len: usize,
-        spec: &MapSpec,
-        fd: Option<BorrowedFd<'_>>,
-        tail_off: libc::off_t,
-        parts: &[Part],
-        canary: u64,
-    ) -> SysResult<Mapping> {
-        let placeholder = MapSpec {
-            prot: libc::PROT_READ | libc::PROT_WRITE,
-            share: Share::Private,
-            noreserve: true,
-            populate: false,
-        };
-        let land = Mapping::map(new_len, &placeholder, libc::MAP_ANON, None, 0)?;
-        // One small page per canary, even where transparent huge pages are
-        // "always" (best effort: the advice only saves memory).
-        let _ = land.advise(0, new_len, libc::MADV_NOHUGEPAGE);
-        let anon = if fd.is_none() { libc::MAP_ANON } else { 0 };
-        let tail = land.ptr.wrapping_add(self.len);
-        // SAFETY: the placeholder's first page past self.len (page-aligned,
-        // private anonymous read-write memory): 8 aligned bytes there.
-        unsafe { tail.cast::<u64>().write(canary) };
-        // SAFETY: MAP_FIXED replaces only `land`'s own pages past self.len
-        // (new_len > self.len: this is a grow).
-        let p = unsafe {
-            libc::mmap(
-                tail.cast(),
-                new_len - self.len,
-                spec.prot,
-                spec.mmap_flags() | libc::MAP_FIXED | anon,
-                fd.map_or(-1, |f| f.as_raw_fd()),
-                tail_off,
-            )
-        };
+        _fd: Option<BorrowedFd<'_>>,
+        _offset: u64,
+    ) -> SysResult<bool> {
+        let page = page_size();
+        let last = self.ptr.wrapping_add(self.len - page);
+        // SAFETY: remaps the last page of the mapping this value owns; without
+        // MREMAP_MAYMOVE the kernel only extends it over unmapped addresses
+        // (nothing in use is replaced) and its address stays.
+        let p = unsafe { libc::mremap(last.cast(), page, page + (new_len - self.len), 0) };
         if p == libc::MAP_FAILED {
             let e = last_os_error();
-            // Kernels before 6.12 may unmap the range before failing: take
-            // it back, and never unmap what another thread put there. (Most
-            // failures leave the placeholder: it still starts with the
-            // canary, and goes with the landing.)
-            if !(retake(tail, new_len - self.len) || holds(tail, canary)) {
-                land.forget_range(self.len, new_len - self.len);
-            }
-            return Err(e);
-        }
-        for p in parts {
-            debug_assert!(p.start % page_size() == 0 && p.start + p.len <= self.len);
-            // SAFETY: each part starts on a page boundary inside the
-            // placeholder, private anonymous read-write memory: 8 aligned
-            // bytes there can be written and never fault.
-            unsafe { land.ptr.add(p.start).cast::<u64>().write(canary) };
-        }
-        Ok(land)
-    }
-
-    /// The kernel mappings this mapping is made of, each wholly inside it.
-    /// The kernel merges adjacent mappings with the same flags, so an end may
-    /// share one with a neighbouring mapping; moving only our part of it with
-    /// `MREMAP_DONTUNMAP` would unlock all of it, the neighbour's pages too.
-    /// Such an end is split off first by flipping its dump flag
-    /// (`MADV_DONTDUMP`/`MADV_DODUMP`, which changes only what a core dump
-    /// holds); `undo` records how to flip it back.
-    #[cfg(mmkit_mremap)]
-    fn own_kernel_mappings(&self, undo: &mut Vec<(usize, usize, i32)>) -> SysResult<Vec<Part>> {
-        // Without /proc/self/maps the parts are unknown, and moving a range
-        // that is not exactly one kernel mapping is what must not happen.
-        let maps = || {
-            kernel_mappings(self.ptr as usize, self.len)
-                .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOTSUP))
-        };
-        let mut km = maps()?;
-        for first in [true, false] {
-            let shared = |km: &KernelMaps| if first { km.before } else { km.after };
-            if !shared(&km) {
-                continue;
-            }
-            let p = if first {
-                km.parts[0]
-            } else {
-                km.parts[km.parts.len() - 1]
+            return match e.raw_os_error() {
+                Some(libc::ENOMEM) => Ok(false),
+                _ => Err(e),
             };
-            self.advise(p.start, p.len, libc::MADV_DONTDUMP)?;
-            // Recorded at once, so a failure below still flips it back.
-            undo.push((p.start, p.len, libc::MADV_DODUMP));
-            km = maps()?;
-            if !shared(&km) {
-                continue;
-            }
-            // It was already MADV_DONTDUMP (no change, so no split).
-            undo.pop();
-            self.advise(p.start, p.len, libc::MADV_DODUMP)?;
-            undo.push((p.start, p.len, libc::MADV_DONTDUMP));
-            km = maps()?;
-            if shared(&km) {
-                return Err(io::Error::from_raw_os_error(libc::EBUSY));
-            }
         }
-        // Splitting the last end off can merge the first back into its
-        // neighbour (when the two ends differed only by the dump flag).
-        if km.before || km.after {
-            return Err(io::Error::from_raw_os_error(libc::EBUSY));
-        }
-        let mut parts = km.parts;
-        if let Some(areas) = smaps() {
-            for p in &mut parts {
-                let flags = flags_at(&areas, self.ptr as usize + p.start);
-                p.locked = flags.contains(&"lo");
-                p.onfault = flags.contains(&"lf");
-            }
-        }
-        // Unlocking a part to move it needs the room to lock it again (asked
-        // only when something is locked).
-        if parts.iter().any(|p| p.locked) && lock_room() {
-            for p in &mut parts {
-                p.unlock_to_move = p.locked;
-            }
-        }
-        Ok(parts)
+        let old_len = std::mem::replace(&mut self.len, new_len);
+        self.protect_grown(old_len, spec)?;
+        Ok(true)
     }
 
-    /// Move every part of this mapping to the same offsets in `fresh` (at
-    /// least as long) with `mover`, and become `fresh`. When a move fails,
-    /// the parts already moved go back and this mapping is as it was; the
-    /// error is `EIO` if some part could not be put back as it was. A failed
-    /// destination still starting with `canary` (see [`Mapping::landing`])
-    /// holds `fresh`'s own pages and is unmapped with it; anything else there
-    /// is another mapping, left alone.
+    /// Step 2 with `mremap`: `MREMAP_MAYMOVE` of the whole mapping, which the
+    /// kernel refuses (`EFAULT`) when it spans several kernel mappings: then
+    /// step 3, `EBUSY`.
     #[cfg(mmkit_mremap)]
-    fn move_into(
+    fn grow_by_moving(
         &mut self,
-        fresh: Mapping,
-        canary: u64,
-        parts: &[Part],
-        mover: &mut Mover<'_>,
+        new_len: usize,
+        spec: &MapSpec,
+        _fd: Option<BorrowedFd<'_>>,
+        _offset: u64,
+        _page_state: bool,
     ) -> SysResult<()> {
-        for (i, p) in parts.iter().enumerate() {
-            let to = fresh.ptr.wrapping_add(p.start);
-            let (e, lock_kept) = match move_part(self, &fresh, p, mover) {
-                Ok(()) => continue,
-                Err((e, Stranded::Moved)) => {
-                    // Moved, but could not be locked again there.
-                    let intact = self.move_back(&fresh, &parts[..=i], mover);
-                    return Err(if intact {
-                        e
-                    } else {
-                        io::Error::from_raw_os_error(libc::EIO)
-                    });
-                }
-                Err((e, Stranded::Stayed)) => (e, true),
-                Err((e, Stranded::StayedUnlocked)) => (e, false),
-            };
-            // Kernels before 6.17 unmap the destination before some checks
-            // fail: take such a hole back before another thread maps there.
-            // Else the destination holds fresh's own pages (the kernel
-            // refused first), or another thread's mapping that took the hole.
-            let ours = retake(to, p.len) || holds(to, canary);
-            let intact = self.move_back(&fresh, &parts[..i], mover) && lock_kept;
-            if !ours {
-                // Unmapping another thread's mapping could pull memory from
-                // under it: leave what is there.
-                fresh.forget_range(p.start, p.len);
-            }
-            return Err(if intact {
-                e
-            } else {
-                io::Error::from_raw_os_error(libc::EIO)
+        // SAFETY: remaps the mapping this value owns; MREMAP_MAYMOVE lets the
+        // kernel pick a fresh range, never one in use.
+        let p = unsafe { libc::mremap(self.ptr.cast(), self.len, new_len, libc::MREMAP_MAYMOVE) };
+        if p == libc::MAP_FAILED {
+            let e = last_os_error();
+            return Err(match e.raw_os_error() {
+                Some(libc::EFAULT) => io::Error::from_raw_os_error(libc::EBUSY),
+                _ => e,
             });
         }
-        // Every part now lives in `fresh`; the old range holds only the
-        // emptied mappings MREMAP_DONTUNMAP left, unmapped with it.
-        drop(std::mem::replace(self, fresh));
-        Ok(())
+        self.ptr = p.cast();
+        let old_len = std::mem::replace(&mut self.len, new_len);
+        self.protect_grown(old_len, spec)
     }
 
-    /// Put the `moved` parts back from `fresh` after a failed grow; whether
-    /// every byte came back.
+    /// Give the pages `mremap` added past `old_len` the region's protection:
+    /// they took the protection of the kernel mapping they extend, which
+    /// `mm_protect` of a part may have changed. When that fails (no change
+    /// needed is no call to fail; a split past `vm.max_map_count` can), they
+    /// are unmapped again.
     #[cfg(mmkit_mremap)]
-    fn move_back(&self, fresh: &Mapping, moved: &[Part], mover: &mut Mover<'_>) -> bool {
-        let mut intact = true;
-        for p in moved.iter().rev() {
-            // Back onto the old range, still ours (the move left it mapped),
-            // again without unmapping the source: a hole in `fresh` could be
-            // taken by another thread's mmap before `fresh` is unmapped.
-            match move_part(fresh, self, p, mover) {
-                Ok(()) => continue,
-                Err((_, Stranded::Moved)) => {
-                    intact = false; // back, but no longer locked
-                    continue;
-                }
-                // Still in `fresh` (locked or not): copied back below, and
-                // locked again in place if it was.
-                Err((_, Stranded::Stayed | Stranded::StayedUnlocked)) => {}
-            }
-            let (from, to) = (
-                fresh.ptr.wrapping_add(p.start),
-                self.ptr.wrapping_add(p.start),
-            );
-            // Kernels before 6.17 may have unmapped the old range before
-            // failing: take it back before another thread maps there. A
-            // shared part is then an anonymous placeholder, cut off from its
-            // file or object: not as it was.
-            let hole = retake(to, p.len);
-            if hole && p.shared {
-                intact = false;
-                continue;
-            }
-            // No room to move it back (vm.max_map_count). A shared part's old
-            // range still maps its file or object: nothing to copy. A private
-            // part's bytes are copied through a writable old range. Either
-            // way its lock moves back (unlocked in `fresh` first, so
-            // RLIMIT_MEMLOCK is not met twice); only its advice is lost.
-            let copied = (p.shared && !hole)
-                || (self
-                    .protect(p.start, p.len, libc::PROT_READ | libc::PROT_WRITE)
-                    .is_ok()
-                    && fresh.protect(p.start, p.len, libc::PROT_READ).is_ok()
-                    && copy_checked(Direction::Read, from, to, p.len).is_ok()
-                    && self.protect(p.start, p.len, p.prot).is_ok());
-            let relocked = !p.locked || {
-                let _ = fresh.unlock(p.start, p.len);
-                relock(self, p)
-            };
-            intact &= copied && relocked;
-        }
-        intact
+    fn protect_grown(&mut self, old_len: usize, spec: &MapSpec) -> SysResult<()> {
+        let Err(e) = self.protect(old_len, self.len - old_len, spec.prot) else {
+            return Ok(());
+        };
+        // SAFETY: unmaps only the pages just added to the mapping this value owns.
+        unsafe { libc::munmap(self.ptr.add(old_len).cast(), self.len - old_len) };
+        self.len = old_len;
+        Err(e)
     }
 
-    /// Unmap all of this mapping but `[start, start+len)`, which is left
-    /// mapped for good: after a failed move it may be someone else's.
-    #[cfg(mmkit_mremap)]
-    fn forget_range(self, start: usize, len: usize) {
-        let this = std::mem::ManuallyDrop::new(self);
-        let end = start + len;
-        if start > 0 {
-            // SAFETY: the head of the mapping this value owned.
-            unsafe { libc::munmap(this.ptr.cast(), start) };
-        }
-        if end < this.len {
-            // SAFETY: the tail of the mapping this value owned.
-            unsafe { libc::munmap(this.ptr.add(end).cast(), this.len - end) };
-        }
-    }
-
-    /// Grow without `mremap`: a new mapping and a fault-safe copy of the bytes
-    /// a private mapping owns (shared ones see the same file or object).
+    /// Step 1 without `mremap`: map the new pages right after the mapping
+    /// (`fd` at the offset that follows, or anonymous memory), only where
+    /// those addresses are free; `false` when they are in use. The new pages
+    /// are a kernel mapping of their own, with `spec.prot`, unlocked.
     #[cfg(not(mmkit_mremap))]
-    fn grow_by_copying(
+    fn grow_in_place(
         &mut self,
         new_len: usize,
         spec: &MapSpec,
         fd: Option<BorrowedFd<'_>>,
         offset: u64,
+    ) -> SysResult<bool> {
+        let at = self.ptr.wrapping_add(self.len);
+        let extra = new_len - self.len;
+        let placed = match fd {
+            Some(fd) => {
+                let tail = offset
+                    .checked_add(self.len as u64)
+                    .ok_or_else(|| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+                map_at(at, extra, spec, 0, fd.as_raw_fd(), tail)?
+            }
+            None => map_anonymous_at(at, extra, spec)?,
+        };
+        if placed {
+            self.len = new_len;
+        }
+        Ok(placed)
+    }
+
+    /// Step 2 without `mremap`: a new mapping and a fault-safe copy of the
+    /// bytes a private mapping owns (shared ones see the same file or
+    /// object). It keeps no page's own state, so it is refused (`EBUSY`,
+    /// step 3) when `page_state` says there is some.
+    #[cfg(not(mmkit_mremap))]
+    fn grow_by_moving(
+        &mut self,
+        new_len: usize,
+        spec: &MapSpec,
+        fd: Option<BorrowedFd<'_>>,
+        offset: u64,
+        page_state: bool,
     ) -> SysResult<()> {
+        if page_state {
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
         let private = fd.is_none() || spec.share == Share::Private;
         if !private {
             *self = Mapping::fresh(new_len, spec, fd, offset)?;
@@ -2647,281 +2414,86 @@ impl Mapping {
         *self = fresh;
         Ok(())
     }
+
+    /// A fresh mapping of `len` bytes for a grow: the file or object, or
+    /// anonymous memory.
+    #[cfg(not(mmkit_mremap))]
+    fn fresh(
+        len: usize,
+        spec: &MapSpec,
+        fd: Option<BorrowedFd<'_>>,
+        offset: u64,
+    ) -> SysResult<Mapping> {
+        match fd {
+            Some(fd) => Mapping::map(len, spec, 0, Some(fd), offset),
+            None => match map_anonymous(len, spec) {
+                Err(e) if anonymous_refused(&e) => map_devzero(len, spec),
+                r => r,
+            },
+        }
+    }
 }
 
-/// One kernel mapping (VMA) inside a mapping: offset from its start, length,
-/// `PROT_*` bits, and whether it is a shared mapping.
-#[cfg(mmkit_mremap)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Part {
-    start: usize,
+/// Anonymous memory at exactly `at` if that range is free (see [`map_at`]):
+/// `MAP_ANONYMOUS`, or `/dev/zero` where that is refused.
+#[cfg(not(mmkit_mremap))]
+fn map_anonymous_at(at: *mut u8, len: usize, spec: &MapSpec) -> SysResult<bool> {
+    #[cfg(mmkit_map_anonymous)]
+    match map_at(at, len, spec, libc::MAP_ANON, -1, 0) {
+        Err(e) if anonymous_refused(&e) => {}
+        r => return r,
+    }
+    let zero = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/zero")?;
+    map_at(at, len, spec, 0, zero.as_raw_fd(), 0)
+}
+
+/// `mmap` of `len` bytes at exactly `at`, only if none of that range is in
+/// use: `MAP_FIXED_NOREPLACE` where the platform has it, else `at` as a hint
+/// (and the mapping dropped when the kernel put it elsewhere). `false` when
+/// something is there.
+#[cfg(not(mmkit_mremap))]
+fn map_at(
+    at: *mut u8,
     len: usize,
-    prot: i32,
-    shared: bool,
-    /// `VM_LOCKED` (from `/proc/self/smaps`; false when it cannot be read).
-    locked: bool,
-    /// Locked on fault (`mlock2(MLOCK_ONFAULT)`): its pages are not all in.
-    onfault: bool,
-    /// Moved unlocked and locked again where it lands (see [`move_part`]).
-    unlock_to_move: bool,
-}
-
-/// Where a part is after [`move_part`] failed.
-#[cfg(mmkit_mremap)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stranded {
-    /// Still in `src`, as it was.
-    Stayed,
-    /// Still in `src`, but unlocked (it could not be locked again).
-    StayedUnlocked,
-    /// In `dst`, but unlocked (it could not be locked again there).
-    Moved,
-}
-
-/// Move part `p` of `src` to the same offset in `dst` with `mover`. A
-/// locked part moves unlocked when there is room to lock it again
-/// (`p.unlock_to_move`) and is locked again where it lands (back in `src`
-/// when the move fails): moved locked with `MREMAP_DONTUNMAP`, the kernel
-/// counts it twice against `RLIMIT_MEMLOCK`, for good. (Without the room it
-/// moves locked, as the only way to keep its lock.)
-#[cfg(mmkit_mremap)]
-fn move_part(
-    src: &Mapping,
-    dst: &Mapping,
-    p: &Part,
-    mover: &mut Mover<'_>,
-) -> Result<(), (io::Error, Stranded)> {
-    let unlock = p.unlock_to_move;
-    if unlock {
-        src.unlock(p.start, p.len)
-            .map_err(|e| (e, Stranded::Stayed))?;
-    }
-    let (from, to) = (src.ptr.wrapping_add(p.start), dst.ptr.wrapping_add(p.start));
-    match mover(from, p.len, to) {
-        Ok(()) if unlock && !relock(dst, p) => {
-            Err((io::Error::from_raw_os_error(libc::ENOMEM), Stranded::Moved))
-        }
-        Ok(()) => Ok(()),
-        Err(e) if unlock && !relock(src, p) => Err((e, Stranded::StayedUnlocked)),
-        Err(e) => Err((e, Stranded::Stayed)),
-    }
-}
-
-/// Lock part `p` of `m` again as it was locked (on fault, if it was);
-/// whether it is locked. `mlock` marks the range locked, then faults its
-/// pages in: pages that cannot be (`PROT_NONE`, past the end of a file)
-/// fail it with `ENOMEM` yet leave the part locked as before.
-#[cfg(mmkit_mremap)]
-fn relock(m: &Mapping, p: &Part) -> bool {
-    let done = if p.onfault {
-        m.lock_on_fault(p.start, p.len)
-    } else {
-        m.lock(p.start, p.len)
-    };
-    let flag = if p.onfault { "lf" } else { "lo" };
-    done.is_ok()
-        || smaps().is_some_and(|areas| flags_at(&areas, m.ptr as usize + p.start).contains(&flag))
-}
-
-/// Whether unlocking memory now leaves room to lock it again: no
-/// `RLIMIT_MEMLOCK`, or no more locked than it allows (it may have been
-/// lowered since), or the privilege to pass it.
-#[cfg(mmkit_mremap)]
-fn lock_room() -> bool {
-    let Some(limit) = memlock_limit() else {
-        return true;
-    };
-    locked_bytes().is_some_and(|locked| locked <= limit) || can_lock_past_limit()
-}
-
-/// Whether this thread may lock memory past `RLIMIT_MEMLOCK` (called when
-/// more than the limit is locked already): the kernel answers, for this
-/// thread in its user namespace, by locking one untouched page on fault
-/// (unlocked again as the probe is unmapped). `/proc/self/status` would tell
-/// the main thread's capabilities in the process's own namespace instead.
-#[cfg(mmkit_mremap)]
-fn can_lock_past_limit() -> bool {
-    let spec = MapSpec {
-        prot: libc::PROT_READ,
-        share: Share::Private,
-        noreserve: true,
-        populate: false,
-    };
-    Mapping::map(page_size(), &spec, libc::MAP_ANON, None, 0)
-        .is_ok_and(|probe| probe.lock_on_fault(0, page_size()).is_ok())
-}
-
-/// Whether `at` starts with `canary` (read without risking a signal).
-#[cfg(mmkit_mremap)]
-fn holds(at: *mut u8, canary: u64) -> bool {
-    let mut seen = 0u64;
-    copy_checked(Direction::Read, at, ptr::addr_of_mut!(seen).cast(), 8).is_ok() && seen == canary
-}
-
-/// A value no other mapping holds at a given address by chance.
-#[cfg(mmkit_mremap)]
-fn canary() -> u64 {
-    let mut v = 0u64;
-    // SAFETY: getrandom writes at most 8 bytes into `v`.
-    let n = unsafe { libc::getrandom(ptr::addr_of_mut!(v).cast(), 8, libc::GRND_NONBLOCK) };
-    if n != 8 {
-        // No entropy yet (early boot): still unlikely to be found by chance.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        v = t ^ (ptr::addr_of!(v) as u64).rotate_left(32) ^ 0x6d6d_6b69_745f_6d6b;
-    }
-    v
-}
-
-/// Every kernel mapping's range and `VmFlags` (`lo`: locked, `dd`: not
-/// dumped, ...), from `/proc/self/smaps`; `None` when it cannot be read.
-#[cfg(mmkit_mremap)]
-fn smaps() -> Option<Vec<(usize, usize, Vec<String>)>> {
-    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
-    let mut areas = Vec::new();
-    for line in smaps.lines() {
-        if let Some((a, b)) = line.split(' ').next().and_then(|r| r.split_once('-')) {
-            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
-                areas.push((a, b, Vec::new()));
-                continue;
-            }
-        }
-        if let (Some(f), Some(area)) = (line.strip_prefix("VmFlags:"), areas.last_mut()) {
-            area.2 = f.split_whitespace().map(String::from).collect();
-        }
-    }
-    Some(areas)
-}
-
-/// The `VmFlags` of the kernel mapping in `areas` (see [`smaps`]) holding
-/// `addr`; none when no mapping holds it.
-#[cfg(mmkit_mremap)]
-fn flags_at(areas: &[(usize, usize, Vec<String>)], addr: usize) -> Vec<&str> {
-    areas
-        .iter()
-        .find(|(a, b, _)| (*a..*b).contains(&addr))
-        .map_or_else(Vec::new, |(_, _, f)| f.iter().map(String::as_str).collect())
-}
-
-/// The kernel mappings that make up a range, and whether the first starts
-/// before it or the last ends after it (merged with a neighbour).
-#[cfg(mmkit_mremap)]
-#[derive(Debug)]
-struct KernelMaps {
-    parts: Vec<Part>,
-    before: bool,
-    after: bool,
-}
-
-/// The kernel mappings that make up `[start, start + len)`, clipped to it,
-/// from `/proc/self/maps`; `None` when it cannot be read or does not cover
-/// the range.
-#[cfg(mmkit_mremap)]
-fn kernel_mappings(start: usize, len: usize) -> Option<KernelMaps> {
-    let end = start.checked_add(len)?;
-    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    let mut km = KernelMaps {
-        parts: Vec::new(),
-        before: false,
-        after: false,
-    };
-    let mut next = start;
-    for line in maps.lines() {
-        let mut fields = line.split(' ');
-        let (a, b) = fields.next()?.split_once('-')?;
-        let (a, b) = (
-            usize::from_str_radix(a, 16).ok()?,
-            usize::from_str_radix(b, 16).ok()?,
-        );
-        if b <= start || a >= end {
-            continue;
-        }
-        // The lines are sorted by address; a gap means the range changed.
-        if a.max(start) != next {
-            return None;
-        }
-        let perms = fields.next()?.as_bytes();
-        let prot = [
-            (b'r', libc::PROT_READ),
-            (b'w', libc::PROT_WRITE),
-            (b'x', libc::PROT_EXEC),
-        ]
-        .iter()
-        .filter(|(c, _)| perms.contains(c))
-        .fold(libc::PROT_NONE, |acc, (_, p)| acc | p);
-        km.before |= a < start;
-        km.after |= b > end;
-        next = b.min(end);
-        km.parts.push(Part {
-            start: a.max(start) - start,
-            len: next - a.max(start),
-            prot,
-            shared: perms.get(3) == Some(&b's'),
-            locked: false,
-            onfault: false,
-            unlock_to_move: false,
-        });
-    }
-    (next == end).then_some(km)
-}
-
-/// Moves `len` bytes at `src` to `dst` (both page-aligned), or fails.
-#[cfg(mmkit_mremap)]
-type Mover<'a> = dyn FnMut(*mut u8, usize, *mut u8) -> SysResult<()> + 'a;
-
-/// The mover: `mremap` of one whole kernel mapping with `MREMAP_DONTUNMAP`,
-/// which leaves the source range mapped (emptied), so nobody else can map
-/// there before we are done. Kernels before 5.13 (5.7 for private memory)
-/// refuse the flag: `ENOTSUP`.
-#[cfg(mmkit_mremap)]
-fn dontunmap_move(src: *mut u8, len: usize, dst: *mut u8) -> SysResult<()> {
-    // SAFETY: callers pass ranges inside mappings they own; MREMAP_FIXED
-    // replaces only their own fresh pages at dst, and MREMAP_DONTUNMAP keeps
-    // src mapped.
-    let p = unsafe {
-        libc::mremap(
-            src.cast(),
-            len,
-            len,
-            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED | MREMAP_DONTUNMAP,
-            dst.cast::<c_void>(),
-        )
-    };
-    if p != libc::MAP_FAILED {
-        return Ok(());
-    }
-    let e = last_os_error();
-    Err(match e.raw_os_error() {
-        Some(libc::EINVAL) => io::Error::from_raw_os_error(libc::ENOTSUP),
-        _ => e,
-    })
-}
-
-/// Map a placeholder at `[at, at+len)` only if all of it is unmapped: true
-/// when it was (the range is ours again), false when something is there.
-#[cfg(mmkit_mremap)]
-fn retake(at: *mut u8, len: usize) -> bool {
-    // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping (kernels before
-    // 4.17 take the address as a hint, checked below).
+    spec: &MapSpec,
+    extra: i32,
+    fd: libc::c_int,
+    offset: u64,
+) -> SysResult<bool> {
+    let offset =
+        libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+    #[cfg(mmkit_map_noreplace)]
+    let extra = extra | MAP_FIXED_NOREPLACE;
+    // SAFETY: no MAP_FIXED, so the kernel never replaces a mapping: it fails
+    // (EEXIST, MAP_FIXED_NOREPLACE) or picks another range when any of
+    // `at..at+len` is in use; the result is checked against MAP_FAILED.
     let p = unsafe {
         libc::mmap(
             at.cast(),
             len,
-            libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANON | libc::MAP_NORESERVE | MAP_FIXED_NOREPLACE,
-            -1,
-            0,
+            spec.prot,
+            spec.mmap_flags() | extra,
+            fd,
+            offset,
         )
     };
     if p == libc::MAP_FAILED {
-        return false;
+        let e = last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EEXIST) => Ok(false),
+            _ => Err(e),
+        };
     }
     if p.cast::<u8>() == at {
-        return true;
+        return Ok(true);
     }
+    // Put elsewhere (the range is in use, or a kernel before 4.17 took
+    // MAP_FIXED_NOREPLACE for a hint): not ours to keep.
     drop(Mapping { ptr: p.cast(), len });
-    false
+    Ok(false)
 }
 
 /// `ftruncate` returning the raw error, for resizing shareable objects.
@@ -3125,704 +2697,6 @@ mod tests {
         assert!(dev_shm_names().is_empty());
     }
 
-    /// Private anonymous pages tagged with their index, between two
-    /// inaccessible guard pages (left mapped) so that the kernel never
-    /// merges them with another test's mapping.
-    #[cfg(mmkit_mremap)]
-    fn tagged(pages: usize) -> Mapping {
-        let page = page_size();
-        let spec = MapSpec {
-            prot: libc::PROT_NONE,
-            share: Share::Private,
-            noreserve: true,
-            populate: false,
-        };
-        let guarded = std::mem::ManuallyDrop::new(
-            Mapping::fresh((pages + 2) * page, &spec, None, 0).unwrap(),
-        );
-        guarded
-            .protect(page, pages * page, libc::PROT_READ | libc::PROT_WRITE)
-            .unwrap();
-        // SAFETY: the pages between the guards, which only this value owns.
-        let m = Mapping {
-            ptr: unsafe { guarded.ptr().add(page) },
-            len: pages * page,
-        };
-        for i in 0..pages {
-            // SAFETY: inside our fresh writable mapping.
-            unsafe { *m.ptr().add(i * page) = b'a' + i as u8 };
-        }
-        m
-    }
-
-    #[cfg(mmkit_mremap)]
-    fn tags(m: &Mapping, pages: usize) -> Vec<u8> {
-        // SAFETY: reads inside the mapping, which is readable.
-        (0..pages)
-            .map(|i| unsafe { *m.ptr().add(i * page_size()) })
-            .collect()
-    }
-
-    /// The kernel mappings of `m`, each wholly inside it.
-    #[cfg(mmkit_mremap)]
-    fn own_parts(m: &Mapping) -> Vec<Part> {
-        let mut undo = Vec::new();
-        let parts = m.own_kernel_mappings(&mut undo).unwrap();
-        for (start, len, advice) in undo {
-            m.advise(start, len, advice).unwrap();
-        }
-        parts
-    }
-
-    /// Five pages, the odd ones read-only: five kernel mappings.
-    #[cfg(mmkit_mremap)]
-    fn striped() -> (Mapping, Vec<Part>) {
-        let m = tagged(5);
-        m.protect(page_size(), page_size(), libc::PROT_READ)
-            .unwrap();
-        m.protect(3 * page_size(), page_size(), libc::PROT_READ)
-            .unwrap();
-        let parts = own_parts(&m);
-        assert_eq!(parts.len(), 5, "{parts:?}");
-        (m, parts)
-    }
-
-    /// The `VmFlags` of the kernel mapping holding `addr`.
-    #[cfg(mmkit_mremap)]
-    fn vm_flags(addr: usize) -> Option<Vec<String>> {
-        let areas = smaps()?;
-        Some(
-            flags_at(&areas, addr)
-                .into_iter()
-                .map(String::from)
-                .collect(),
-        )
-    }
-
-    #[cfg(mmkit_mremap)]
-    fn private_rw() -> MapSpec {
-        MapSpec {
-            prot: libc::PROT_READ | libc::PROT_WRITE,
-            share: Share::Private,
-            noreserve: false,
-            populate: false,
-        }
-    }
-
-    #[cfg(mmkit_mremap)]
-    impl Mapping {
-        /// [`Mapping::move_into`] a landing of `pages` pages, as a grow
-        /// of private anonymous memory does.
-        fn move_into_marked(
-            &mut self,
-            pages: usize,
-            parts: &[Part],
-            mover: &mut Mover<'_>,
-        ) -> SysResult<()> {
-            let canary = canary();
-            let fresh = self
-                .landing(pages * page_size(), &private_rw(), None, 0, parts, canary)
-                .unwrap();
-            for p in parts {
-                assert!(holds(fresh.ptr().wrapping_add(p.start), canary));
-            }
-            self.move_into(fresh, canary, parts, mover)
-        }
-    }
-
-    /// Grow `m` to 8 pages by moving its `parts` into a landing (the new
-    /// pages made with `spec`, of `fd` at `tail`) with a mover that refuses:
-    /// the error comes back and the landing is gone.
-    #[cfg(mmkit_mremap)]
-    fn refused_grow_leaves_no_landing(
-        m: &mut Mapping,
-        parts: &[Part],
-        spec: &MapSpec,
-        fd: Option<BorrowedFd<'_>>,
-        tail: libc::off_t,
-    ) {
-        let canary = canary();
-        let fresh = m
-            .landing(8 * page_size(), spec, fd, tail, parts, canary)
-            .unwrap();
-        let fresh_at = fresh.ptr();
-        let e = m
-            .move_into(fresh, canary, parts, &mut |_, _, _| {
-                Err(io::Error::from_raw_os_error(libc::ENOTSUP))
-            })
-            .unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ENOTSUP));
-        // (Not "unmapped": another test's thread may map there since.)
-        assert!(!holds(fresh_at, canary), "the landing leaked");
-    }
-
-    /// `foreign`, a page "another thread" mapped into a hole a failed move
-    /// left, is still mapped and starts with `byte`; then the test unmaps it.
-    #[cfg(mmkit_mremap)]
-    fn left_alone(foreign: *mut c_void, byte: u8) {
-        assert!(
-            kernel_mappings(foreign as usize, page_size()).is_some(),
-            "another thread's mapping was unmapped"
-        );
-        // SAFETY: still mapped (checked above), readable, the test's own.
-        unsafe {
-            assert_eq!(*foreign.cast::<u8>(), byte);
-            libc::munmap(foreign, page_size());
-        }
-    }
-
-    /// A mover whose calls are counted and whose `fail`-th call fails with
-    /// ENOMEM (vm.max_map_count).
-    #[cfg(mmkit_mremap)]
-    fn failing<'a>(
-        calls: &'a mut usize,
-        fail: &'static [usize],
-    ) -> impl FnMut(*mut u8, usize, *mut u8) -> SysResult<()> + 'a {
-        move |src, len, dst| {
-            *calls += 1;
-            if fail.contains(calls) {
-                return Err(io::Error::from_raw_os_error(libc::ENOMEM));
-            }
-            dontunmap_move(src, len, dst)
-        }
-    }
-
-    #[cfg(mmkit_mremap)]
-    fn prots(m: &Mapping) -> Vec<i32> {
-        let km = kernel_mappings(m.ptr() as usize, m.len()).unwrap();
-        let mut per_page = Vec::new();
-        for p in km.parts {
-            per_page.extend(std::iter::repeat_n(p.prot, p.len / page_size()));
-        }
-        per_page
-    }
-
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn moving_kernel_mappings_keeps_every_byte_and_protection() {
-        let (mut m, parts) = striped();
-        let before = prots(&m);
-        let mut calls = 0;
-        m.move_into_marked(8, &parts, &mut failing(&mut calls, &[]))
-            .unwrap();
-        assert_eq!(calls, 5);
-        assert_eq!(m.len(), 8 * page_size());
-        assert_eq!(tags(&m, 8), b"abcde\0\0\0");
-        assert_eq!(prots(&m)[..5], before[..]);
-    }
-
-    /// A failed move puts every part back where it was, with its bytes and
-    /// protection: moved back, or (when that fails too) copied back, into
-    /// its read-only page as well.
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_failed_move_puts_every_part_back() {
-        // Calls 1-3 move pages 0-2, call 4 fails, calls 5-7 move pages 2-0
-        // back; in the second case call 6 (the read-only page 1) fails too.
-        for fail in [&[4][..], &[4, 6]] {
-            let (mut m, parts) = striped();
-            let (at, before) = (m.ptr(), prots(&m));
-            let mut calls = 0;
-            let e = m
-                .move_into_marked(8, &parts, &mut failing(&mut calls, fail))
-                .unwrap_err();
-            assert_eq!(e.raw_os_error(), Some(libc::ENOMEM));
-            assert_eq!(calls, 7);
-            assert_eq!((m.ptr(), m.len()), (at, 5 * page_size()));
-            assert_eq!(tags(&m, 5), b"abcde");
-            assert_eq!(prots(&m), before);
-        }
-    }
-
-    /// Kernels before 6.17 may unmap the destination before they fail, and
-    /// another thread's mmap may land in that hole: a failed grow must leave
-    /// that mapping alone.
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_failed_move_never_unmaps_what_took_its_place() {
-        let page = page_size();
-        let (mut m, parts) = striped();
-        let at = m.ptr();
-        let mut foreign = std::ptr::null_mut();
-        let mut calls = 0;
-        let e = m
-            .move_into_marked(8, &parts, &mut |src, len, dst| {
-                calls += 1;
-                if calls != 2 {
-                    return dontunmap_move(src, len, dst);
-                }
-                // SAFETY: dst is inside the test's fresh mapping; this
-                // stands in for a kernel that unmapped it, and another
-                // thread that mapped a page of its own there.
-                unsafe {
-                    libc::munmap(dst.cast(), len);
-                    foreign = libc::mmap(
-                        dst.cast(),
-                        page,
-                        libc::PROT_READ | libc::PROT_WRITE,
-                        libc::MAP_PRIVATE | libc::MAP_ANON | MAP_FIXED_NOREPLACE,
-                        -1,
-                        0,
-                    );
-                    assert_eq!(foreign, dst.cast());
-                    *foreign.cast::<u8>() = b'Z';
-                }
-                Err(io::Error::from_raw_os_error(libc::EFAULT))
-            })
-            .unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::EFAULT));
-        assert_eq!((m.ptr(), m.len()), (at, 5 * page));
-        assert_eq!(tags(&m, 5), b"abcde");
-        left_alone(foreign, b'Z');
-    }
-
-    /// The kernel merges a region's end with a neighbouring mapping of the
-    /// same flags. Growing the region (split in parts, so moved part by part)
-    /// must leave the neighbour's lock and dump flag as they were: moving
-    /// part of a kernel mapping with MREMAP_DONTUNMAP unlocks all of it.
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn growing_next_to_a_merged_neighbour_keeps_its_lock() {
-        let page = page_size();
-        for dontdump in [false, true] {
-            let all = std::mem::ManuallyDrop::new(tagged(8));
-            if dontdump {
-                all.advise(0, 8 * page, libc::MADV_DONTDUMP).unwrap();
-            }
-            let locked = all.lock(0, 8 * page).is_ok();
-            // SAFETY: pages 0-2 and 3-7 of `all`, which is never dropped:
-            // each now belongs to exactly one of these.
-            let (neighbour, mut region) = unsafe {
-                (
-                    Mapping {
-                        ptr: all.ptr(),
-                        len: 3 * page,
-                    },
-                    Mapping {
-                        ptr: all.ptr().add(3 * page),
-                        len: 5 * page,
-                    },
-                )
-            };
-            // [0-4] [5 read-only] [6-7]: kernel mapping [0-4] is shared.
-            region.protect(2 * page, page, libc::PROT_READ).unwrap();
-            let km = kernel_mappings(region.ptr() as usize, region.len()).unwrap();
-            assert!(km.before, "{km:?}");
-            let mut undo = Vec::new();
-            let parts = region.own_kernel_mappings(&mut undo).unwrap();
-            assert_eq!(undo.len(), 1 + usize::from(km.after), "{undo:?}");
-            region
-                .move_into_marked(9, &parts, &mut dontunmap_move)
-                .unwrap();
-            for (start, len, advice) in undo {
-                region.advise(start, len, advice).unwrap();
-            }
-            assert_eq!(tags(&region, 5), b"defgh");
-            assert_eq!(tags(&neighbour, 3), b"abc");
-            let pages = (0..3)
-                .map(|p| neighbour.ptr() as usize + p * page)
-                .chain((0..5).map(|p| region.ptr() as usize + p * page));
-            for addr in pages {
-                let vmflags = vm_flags(addr).unwrap();
-                assert_eq!(
-                    vmflags.contains(&"lo".into()),
-                    locked,
-                    "{addr:x}: {vmflags:?}"
-                );
-                assert_eq!(
-                    vmflags.contains(&"dd".into()),
-                    dontdump,
-                    "{addr:x}: {vmflags:?}"
-                );
-            }
-        }
-    }
-
-    /// Parts of a mapping locked, protected and plain: moved by kernel
-    /// mapping, every part keeps its lock and protection.
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn moving_whole_kernel_mappings_keeps_locks() {
-        let page = page_size();
-        let mut m = tagged(6);
-        // Pages 1-4 locked, page 2 also read-only: [0] [1] [2] [3-4] [5].
-        let locked = m.lock(page, 4 * page).is_ok();
-        m.protect(2 * page, page, libc::PROT_READ).unwrap();
-        let parts = own_parts(&m);
-        assert_eq!(parts.iter().map(|p| p.len).sum::<usize>(), 6 * page);
-        assert!(parts.len() >= 3, "{parts:?}");
-        let mut calls = 0;
-        m.move_into_marked(9, &parts, &mut failing(&mut calls, &[]))
-            .unwrap();
-        assert_eq!(calls, parts.len());
-        assert_eq!(tags(&m, 9), b"abcdef\0\0\0");
-        let after = kernel_mappings(m.ptr() as usize, 6 * page).unwrap();
-        assert_eq!(after.parts.len(), parts.len(), "{after:?}");
-        if locked {
-            for p in 1..5 {
-                let addr = m.ptr() as usize + p * page;
-                let vmflags = vm_flags(addr).unwrap();
-                assert!(vmflags.contains(&"lo".to_string()), "page {p}: {vmflags:?}");
-            }
-        }
-    }
-
-    /// Two ends that differ only by the dump flag, each merged with a
-    /// neighbour: splitting the last end off merges it with the first, and
-    /// that with the first neighbour. The grow must refuse (EBUSY), not move
-    /// a piece of the neighbour's kernel mapping and unlock all of it.
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn splitting_one_end_off_never_remerges_the_other() {
-        let page = page_size();
-        for first_dontdump in [true, false] {
-            let all = std::mem::ManuallyDrop::new(tagged(8));
-            let locked = all.lock(0, 8 * page).is_ok();
-            let (a, b) = if first_dontdump {
-                (libc::MADV_DONTDUMP, libc::MADV_DODUMP)
-            } else {
-                (libc::MADV_DODUMP, libc::MADV_DONTDUMP)
-            };
-            // Neighbour [0-2], region [3-5], neighbour [6-7]; kernel
-            // mappings [0-4] [5-7].
-            all.advise(0, 5 * page, a).unwrap();
-            all.advise(5 * page, 3 * page, b).unwrap();
-            // SAFETY: pages 3-5 of `all`, which is never dropped; this value
-            // is never dropped either (the test owns all of it).
-            let mut region = std::mem::ManuallyDrop::new(unsafe {
-                Mapping {
-                    ptr: all.ptr().add(3 * page),
-                    len: 3 * page,
-                }
-            });
-            let km = kernel_mappings(region.ptr() as usize, region.len()).unwrap();
-            assert!(km.before && km.after && km.parts.len() == 2, "{km:?}");
-            let e = region.resize(6 * page, &private_rw(), None, 0).unwrap_err();
-            assert_eq!(e.raw_os_error(), Some(libc::EBUSY));
-            assert_eq!(tags(&all, 8), b"abcdefgh");
-            for p in 0..8 {
-                let f = vm_flags(all.ptr() as usize + p * page).unwrap();
-                assert_eq!(f.contains(&"lo".into()), locked, "page {p}: {f:?}");
-                let dd = if p < 5 {
-                    first_dontdump
-                } else {
-                    !first_dontdump
-                };
-                assert_eq!(f.contains(&"dd".into()), dd, "page {p}: {f:?}");
-            }
-        }
-    }
-
-    /// Kernels before 6.17 may unmap the old range before a move back
-    /// fails: the region must take that hole back (no other mapping can
-    /// land inside it) and still get its bytes back.
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_failed_move_back_leaves_no_hole() {
-        let page = page_size();
-        let (mut m, parts) = striped();
-        let mut calls = 0;
-        let e = m
-            .move_into_marked(8, &parts, &mut |src, len, dst| {
-                calls += 1;
-                match calls {
-                    3 => Err(io::Error::from_raw_os_error(libc::ENOMEM)),
-                    4 => {
-                        // SAFETY: dst is page 1 of `m`; this stands in for
-                        // a kernel that unmapped it before failing.
-                        unsafe { libc::munmap(dst.cast(), len) };
-                        Err(io::Error::from_raw_os_error(libc::ENOMEM))
-                    }
-                    _ => dontunmap_move(src, len, dst),
-                }
-            })
-            .unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ENOMEM));
-        assert_eq!(tags(&m, 5), b"abcde");
-        let km = kernel_mappings(m.ptr() as usize, m.len()).expect("no hole");
-        assert_eq!(km.parts.iter().map(|p| p.len).sum::<usize>(), 5 * page);
-        assert_eq!(prots(&m)[1], libc::PROT_READ);
-    }
-
-    /// A move the kernel refuses before touching the destination (no
-    /// MREMAP_DONTUNMAP: ENOTSUP; or the checks of kernels from 6.17) leaves
-    /// the fresh pages there: they are recognised and unmapped, not leaked.
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_refused_move_leaks_nothing() {
-        for errno in [libc::ENOTSUP, libc::ENOMEM] {
-            let (mut m, parts) = striped();
-            let (mut fresh_at, mut canary) = (ptr::null_mut(), 0);
-            let e = m
-                .move_into_marked(8, &parts, &mut |_, _, dst| {
-                    fresh_at = dst;
-                    // SAFETY: the landing's first page, readable.
-                    canary = unsafe { dst.cast::<u64>().read() };
-                    Err(io::Error::from_raw_os_error(errno))
-                })
-                .unwrap_err();
-            assert_eq!(e.raw_os_error(), Some(errno));
-            assert_eq!(tags(&m, 5), b"abcde");
-            // (Not "unmapped": another test's thread may map there since.)
-            assert!(
-                !holds(fresh_at, canary),
-                "{errno}: the landing's first page is still mapped"
-            );
-        }
-    }
-
-    /// A shared mapping (a file or shareable object): split, grown by moving
-    /// its parts, it still maps the object, the new pages too; a refused move
-    /// leaks nothing, and never unmaps another view of the object that took
-    /// a hole the kernel left.
-    #[test]
-    #[cfg(all(mmkit_mremap, mmkit_memfd))]
-    fn moving_a_shared_mapping_keeps_it_on_its_object() {
-        let page = page_size();
-        let fd = memfd_object(c"mmkit-test").unwrap();
-        set_len(fd.as_fd(), 8 * page as u64).unwrap();
-        let spec = MapSpec {
-            share: Share::Shared,
-            ..private_rw()
-        };
-        let tail = (5 * page) as libc::off_t;
-        let split = || {
-            let m = map_fd(fd.as_fd(), 0, 5 * page, &spec).unwrap();
-            m.protect(page, page, libc::PROT_READ).unwrap();
-            let parts = own_parts(&m);
-            assert_eq!(parts.len(), 3, "{parts:?}");
-            assert!(parts.iter().all(|p| p.shared), "{parts:?}");
-            (m, parts)
-        };
-        let object_byte = |at: usize| {
-            let mut b = 0u8;
-            // SAFETY: reads one byte into `b`.
-            let n = unsafe {
-                libc::pread(
-                    fd.as_raw_fd(),
-                    ptr::addr_of_mut!(b).cast(),
-                    1,
-                    at as libc::off_t,
-                )
-            };
-            assert_eq!(n, 1);
-            b
-        };
-
-        // Grown: every page, old and new, is the object's.
-        let (mut m, parts) = split();
-        let canary = canary();
-        let fresh = m
-            .landing(8 * page, &spec, Some(fd.as_fd()), tail, &parts, canary)
-            .unwrap();
-        m.move_into(fresh, canary, &parts, &mut dontunmap_move)
-            .unwrap();
-        assert_eq!(m.len(), 8 * page);
-        m.protect(page, page, libc::PROT_READ | libc::PROT_WRITE)
-            .unwrap();
-        for p in 0..8 {
-            // SAFETY: inside the grown mapping, writable.
-            unsafe { *m.ptr().add(p * page) = b'A' + p as u8 };
-            assert_eq!(object_byte(p * page), b'A' + p as u8, "page {p}");
-        }
-        drop(m);
-
-        // Refused before anything moved: the landing is unmapped whole.
-        let (mut m, parts) = split();
-        refused_grow_leaves_no_landing(&mut m, &parts, &spec, Some(fd.as_fd()), tail);
-        assert_eq!(tags(&m, 1), b"A");
-
-        // The kernel unmapped the destination and another thread mapped the
-        // same object at the same offset there: left alone.
-        let fresh = m
-            .landing(8 * page, &spec, Some(fd.as_fd()), tail, &parts, canary)
-            .unwrap();
-        let mut foreign = ptr::null_mut();
-        let e = m
-            .move_into(fresh, canary, &parts, &mut |_, len, dst| {
-                // SAFETY: dst is in the landing; this stands in for the
-                // kernel and another thread.
-                unsafe {
-                    libc::munmap(dst.cast(), len);
-                    foreign = libc::mmap(
-                        dst.cast(),
-                        len,
-                        libc::PROT_READ,
-                        libc::MAP_SHARED | MAP_FIXED_NOREPLACE,
-                        fd.as_raw_fd(),
-                        0,
-                    );
-                }
-                assert_eq!(foreign, dst.cast());
-                Err(io::Error::from_raw_os_error(libc::ENOMEM))
-            })
-            .unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ENOMEM));
-        left_alone(foreign, b'A');
-    }
-
-    /// The landing's canaries are readable whatever the region's protection:
-    /// a refused move of a region made `PROT_NONE` or execute-only leaks
-    /// nothing either.
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_refused_move_of_an_unreadable_region_leaks_nothing() {
-        for prot in [libc::PROT_NONE, libc::PROT_EXEC] {
-            let (mut m, parts) = striped();
-            let spec = MapSpec {
-                prot,
-                ..private_rw()
-            };
-            refused_grow_leaves_no_landing(&mut m, &parts, &spec, None, 0);
-        }
-    }
-
-    /// A private file region whose file another process truncated after the
-    /// region checked its size: growing it (moving its parts) raises no
-    /// signal, whatever it returns.
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn growing_over_a_truncated_private_file_raises_no_signal() {
-        let page = page_size();
-        let file = tempfile_unlinked();
-        file.set_len(8 * page as u64).unwrap();
-        let fd = file.as_fd();
-        let mut m = map_fd(fd, 0, 5 * page, &private_rw()).unwrap();
-        m.protect(page, page, libc::PROT_READ).unwrap();
-        let _next = occupy_after(&m);
-        file.set_len(0).unwrap();
-        let _ = m.resize(8 * page, &private_rw(), Some(fd), 0);
-        // Still here: no SIGBUS.
-        assert_eq!(m.len() % page, 0);
-    }
-
-    /// A read-only private region (file or anonymous) split in parts and
-    /// grown far past RAM: the landing commits no memory, so the grow does
-    /// not meet the overcommit limit (its new pages are read-only).
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_big_grow_of_a_read_only_private_region_commits_nothing() {
-        let page = page_size();
-        let big = 64usize << 30;
-        if std::fs::read_to_string("/proc/sys/vm/overcommit_memory").is_ok_and(|m| m.trim() == "2")
-        {
-            eprintln!("skipped: strict overcommit (vm.overcommit_memory=2) ignores MAP_NORESERVE");
-            return;
-        }
-        let ro = MapSpec {
-            prot: libc::PROT_READ,
-            ..private_rw()
-        };
-        let file = tempfile_unlinked();
-        file.set_len(big as u64).unwrap();
-        for fd in [None, Some(file.as_fd())] {
-            let mut m = match fd {
-                Some(fd) => map_fd(fd, 0, 5 * page, &ro).unwrap(),
-                None => map_anonymous(5 * page, &ro).unwrap(),
-            };
-            m.protect(page, page, libc::PROT_NONE).unwrap();
-            let _next = occupy_after(&m);
-            let r = m.resize(big, &ro, fd, 0);
-            assert!(r.is_ok(), "file {}: {r:?}", fd.is_some());
-            assert_eq!(m.len(), big);
-        }
-    }
-
-    /// The kernel counts a locked mapping moved with MREMAP_DONTUNMAP twice
-    /// against RLIMIT_MEMLOCK (VmLck), for good: a grow, or a failed grow,
-    /// of a region with locked parts must leave the count as it was.
-    /// (VmLck is the process's: measured in a child running this test alone.)
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn growing_a_locked_region_counts_its_lock_once() {
-        if !in_child(
-            "sys::tests::growing_a_locked_region_counts_its_lock_once",
-            &[],
-        ) {
-            return;
-        }
-        let page = page_size();
-        let vmlck = || {
-            let status = std::fs::read_to_string("/proc/self/status").unwrap();
-            let line = status.lines().find(|l| l.starts_with("VmLck:")).unwrap();
-            line.split_whitespace()
-                .nth(1)
-                .unwrap()
-                .parse::<usize>()
-                .unwrap()
-                * 1024
-        };
-        let start = vmlck();
-        // A grow that moves: pages 1-3 locked, page 2 read-only.
-        let mut m = map_anonymous(5 * page, &private_rw()).unwrap();
-        if m.lock(page, 3 * page).is_err() {
-            eprintln!("skipped: RLIMIT_MEMLOCK below 3 pages");
-            return;
-        }
-        m.protect(2 * page, page, libc::PROT_READ).unwrap();
-        let _next = occupy_after(&m);
-        m.resize(8 * page, &private_rw(), None, 0).unwrap();
-        assert_eq!(vmlck(), start + 3 * page, "grown");
-        for p in 1..4 {
-            let f = vm_flags(m.ptr() as usize + p * page).unwrap();
-            assert!(f.contains(&"lo".into()), "page {p} unlocked: {f:?}");
-        }
-        drop(m);
-        assert_eq!(vmlck(), start, "unmapped");
-        // A grow that fails and moves every part back.
-        let (mut m, _) = striped();
-        m.lock(0, 5 * page).unwrap();
-        let parts = own_parts(&m);
-        let mut calls = 0;
-        m.move_into_marked(8, &parts, &mut failing(&mut calls, &[4]))
-            .unwrap_err();
-        assert_eq!(vmlck(), start + 5 * page, "moved back");
-        drop(m);
-        assert_eq!(vmlck(), start, "unmapped after the failed grow");
-    }
-
-    /// A shared part whose move back fails still maps its file in the old
-    /// range (MREMAP_DONTUNMAP left it): nothing to copy, the region is as
-    /// it was -- the grow's own error, not EIO, even when the file was opened
-    /// read-only (so the old range could not be made writable for a copy).
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_shared_part_that_cannot_move_back_is_as_it_was() {
-        let page = page_size();
-        let file = tempfile_unlinked();
-        file.set_len(8 * page as u64).unwrap();
-        for p in 0..5u8 {
-            std::os::unix::fs::FileExt::write_at(&file, &[b'a' + p], u64::from(p) * page as u64)
-                .unwrap();
-        }
-        let ro = std::fs::File::open(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap();
-        let spec = MapSpec {
-            prot: libc::PROT_READ,
-            share: Share::Shared,
-            noreserve: false,
-            populate: false,
-        };
-        let mut m = map_fd(ro.as_fd(), 0, 5 * page, &spec).unwrap();
-        m.protect(2 * page, page, libc::PROT_NONE).unwrap();
-        let parts = own_parts(&m);
-        assert_eq!(parts.len(), 3, "{parts:?}");
-        let before = prots(&m);
-        let canary = canary();
-        let tail = (5 * page) as libc::off_t;
-        let fresh = m
-            .landing(8 * page, &spec, Some(ro.as_fd()), tail, &parts, canary)
-            .unwrap();
-        let mut calls = 0;
-        // Call 1 moves part 0, call 2 (part 1) fails, call 3 (part 0 back) too.
-        let e = m
-            .move_into(fresh, canary, &parts, &mut failing(&mut calls, &[2, 3]))
-            .unwrap_err();
-        assert_eq!(calls, 3);
-        assert_eq!(e.raw_os_error(), Some(libc::ENOMEM), "{e}");
-        assert_eq!(prots(&m), before);
-        assert_eq!(tags(&m, 2), b"ab");
-    }
-
     /// Whether this is the child that runs test `name` alone; in the parent,
     /// run that child (under `wrapper`, a command prefix such as `setpriv
     /// ...`), check it passed, and return false.
@@ -3848,171 +2722,359 @@ mod tests {
         false
     }
 
-    /// A locked region with a page made `PROT_NONE` (a guard page) grows:
-    /// `mlock` of its moved part cannot fault that page in (ENOMEM), yet
-    /// the part is locked as before.
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_locked_region_with_a_guard_page_grows() {
-        let page = page_size();
-        let mut m = tagged(5);
-        if m.lock(0, 5 * page).is_err() {
-            eprintln!("skipped: RLIMIT_MEMLOCK below 5 pages");
-            return;
-        }
-        m.protect(2 * page, page, libc::PROT_NONE).unwrap();
-        let _next = occupy_after(&m);
-        m.resize(8 * page, &private_rw(), None, 0).unwrap();
-        assert_eq!(m.len(), 8 * page);
-        for p in 0..5 {
-            let f = vm_flags(m.ptr() as usize + p * page).unwrap();
-            assert!(f.contains(&"lo".into()), "page {p} unlocked: {f:?}");
+    // ------------------------------------------------------------ growing
+
+    /// `MAP_FIXED_NOREPLACE` (Linux UAPI), for the tests' own mappings.
+    #[cfg(target_os = "linux")]
+    const NOREPLACE: i32 = 0x10_0000;
+
+    /// Private anonymous memory (`/dev/zero` in a build without
+    /// `MAP_ANONYMOUS`).
+    #[cfg(target_os = "linux")]
+    fn anon(len: usize, spec: &MapSpec) -> Mapping {
+        map_anonymous(len, spec)
+            .or_else(|_| map_devzero(len, spec))
+            .unwrap()
+    }
+
+    /// Write b'a' + i at the start of page i, for `pages` pages.
+    #[cfg(target_os = "linux")]
+    fn tag(m: &Mapping, pages: usize) {
+        for i in 0..pages {
+            // SAFETY: inside the test's own writable mapping.
+            unsafe { *m.ptr().add(i * page_size()) = b'a' + i as u8 };
         }
     }
 
-    /// The same for a locked shared file mapping whose file shrank under it
-    /// (pages past the end cannot be faulted in).
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_locked_mapping_past_the_end_of_its_file_grows() {
-        let page = page_size();
-        let file = tempfile_unlinked();
-        file.set_len(5 * page as u64).unwrap();
-        let spec = MapSpec {
-            share: Share::Shared,
-            ..private_rw()
-        };
-        let mut m = map_fd(file.as_fd(), 0, 5 * page, &spec).unwrap();
-        if m.lock(0, 5 * page).is_err() {
-            eprintln!("skipped: RLIMIT_MEMLOCK below 5 pages");
-            return;
-        }
-        m.protect(page, page, libc::PROT_READ).unwrap();
-        let _next = occupy_after(&m);
-        file.set_len(3 * page as u64).unwrap();
-        m.resize(8 * page, &spec, Some(file.as_fd()), 0).unwrap();
-        assert_eq!(m.len(), 8 * page);
+    /// The first byte of each of the first `pages` pages.
+    #[cfg(target_os = "linux")]
+    fn tags(m: &Mapping, pages: usize) -> Vec<u8> {
+        // SAFETY: reads inside the mapping, whose pages are readable.
+        (0..pages)
+            .map(|i| unsafe { *m.ptr().add(i * page_size()) })
+            .collect()
     }
 
-    /// A part locked on fault (`mlock2(MLOCK_ONFAULT)`) stays locked on
-    /// fault, its pages not faulted in by the grow.
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_lock_on_fault_survives_a_grow() {
+    /// Tagged private read-write pages between two inaccessible guard pages
+    /// (left mapped): one kernel mapping with no room after it, never merged
+    /// with another test's mapping.
+    #[cfg(target_os = "linux")]
+    fn tagged(pages: usize) -> Mapping {
         let page = page_size();
-        let spec = MapSpec {
-            noreserve: true,
-            ..private_rw()
+        let none = MapSpec {
+            prot: libc::PROT_NONE,
+            ..PRIVATE_RW
         };
-        let mut m = map_anonymous(64 * page, &spec).unwrap();
-        if m.lock_on_fault(page, 32 * page).is_err() {
-            eprintln!("skipped: no MLOCK_ONFAULT here");
-            return;
-        }
-        let _next = occupy_after(&m);
-        let at = m.ptr();
-        m.resize(80 * page, &spec, None, 0).unwrap();
-        assert_ne!(at, m.ptr(), "grown in place: nothing moved");
-        let f = vm_flags(m.ptr() as usize + page).unwrap();
-        assert!(
-            f.contains(&"lo".into()) && f.contains(&"lf".into()),
-            "{f:?}"
-        );
-        // Not faulted in: the part's pages are not resident.
-        let mut resident = vec![0u8; 32];
-        // SAFETY: mincore of 32 pages inside the mapping into a 32-byte vector.
-        let rc =
-            unsafe { libc::mincore(m.ptr().add(page).cast(), 32 * page, resident.as_mut_ptr()) };
-        assert_eq!(rc, 0);
-        assert!(
-            resident.iter().all(|r| r & 1 == 0),
-            "faulted in: {resident:?}"
-        );
+        let guarded = std::mem::ManuallyDrop::new(anon((pages + 2) * page, &none));
+        guarded
+            .protect(page, pages * page, libc::PROT_READ | libc::PROT_WRITE)
+            .unwrap();
+        let m = Mapping {
+            ptr: guarded.ptr().wrapping_add(page),
+            len: pages * page,
+        };
+        tag(&m, pages);
+        m
     }
 
-    /// A landing whose new pages cannot be mapped (a shared writable tail of
-    /// a file opened read-only: EACCES, before anything is unmapped) is
-    /// unmapped whole.
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_landing_whose_tail_cannot_be_mapped_is_unmapped() {
+    /// Tagged private read-write pages with `room` free pages after them (a
+    /// longer mapping, shrunk): tests run alone in a child, so that nothing
+    /// maps there meanwhile.
+    #[cfg(target_os = "linux")]
+    fn with_room(pages: usize, room: usize) -> Mapping {
         let page = page_size();
-        let m = tagged(5);
-        let parts = own_parts(&m);
-        let file = tempfile_unlinked();
-        file.set_len(64 * page as u64).unwrap();
-        let ro = std::fs::File::open(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap();
-        let spec = MapSpec {
-            share: Share::Shared,
-            ..private_rw()
-        };
-        let extra = 37 * page; // a size nothing else here maps
-        let tails = || {
-            let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-            maps.lines()
-                .filter(|l| {
-                    let (a, b) = l.split(' ').next().unwrap().split_once('-').unwrap();
-                    let len = usize::from_str_radix(b, 16).unwrap()
-                        - usize::from_str_radix(a, 16).unwrap();
-                    len == extra && l.contains(" rw-p ")
-                })
-                .count()
-        };
-        let before = tails();
-        let e = m
-            .landing(
-                5 * page + extra,
-                &spec,
-                Some(ro.as_fd()),
+        let mut m = anon((pages + room) * page, &PRIVATE_RW);
+        m.resize(pages * page, &PRIVATE_RW, None, 0, false).unwrap();
+        tag(&m, pages);
+        m
+    }
+
+    /// A page mapped right after `m` unless something is there already:
+    /// either way, a grow cannot extend it in place.
+    #[cfg(target_os = "linux")]
+    fn occupy_after(m: &Mapping) -> Option<Mapping> {
+        // SAFETY: MAP_FIXED_NOREPLACE replaces nothing; checked below.
+        let p = unsafe {
+            libc::mmap(
+                m.ptr().add(m.len()).cast(),
+                page_size(),
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANON | NOREPLACE,
+                -1,
                 0,
-                &parts,
-                canary(),
             )
-            .unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::EACCES), "{e}");
-        assert_eq!(tails(), before, "the landing's tail was left mapped");
+        };
+        if p == libc::MAP_FAILED {
+            return None; // taken already
+        }
+        let next = Mapping {
+            ptr: p.cast(),
+            len: page_size(),
+        };
+        (next.ptr() == m.ptr().wrapping_add(m.len())).then_some(next)
     }
 
-    /// RLIMIT_MEMLOCK lowered below what is already locked (allowed: the
-    /// locks stay): a grow must keep every lock (moving locked parts locked,
-    /// as the only way), and a part that cannot be locked again in place
-    /// after a failed move makes the error EIO, never "as it was".
-    /// (Needs no CAP_IPC_LOCK: run in a child under setpriv.)
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_grow_under_a_lowered_memlock_limit_keeps_its_locks() {
-        let name = "sys::tests::a_grow_under_a_lowered_memlock_limit_keeps_its_locks";
-        if !std::path::Path::new("/usr/bin/setpriv").exists() {
-            eprintln!("skipped: no setpriv");
-            return;
+    /// The permissions (`/proc/self/maps`: "rw-p", ...) of the kernel
+    /// mapping holding `addr`.
+    #[cfg(target_os = "linux")]
+    fn perms(addr: *const u8) -> String {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        for line in maps.lines() {
+            let mut f = line.split(' ');
+            let (a, b) = f.next().unwrap().split_once('-').unwrap();
+            let (a, b) = (
+                usize::from_str_radix(a, 16).unwrap(),
+                usize::from_str_radix(b, 16).unwrap(),
+            );
+            if (a..b).contains(&(addr as usize)) {
+                return f.next().unwrap().to_string();
+            }
         }
-        let drop_cap = [
-            "/usr/bin/setpriv",
-            "--bounding-set=-ipc_lock",
-            "--inh-caps=-ipc_lock",
-        ];
-        if !in_child(name, &drop_cap) {
+        panic!("{addr:?} is not mapped")
+    }
+
+    /// The permissions of each of the first `pages` pages of `m`.
+    #[cfg(target_os = "linux")]
+    fn page_perms(m: &Mapping, pages: usize) -> Vec<String> {
+        (0..pages)
+            .map(|p| perms(m.ptr().wrapping_add(p * page_size())))
+            .collect()
+    }
+
+    /// The `VmFlags` (`/proc/self/smaps`: "lo" locked, "lf" on fault, "dd"
+    /// not dumped, ...) of the kernel mapping holding `addr`.
+    #[cfg(mmkit_mremap)]
+    fn vm_flags(addr: *const u8) -> Vec<String> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            if let Some((a, b)) = line.split(' ').next().and_then(|r| r.split_once('-')) {
+                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                {
+                    inside = (a..b).contains(&(addr as usize));
+                    continue;
+                }
+            }
+            if let (true, Some(f)) = (inside, line.strip_prefix("VmFlags:")) {
+                return f.split_whitespace().map(String::from).collect();
+            }
+        }
+        panic!("{addr:?} is not mapped")
+    }
+
+    /// Whether every page of `[at, at + pages * page)` is in the kernel
+    /// mapping `flag` marks.
+    #[cfg(mmkit_mremap)]
+    fn all_have(at: *const u8, pages: usize, flag: &str) -> bool {
+        (0..pages).all(|p| {
+            vm_flags(at.wrapping_add(p * page_size()))
+                .iter()
+                .any(|f| f == flag)
+        })
+    }
+
+    /// Step 1, on this kernel: a region split in several kernel mappings
+    /// (one page read-only: the first, then the last) grows in place, only
+    /// the last kernel mapping extended; every page keeps its protection and
+    /// the new pages read zeros and are writable, whatever the last page's
+    /// protection was.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_split_region_grows_in_place() {
+        if !in_child("sys::tests::a_split_region_grows_in_place", &[]) {
             return;
         }
         let page = page_size();
-        let set_limit = set_memlock;
-        grow_with_memlock_lowered();
+        for read_only in [0, 3] {
+            let mut m = with_room(4, 4);
+            m.protect(read_only * page, page, libc::PROT_READ).unwrap();
+            let before = page_perms(&m, 4);
+            let at = m.ptr();
+            m.resize(8 * page, &PRIVATE_RW, None, 0, true).unwrap();
+            assert_eq!((m.ptr(), m.len()), (at, 8 * page), "moved");
+            assert_eq!(page_perms(&m, 4), before);
+            assert_eq!(page_perms(&m, 8)[4..], ["rw-p"; 4]);
+            assert_eq!(tags(&m, 8), b"abcd\0\0\0\0");
+            for p in 4..8 {
+                // SAFETY: a new page of the grown mapping, writable.
+                unsafe { *m.ptr().add(p * page + 1) = 7 };
+            }
+        }
+    }
 
-        set_limit(64 * page);
-        let (mut m, _) = striped();
-        m.lock(page, page).unwrap();
-        let parts = own_parts(&m);
-        assert!(parts[1].unlock_to_move, "{parts:?}");
-        set_limit(0); // now nothing can be locked again
-        let mut calls = 0;
-        let e = m
-            .move_into_marked(8, &parts, &mut failing(&mut calls, &[2]))
-            .unwrap_err();
-        let f = vm_flags(m.ptr() as usize + page).unwrap();
-        assert!(
-            f.contains(&"lo".into()) || e.raw_os_error() == Some(libc::EIO),
-            "lock lost, yet {e}: {f:?}"
-        );
+    /// Step 2: one kernel mapping with no room after it moves, bytes kept,
+    /// new pages zero and writable.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_single_mapping_with_no_room_moves() {
+        let page = page_size();
+        let mut m = tagged(4);
+        let at = m.ptr();
+        m.resize(8 * page, &PRIVATE_RW, None, 0, false).unwrap();
+        assert_ne!(m.ptr(), at, "grown in place over a guard page");
+        assert_eq!(m.len(), 8 * page);
+        assert_eq!(tags(&m, 8), b"abcd\0\0\0\0");
+        assert_eq!(page_perms(&m, 8), ["rw-p"; 8]);
+        // SAFETY: a new page of the grown mapping, writable.
+        unsafe { *m.ptr().add(7 * page) = 7 };
+    }
+
+    /// Step 3: a region split in several kernel mappings with no room after
+    /// it is EBUSY, and stays as it was: address, length, bytes, protections.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_split_region_with_no_room_is_ebusy_and_unchanged() {
+        let page = page_size();
+        let mut m = tagged(4);
+        m.protect(page, page, libc::PROT_READ).unwrap();
+        let at = m.ptr();
+        let e = m.resize(8 * page, &PRIVATE_RW, None, 0, true).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EBUSY), "{e}");
+        assert_eq!((m.ptr(), m.len()), (at, 4 * page));
+        assert_eq!(tags(&m, 4), b"abcd");
+        assert_eq!(page_perms(&m, 4), ["rw-p", "r--p", "rw-p", "rw-p"]);
+    }
+
+    /// A file or shareable object with `pages` pages, the first byte of
+    /// page p being p.
+    #[cfg(target_os = "linux")]
+    fn numbered(f: &File, pages: usize) {
+        use std::os::unix::fs::FileExt;
+        f.set_len((pages * page_size()) as u64).unwrap();
+        for p in 0..pages {
+            f.write_all_at(&[p as u8], (p * page_size()) as u64)
+                .unwrap();
+        }
+    }
+
+    /// File and shareable regions, grown in place (split) and moved (one
+    /// kernel mapping, no room): every page maps the right offset of the
+    /// file or object, and a shared one's new pages write into it.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn file_and_shared_regions_map_the_right_offsets_after_a_grow() {
+        use std::os::unix::fs::FileExt;
+        if !in_child(
+            "sys::tests::file_and_shared_regions_map_the_right_offsets_after_a_grow",
+            &[],
+        ) {
+            return;
+        }
+        let page = page_size();
+        let file = tempfile_unlinked();
+        numbered(&file, 10);
+        #[cfg_attr(not(mmkit_memfd), allow(unused_mut))]
+        let mut cases = vec![(&file, Share::Private), (&file, Share::Shared)];
+        #[cfg(mmkit_memfd)]
+        let object = File::from(memfd_object(c"mmkit-test").unwrap());
+        #[cfg(mmkit_memfd)]
+        {
+            numbered(&object, 10);
+            cases.push((&object, Share::Shared));
+        }
+        for (f, share) in cases {
+            let spec = MapSpec {
+                share,
+                ..PRIVATE_RW
+            };
+            let offset = page as u64; // page 0 maps page 1 of the file
+            for in_place in [true, false] {
+                let mut m = map_fd(f.as_fd(), offset, 8 * page, &spec).unwrap();
+                m.resize(4 * page, &spec, None, 0, false).unwrap();
+                let _next = if in_place {
+                    m.protect(0, page, libc::PROT_READ).unwrap();
+                    None
+                } else {
+                    occupy_after(&m)
+                };
+                let at = m.ptr();
+                m.resize(8 * page, &spec, Some(f.as_fd()), offset, in_place)
+                    .unwrap();
+                let what = format!("{share:?}, in place {in_place}");
+                assert_eq!(m.ptr() == at, in_place, "{what}");
+                assert_eq!(tags(&m, 8), [1, 2, 3, 4, 5, 6, 7, 8], "{what}");
+                // SAFETY: a new page of the grown mapping, writable.
+                unsafe { *m.ptr().add(6 * page + 1) = b'W' };
+                let mut b = [0u8];
+                f.read_exact_at(&mut b, 7 * page as u64 + 1).unwrap();
+                assert_eq!(b[0] == b'W', share == Share::Shared, "{what}");
+                f.write_all_at(&[0], 7 * page as u64 + 1).unwrap();
+            }
+        }
+    }
+
+    /// `VmLck` of this process, in bytes.
+    #[cfg(mmkit_mremap)]
+    fn vmlck() -> usize {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmLck:")).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            * 1024
+    }
+
+    /// A locked region keeps its lock both ways, locked on fault too: grown
+    /// in place (split by a read-only page), its new pages are locked as
+    /// well; moved, all of it is. The process's locked memory is counted
+    /// once. (In a child, alone: VmLck is the process's.)
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_locked_region_keeps_its_lock_in_place_and_moved() {
+        if !in_child(
+            "sys::tests::a_locked_region_keeps_its_lock_in_place_and_moved",
+            &[],
+        ) {
+            return;
+        }
+        let page = page_size();
+        let start = vmlck();
+        for on_fault in [false, true] {
+            for in_place in [true, false] {
+                let mut m = if in_place { with_room(4, 4) } else { tagged(4) };
+                let flag = if on_fault { "lf" } else { "lo" };
+                // SAFETY: mlock/mlock2 of the test's own mapping.
+                let rc = unsafe {
+                    if on_fault {
+                        libc::mlock2(m.ptr().cast(), 4 * page, libc::MLOCK_ONFAULT)
+                    } else {
+                        libc::mlock(m.ptr().cast(), 4 * page)
+                    }
+                };
+                if rc != 0 {
+                    eprintln!("skipped: {}", io::Error::last_os_error());
+                    return;
+                }
+                if in_place {
+                    m.protect(0, page, libc::PROT_READ).unwrap();
+                }
+                let at = m.ptr();
+                m.resize(8 * page, &PRIVATE_RW, None, 0, true).unwrap();
+                let what = format!("on fault {on_fault}, in place {in_place}");
+                assert_eq!(m.ptr() == at, in_place, "{what}");
+                assert!(all_have(m.ptr(), 8, flag), "{what}");
+                assert_eq!(vmlck(), start + 8 * page, "{what}");
+                if on_fault {
+                    // The new pages are not faulted in.
+                    let mut resident = [0u8; 4];
+                    // SAFETY: mincore of 4 pages of the mapping into 4 bytes.
+                    let rc = unsafe {
+                        libc::mincore(
+                            m.ptr().add(4 * page).cast(),
+                            4 * page,
+                            resident.as_mut_ptr(),
+                        )
+                    };
+                    assert_eq!(rc, 0);
+                    assert!(resident.iter().all(|r| r & 1 == 0), "{what}: {resident:?}");
+                }
+                assert_eq!(tags(&m, 4), b"abcd", "{what}");
+                drop(m);
+                assert_eq!(vmlck(), start, "{what}: unmapped");
+            }
+        }
     }
 
     /// Set the soft RLIMIT_MEMLOCK (at most the hard one).
@@ -4032,88 +3094,104 @@ mod tests {
         assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) }, 0);
     }
 
-    /// Lock 3 pages of a split region, lower RLIMIT_MEMLOCK below that,
-    /// grow it (moving its parts): every lock must stay.
+    /// A locked region whose grow would pass RLIMIT_MEMLOCK (the kernel
+    /// locks the new pages too) is EAGAIN both ways, and stays as it was,
+    /// locked. (Needs no CAP_IPC_LOCK: run in a child under setpriv.)
+    #[test]
     #[cfg(mmkit_mremap)]
-    fn grow_with_memlock_lowered() {
+    fn a_grow_past_the_memlock_limit_is_eagain_and_changes_nothing() {
+        let name = "sys::tests::a_grow_past_the_memlock_limit_is_eagain_and_changes_nothing";
+        if !std::path::Path::new("/usr/bin/setpriv").exists() {
+            eprintln!("skipped: no setpriv");
+            return;
+        }
+        let drop_cap = [
+            "/usr/bin/setpriv",
+            "--bounding-set=-ipc_lock",
+            "--inh-caps=-ipc_lock",
+        ];
+        if !in_child(name, &drop_cap) {
+            return;
+        }
         let page = page_size();
-        set_memlock(64 * page);
-        let mut m = tagged(5);
-        m.lock(page, 3 * page).unwrap();
-        m.protect(2 * page, page, libc::PROT_READ).unwrap();
-        set_memlock(page); // below the 3 pages locked
-        let _next = occupy_after(&m);
-        let r = m.resize(8 * page, &private_rw(), None, 0);
-        for p in 1..4 {
-            let f = vm_flags(m.ptr() as usize + p * page).unwrap();
-            assert!(f.contains(&"lo".into()), "page {p} unlocked ({r:?}): {f:?}");
-        }
-        r.unwrap();
-    }
-
-    /// The same as root of a user namespace, whose CAP_IPC_LOCK
-    /// (/proc/self/status shows it) does not let it pass the limit.
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_grow_in_a_user_namespace_keeps_its_locks() {
-        let name = "sys::tests::a_grow_in_a_user_namespace_keeps_its_locks";
-        let unshare = "/usr/bin/unshare";
-        if std::env::var_os("MMKIT_SYS_TEST_CHILD").is_none()
-            && !std::process::Command::new(unshare)
-                .args(["-U", "-r", "true"])
-                .status()
-                .is_ok_and(|s| s.success())
-        {
-            eprintln!("skipped: no user namespaces here");
-            return;
-        }
-        if in_child(name, &[unshare, "-U", "-r"]) {
-            grow_with_memlock_lowered();
-        }
-    }
-
-    /// The same in a thread that dropped CAP_IPC_LOCK for itself only (the
-    /// main thread, which /proc/self/status describes, keeps it).
-    #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_grow_in_a_thread_without_the_lock_capability_keeps_its_locks() {
-        let name = "sys::tests::a_grow_in_a_thread_without_the_lock_capability_keeps_its_locks";
-        if !in_child(name, &[]) {
-            return;
-        }
-        std::thread::spawn(|| {
-            #[repr(C)]
-            struct Header {
-                version: u32,
-                pid: i32,
-            }
-            #[repr(C)]
-            #[derive(Clone, Copy, Default)]
-            struct Data {
-                effective: u32,
-                permitted: u32,
-                inheritable: u32,
-            }
-            let mut h = Header {
-                version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
-                pid: 0,
+        set_memlock(16 * page);
+        for in_place in [true, false] {
+            let mut m = if in_place {
+                with_room(4, 60)
+            } else {
+                tagged(4)
             };
-            let mut d = [Data::default(); 2];
-            // SAFETY: capget/capset of this thread with a version 3 header
-            // and the two data structs that version takes.
-            unsafe {
-                assert_eq!(libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()), 0);
-                d[0].effective &= !(1 << 14); // CAP_IPC_LOCK
-                assert_eq!(libc::syscall(libc::SYS_capset, &mut h, d.as_mut_ptr()), 0);
-            }
-            grow_with_memlock_lowered();
-        })
-        .join()
-        .unwrap();
+            m.lock(0, 4 * page).unwrap();
+            let at = m.ptr();
+            let e = m.resize(64 * page, &PRIVATE_RW, None, 0, true).unwrap_err();
+            assert_eq!(
+                e.raw_os_error(),
+                Some(libc::EAGAIN),
+                "in place {in_place}: {e}"
+            );
+            assert_eq!((m.ptr(), m.len()), (at, 4 * page));
+            assert!(all_have(m.ptr(), 4, "lo"), "in place {in_place}");
+            assert_eq!(tags(&m, 4), b"abcd");
+        }
+    }
+
+    /// A region in two kernel mappings, each merged with a neighbouring
+    /// mapping (locked, one not dumped): no room after its end (inside the
+    /// second), and it cannot move: EBUSY, the neighbours untouched.
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn a_region_merged_with_its_neighbours_is_ebusy_and_leaves_them_alone() {
+        let page = page_size();
+        let all = std::mem::ManuallyDrop::new(tagged(8));
+        let locked = all.lock(0, 8 * page).is_ok();
+        // Kernel mappings [0-4] [5-7]; neighbour [0-2], region [3-5],
+        // neighbour [6-7].
+        all.advise(0, 5 * page, libc::MADV_DONTDUMP).unwrap();
+        // SAFETY: pages 3-5 of `all`, which is never dropped; nor is this.
+        let mut region = std::mem::ManuallyDrop::new(Mapping {
+            ptr: all.ptr().wrapping_add(3 * page),
+            len: 3 * page,
+        });
+        let e = region
+            .resize(6 * page, &PRIVATE_RW, None, 0, true)
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EBUSY), "{e}");
+        assert_eq!(tags(&all, 8), b"abcdefgh");
+        for p in 0..8 {
+            let f = vm_flags(all.ptr().wrapping_add(p * page));
+            assert_eq!(f.iter().any(|f| f == "lo"), locked, "page {p}: {f:?}");
+            assert_eq!(f.iter().any(|f| f == "dd"), p < 5, "page {p}: {f:?}");
+        }
+    }
+
+    /// One kernel mapping that the kernel merged with a locked neighbour
+    /// before it moves alone: the neighbour keeps its pages and its lock.
+    #[test]
+    #[cfg(mmkit_mremap)]
+    fn moving_a_region_merged_with_a_neighbour_leaves_the_neighbour_alone() {
+        let page = page_size();
+        let all = std::mem::ManuallyDrop::new(tagged(8));
+        let locked = all.lock(0, 8 * page).is_ok();
+        // SAFETY: pages 3-7 of `all`, which is never dropped; from here on
+        // they are this value's alone.
+        let mut region = Mapping {
+            ptr: all.ptr().wrapping_add(3 * page),
+            len: 5 * page,
+        };
+        region
+            .resize(9 * page, &PRIVATE_RW, None, 0, locked)
+            .unwrap();
+        assert_ne!(region.ptr(), all.ptr().wrapping_add(3 * page));
+        assert_eq!(tags(&all, 3), b"abc");
+        assert_eq!(tags(&region, 6), b"defgh\0");
+        if locked {
+            assert!(all_have(all.ptr(), 3, "lo"), "the neighbour lost its lock");
+            assert!(all_have(region.ptr(), 9, "lo"), "the region lost its lock");
+        }
     }
 
     /// An open, already unlinked file in the temporary directory.
-    #[cfg(mmkit_mremap)]
+    #[cfg(target_os = "linux")]
     fn tempfile_unlinked() -> std::fs::File {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let path = std::env::temp_dir().join(format!(
@@ -4131,54 +3209,22 @@ mod tests {
         file
     }
 
-    /// A page mapped right after `m` unless something is there already: a
-    /// grow cannot extend it in place.
-    #[cfg(mmkit_mremap)]
-    fn occupy_after(m: &Mapping) -> Option<Mapping> {
-        // SAFETY: MAP_FIXED_NOREPLACE replaces nothing; checked below.
-        let p = unsafe {
-            libc::mmap(
-                m.ptr().add(m.len()).cast(),
-                page_size(),
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANON | MAP_FIXED_NOREPLACE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return None; // taken already
-        }
-        let next = Mapping {
-            ptr: p.cast(),
-            len: page_size(),
-        };
-        (next.ptr() == m.ptr().wrapping_add(m.len())).then_some(next)
-    }
-
-    /// A part copied back (its move back failed too) is locked again, as it
-    /// was: the error says the region is as it was, so it must be.
+    /// A private file region whose file another process truncated after the
+    /// region checked its size: growing it (moved, no room) raises no signal,
+    /// whatever it returns (without mremap the copy is EFAULT).
     #[test]
-    #[cfg(mmkit_mremap)]
-    fn a_copied_back_part_keeps_its_lock() {
+    #[cfg(target_os = "linux")]
+    fn growing_over_a_truncated_private_file_raises_no_signal() {
         let page = page_size();
-        let (mut m, _) = striped();
-        if m.lock(0, 5 * page).is_err() {
-            eprintln!("skipped: RLIMIT_MEMLOCK below 5 pages");
-            return;
-        }
-        let parts = own_parts(&m);
-        assert!(parts.iter().all(|p| p.locked), "{parts:?}");
-        let mut calls = 0;
-        let e = m
-            .move_into_marked(8, &parts, &mut failing(&mut calls, &[4, 6]))
-            .unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ENOMEM));
-        assert_eq!(tags(&m, 5), b"abcde");
-        for p in 0..5 {
-            let f = vm_flags(m.ptr() as usize + p * page).unwrap();
-            assert!(f.contains(&"lo".into()), "page {p} unlocked: {f:?}");
-        }
+        let file = tempfile_unlinked();
+        file.set_len(8 * page as u64).unwrap();
+        let fd = file.as_fd();
+        let mut m = map_fd(fd, 0, 5 * page, &PRIVATE_RW).unwrap();
+        let _next = occupy_after(&m);
+        file.set_len(0).unwrap();
+        let _ = m.resize(8 * page, &PRIVATE_RW, Some(fd), 0, false);
+        // Still here: no SIGBUS.
+        assert_eq!(m.len() % page, 0);
     }
 
     #[test]

@@ -135,6 +135,93 @@ fn lock_refusal_names_rlimit_memlock() {
     assert!(msg.contains("VmLck"), "{msg}");
 }
 
+/// Helper: mm_lock 16 KiB (shrunk from 1 MiB: the addresses after them are
+/// free), grow them to 1 MiB and print the return code, the message and the
+/// length afterwards.
+#[test]
+#[ignore = "helper process for growing_a_locked_region_past_rlimit_memlock_names_it"]
+fn helper_grow_locked() {
+    use mmkit::ffi::*;
+    use mmkit::{MM_PRIVATE, MM_READ, MM_WRITE};
+    let mut r = std::ptr::null_mut();
+    // SAFETY: valid out pointer; r is unmapped before returning.
+    unsafe {
+        assert_eq!(
+            mm_map_anon(1 << 20, MM_READ | MM_WRITE | MM_PRIVATE, &mut r),
+            0
+        );
+        assert_eq!(mm_resize(r, 16384), 0);
+        assert_eq!(mm_lock(r, 0, 0), 0);
+        let rc = mm_resize(r, 1 << 20);
+        let msg = std::ffi::CStr::from_ptr(mm_last_error()).to_string_lossy();
+        println!("rc={rc}");
+        println!("msg={msg}");
+        println!("len={}", mm_len(r));
+        mm_unmap(r);
+    }
+}
+
+#[test]
+fn growing_a_locked_region_past_rlimit_memlock_names_it() {
+    // With mremap the kernel locks the pages a grow adds to a locked kernel
+    // mapping, in place or moved: past RLIMIT_MEMLOCK that is EAGAIN, which
+    // the message explains as mm_lock's do. (Without mremap the new pages
+    // are a mapping of their own, unlocked: the grow in place succeeds.)
+    let without_mremap =
+        option_env!("MMKIT_DISABLE").is_some_and(|v| v.split(',').any(|c| c.trim() == "mremap"));
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg("--memlock=65536:65536");
+    if root {
+        // Unprivileged, so CAP_IPC_LOCK cannot lift the limit.
+        cmd.args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ]);
+    }
+    cmd.arg(exe).args([
+        "--exact",
+        "helper_grow_locked",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    let out = cmd
+        .output()
+        .expect("prlimit (util-linux) is needed for this test");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "helper failed: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.split_once(name).map(|(_, v)| v.to_string()))
+            .unwrap_or_else(|| panic!("no {name} line: {text}"))
+    };
+    let rc: i32 = field("rc=").parse().unwrap();
+    if without_mremap {
+        assert_eq!(rc, 0, "{text}");
+        return;
+    }
+    assert_eq!(rc, -libc::EAGAIN, "{text}");
+    let msg = field("msg=");
+    assert!(
+        msg.starts_with(
+            "mm_resize: growing the region from 16384 to 1048576 bytes would lock more memory than \
+             RLIMIT_MEMLOCK (65536 bytes) allows"
+        ) && msg.contains("mm_unlock"),
+        "{msg}"
+    );
+    assert_eq!(field("len="), "16384", "{text}");
+}
+
 /// Helper: under a small RLIMIT_FSIZE, MM_CREATE past it must be an error
 /// (EFBIG), not SIGXFSZ.
 #[test]

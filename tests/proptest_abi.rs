@@ -24,11 +24,12 @@
 //! (`PROPTEST_ABI_ERRNOS=1`: per errno too), which way grows went and what
 //! their tail zeroing did (`mm_resize (...)` lines), and what was skipped.
 //!
-//! Growing a region in parts (`mm_resize` after `mm_protect`, `mm_lock` or
-//! `mm_advise` of some pages) may take one of two paths whose new pages differ
-//! (one kernel mapping grown by `mremap`, or new pages with the region's own
-//! protection); where the model cannot tell which, it reads the new pages'
-//! state from `/proc/self/smaps` and checks it is one of the two.
+//! A grow is in place when the addresses after the region are free, else a
+//! move when the region is one kernel mapping, else `-EBUSY`. Whether the
+//! addresses are free the model cannot know: for a region in parts
+//! (`mm_protect`, `mm_lock` or `mm_advise` of some pages) it allows both a
+//! grow and `-EBUSY`, and after a grow it reads the new pages' state from
+//! `/proc/self/smaps` (and, without `mremap`, whether the region moved).
 //!
 //! Calls that would make a region too large for the model are skipped and
 //! counted (see `Guard`).
@@ -2342,6 +2343,8 @@ impl World {
         ));
 
         // SAFETY: a live handle, used by nobody else.
+        let before = unsafe { mm_ptr(self.regs[i].h) };
+        // SAFETY: as above.
         let rc = unsafe { mm_resize(self.regs[i].h, new_len) };
         self.log.push(format!("  -> {rc}"));
         let e = self.check("mm_resize", rc, &exp)?;
@@ -2382,7 +2385,9 @@ impl World {
             r.attrs.truncate(new_pages);
             r.cow.retain(|&q, _| q < new_pages);
         } else if new_pages > cur_pages {
-            self.grow_pages(i, was_mapped, cur_pages, new_pages, &new_attrs)?;
+            // SAFETY: a live handle.
+            let moved = unsafe { mm_ptr(self.regs[i].h) } != before;
+            self.grow_pages(i, was_mapped, moved, cur_pages, new_pages, new_attrs)?;
         }
         self.maybe_copied(i);
         Ok(())
@@ -2390,22 +2395,25 @@ impl World {
 
     /// After a successful grow of region i from `cur` to `new` pages: the
     /// attributes of its pages (the new ones as the kernel shows them, which
-    /// must be one of the outcomes the model allows) and, without mremap, the
-    /// private copies the new mapping holds.
+    /// must be what the model allows) and, after a copy into a new mapping
+    /// (without mremap, when the region moved), the private copies it holds.
     fn grow_pages(
         &mut self,
         i: usize,
         was_mapped: bool,
+        moved: bool,
         cur: usize,
         new: usize,
-        allowed: &NewPages,
+        want: Attr,
     ) -> Res {
         let page = self.page;
         let r = &self.regs[i];
         // SAFETY: a live handle.
         let start = unsafe { mm_ptr(r.h) } as usize - r.delta;
         let seen = vma_attrs(start, new, page)?;
-        if was_mapped && self.build.mremap {
+        // A whole new mapping: an empty file region's first, or a copy.
+        let copied = !was_mapped || (moved && !self.build.mremap);
+        if !copied {
             // The old pages kept their own attributes.
             if let Some(q) = (0..cur).find(|&q| !fits(r.attrs[q], seen[q])) {
                 return Err(format!(
@@ -2421,24 +2429,19 @@ impl World {
                 &seen[cur..]
             ));
         }
-        let (grown, fresh) = (
-            allowed.grown.is_some_and(|w| fits(w, a)),
-            allowed.fresh.is_some_and(|w| fits(w, a)),
-        );
-        if !grown && !fresh {
+        if !fits(want, a) {
             return Err(format!(
-                "mm_resize: the new pages are {a:?} in the kernel, the model allows {allowed:?}"
+                "mm_resize: the new pages are {a:?} in the kernel, the model says {want:?}"
             ));
         }
-        let how = match (allowed.grown.is_some(), allowed.fresh.is_some()) {
-            (true, false) => "one mapping grown",
-            (false, true) if !was_mapped || !self.build.mremap => "new mapping",
-            (false, _) => "grown in parts",
-            (true, true) if grown != fresh => "either way, the kernel told which",
-            (true, true) => "either way, the same",
+        let how = match (was_mapped, moved, copied) {
+            (false, _, _) => "new mapping",
+            (true, false, _) => "grown in place",
+            (true, true, false) => "moved",
+            (true, true, true) => "moved, copied",
         };
-        tally(&format!("mm_resize (new pages: {how})"), true);
-        if !was_mapped || !self.build.mremap {
+        tally(&format!("mm_resize ({how})"), true);
+        if copied {
             // A new mapping: every page has the region's protection, nothing
             // locked or advised. A private one holds copies of the old pages.
             if let Some(q) = (0..cur).find(|&q| seen[q] != a) {
@@ -2463,13 +2466,7 @@ impl World {
         }
         let r = &mut self.regs[i];
         r.attrs.resize(new, a);
-        if grown && !fresh {
-            // mremap grew the one kernel mapping: all its pages share its lock.
-            for x in &mut r.attrs {
-                x.locked = a.locked;
-            }
-            r.maybe_split = false;
-        } else {
+        if !self.build.mremap {
             // New pages of their own (for a file, of another open file
             // description): maybe never merged with the old ones.
             r.maybe_split = true;
@@ -2494,9 +2491,10 @@ impl World {
             .filter(|&l| l <= isize::MAX as usize);
         let new_pages = new_map.map_or(0, |l| l / page);
         let grows = r.mapped && new_pages > cur_pages;
-        // The pages a grow adds: those of one kernel mapping grown by mremap,
-        // or pages of their own with the region's protection (a new mapping,
-        // or the parts of a split region kept as they are).
+        // The pages a grow adds, with the region's protection either way:
+        // with mremap, those of the kernel mapping holding the last page,
+        // extended in place or moved (its lock and advice); without it,
+        // pages of their own (unlocked, no advice).
         let fresh = Attr {
             prot: norm_prot(r.flags),
             locked: Some(false),
@@ -2504,23 +2502,11 @@ impl World {
             huge: 0,
         };
         let new_attrs = if !grows || !self.build.mremap {
-            NewPages {
-                grown: None,
-                fresh: Some(fresh),
-            }
+            fresh
         } else {
-            let mut a = r.attrs[0];
-            if r.attrs.iter().any(|x| x.locked.is_none()) {
-                a.locked = None;
-            }
-            let (one, parts) = match World::uniform(r) {
-                Some(true) => (true, false),
-                Some(false) => (false, true),
-                None => (true, true),
-            };
-            NewPages {
-                grown: one.then_some(a),
-                fresh: parts.then_some(fresh),
+            Attr {
+                prot: fresh.prot,
+                ..r.attrs[cur_pages - 1]
             }
         };
         let mut plan = ResizePlan {
@@ -2539,13 +2525,7 @@ impl World {
             plan.exp = err(libc::ENOMEM);
             return Ok(plan);
         }
-        // Without mremap a grow makes a new mapping, which would drop the
-        // page state mm_protect of a part / mm_lock set.
-        if grows && !self.build.mremap && r.parts != 0 {
-            plan.exp = err(libc::EBUSY);
-            return Ok(plan);
-        }
-        let remap = |size| self.remap_exp(r, new_len, new_pages, &plan.new_attrs, size);
+        let remap = |size| self.remap_exp(r, new_len, new_pages, size);
         let size = self.objs[r.obj].size;
         match &r.kind {
             Kind::Anon => {
@@ -2620,14 +2600,7 @@ impl World {
 
     /// What Region::remap may answer once the steps before it succeeded,
     /// the object then having `size` bytes.
-    fn remap_exp(
-        &self,
-        r: &Reg,
-        new_len: usize,
-        new_pages: usize,
-        np: &NewPages,
-        size: u64,
-    ) -> Exp {
+    fn remap_exp(&self, r: &Reg, new_len: usize, new_pages: usize, size: u64) -> Exp {
         let cur_pages = r.attrs.len();
         let obj = &self.objs[r.obj];
         // A new mapping of a file or object with PROT_EXEC: a noexec mount
@@ -2657,26 +2630,42 @@ impl World {
             ]);
         }
         if !self.build.mremap {
-            // A new mapping, then a fault-safe copy of a private region's
-            // pages (an unreadable one is -EFAULT).
-            let mapped = Exp {
+            // In place: the new pages mapped after the end, when free.
+            let in_place = Exp {
                 ok: true,
-                errs: exec,
+                errs: exec.clone(),
             };
-            if r.shared {
-                return mapped;
-            }
-            let f: Vec<_> = (0..cur_pages)
-                .map(|q| self.read_faults_at(r, q, size))
-                .collect();
-            let copy = if f.contains(&Some(true)) {
-                err(libc::EFAULT)
-            } else if f.contains(&None) {
-                ok_or(&[libc::EFAULT])
+            // Else moved: refused when pages have state of their own (what
+            // mm_protect of a part / mm_lock set), else a new mapping, then
+            // a fault-safe copy of a private region's pages (an unreadable
+            // one is -EFAULT).
+            let moved = if r.parts != 0 {
+                err(libc::EBUSY)
+            } else if r.shared {
+                Exp {
+                    ok: true,
+                    errs: exec,
+                }
             } else {
-                ok()
+                let f: Vec<_> = (0..cur_pages)
+                    .map(|q| self.read_faults_at(r, q, size))
+                    .collect();
+                let copy = if f.contains(&Some(true)) {
+                    err(libc::EFAULT)
+                } else if f.contains(&None) {
+                    ok_or(&[libc::EFAULT])
+                } else {
+                    ok()
+                };
+                then(
+                    Exp {
+                        ok: true,
+                        errs: exec,
+                    },
+                    copy,
+                )
             };
-            return then(mapped, copy);
+            return either(in_place, moved);
         }
         // mremap of a locked mapping counts against RLIMIT_MEMLOCK.
         let maybe_locked = r.attrs.iter().any(|x| x.locked != Some(false));
@@ -2685,27 +2674,15 @@ impl World {
         } else {
             &[]
         };
-        let one = Exp {
+        let grown = Exp {
             ok: true,
             errs: limit.to_vec(),
         };
-        // In parts: a new mapping of the new pages (refused for a
-        // write-sealed object), maybe the parts moved into a new range.
-        let mut parts = Exp {
-            ok: true,
-            errs: [&exec[..], limit].concat(),
-        };
-        if r.shared && obj.seals & MM_SEAL_WRITE != 0 && r.flags & W != 0 {
-            parts.ok = false;
-            parts.errs.push(libc::EPERM);
-        }
-        match (np.grown.is_some(), np.fresh.is_some()) {
-            (true, false) => one,
-            (false, _) => parts,
-            (true, true) => Exp {
-                ok: true,
-                errs: [one.errs, parts.errs].concat(),
-            },
+        // In place, or moved when it is one kernel mapping: a region that
+        // may be in parts may find no room after it, and cannot move.
+        match World::uniform(r) {
+            Some(true) => grown,
+            _ => either(grown, err(libc::EBUSY)),
         }
     }
 
@@ -2902,16 +2879,8 @@ struct ResizePlan {
     new_pages: usize,
     /// The tail zeroing the call reaches (anonymous and shareable grows).
     tail: Option<Tail>,
-    new_attrs: NewPages,
-}
-
-/// What the pages a successful grow adds may look like.
-#[derive(Debug)]
-struct NewPages {
-    /// mremap grew the region's one kernel mapping: its attributes.
-    grown: Option<Attr>,
-    /// Pages of their own: the region's protection, unlocked, no advice.
-    fresh: Option<Attr>,
+    /// What the pages a successful grow adds look like.
+    new_attrs: Attr,
 }
 
 /// Region::zero_tail: mapping offsets [s, e), in the page of the old end.
@@ -2945,6 +2914,14 @@ impl Tail {
 }
 
 /// `a` then `b`: b is reached only when a succeeds.
+/// One of two ways, whichever the library takes.
+fn either(a: Exp, b: Exp) -> Exp {
+    Exp {
+        ok: a.ok || b.ok,
+        errs: [a.errs, b.errs].concat(),
+    }
+}
+
 fn then(a: Exp, b: Exp) -> Exp {
     if !a.ok {
         return a;

@@ -839,9 +839,9 @@ fn helper_map_count() {
             last_error()
         );
         say("full:protect_split", mm_protect(two, 0, 4096, MM_READ));
-        // A region in three parts whose end is taken must move part by part
-        // to grow; with room for only the first moves, the grow fails and
-        // every part goes back, bytes and protection intact.
+        // A region in three parts whose end is taken cannot grow in place
+        // nor move: -EBUSY, with the map count full or not, and the region
+        // as it was, bytes and protection intact.
         for r in regions.drain(regions.len() - 8..) {
             mm_unmap(r);
         }
@@ -878,8 +878,8 @@ fn helper_map_count() {
             -1,
             0,
         );
-        // Fill the map count again, then leave room for two more mappings:
-        // the fresh range and the first moved part.
+        // Fill the map count again, then leave room for two more mappings
+        // (the refused grow needs none).
         loop {
             let mut r = ptr::null_mut();
             let prot = if regions.len() % 2 == 0 {
@@ -986,13 +986,8 @@ fn map_count_exhaustion_is_enomem_and_recovers() {
         assert_eq!(rc, 0, "after freeing, {key}: {msg}");
     }
     let (rc, msg) = get("full:resize_split");
-    // Without mremap a region in parts does not grow at all (EBUSY).
-    let refused = if disabled("mremap") {
-        -libc::EBUSY
-    } else {
-        -libc::ENOMEM
-    };
-    assert_eq!(rc, refused, "resize_split: {msg}");
+    // A region in parts with no room after it does not grow at all (EBUSY).
+    assert_eq!(rc, -libc::EBUSY, "resize_split: {msg}");
     assert!(msg.starts_with("mm_resize: "), "{msg}");
     assert!(
         out.contains(&format!(
@@ -1002,11 +997,7 @@ fn map_count_exhaustion_is_enomem_and_recovers() {
         "{out}"
     );
     assert_eq!(get("full:split_ro").0, -libc::EFAULT, "{out}");
-    assert_eq!(
-        get("freed:resize_split").0,
-        if disabled("mremap") { -libc::EBUSY } else { 0 },
-        "{out}"
-    );
+    assert_eq!(get("freed:resize_split").0, -libc::EBUSY, "{out}");
     assert_eq!(get("freed:split_ro").0, -libc::EFAULT, "{out}");
     let fds = out
         .lines()
@@ -1339,7 +1330,7 @@ fn helper_bug() {
             "efault_after_advise" => {
                 // Four pages, each with its own state: advice, read-only,
                 // locked, plain. Optionally the range after the end is taken,
-                // so the grow has to move every part.
+                // so the grow can neither extend the region nor move it.
                 // Shrunk from 64 pages, so the range after the end is free
                 // (this helper has one thread; nothing else maps meanwhile).
                 assert_eq!(mm_map_anon(64 * page, RW_PRIVATE, &mut r), 0);
@@ -1388,11 +1379,33 @@ fn helper_bug() {
             "portable_copy_fault" => {
                 assert_eq!(mm_map_anon(2 * page, RW_PRIVATE, &mut r), 0);
                 assert_eq!(mm_write(r, page, b"kept".as_ptr().cast(), 4), 0);
+                // The range after the end taken (by this page, or by what
+                // is there already): the grow has to move.
+                let after = mm_ptr(r).add(2 * page);
+                let p = libc::mmap(
+                    after.cast(),
+                    page,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | 0x10_0000, // MAP_FIXED_NOREPLACE
+                    -1,
+                    0,
+                );
+                let taken = p == libc::MAP_FAILED
+                    && std::io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST);
+                println!("blocked {}", p == after.cast() || taken);
+                // One page inaccessible: two kernel mappings, which cannot move.
                 assert_eq!(mm_protect(r, 0, page, 0), 0);
                 say("resize", mm_resize(r, 4 * page));
                 say("read", mm_read(r, page, buf.as_mut_ptr().cast(), 4));
                 println!("bytes {:?}", &buf[..4]);
                 say("read_none", mm_read(r, 0, buf.as_mut_ptr().cast(), 1));
+                // All of it inaccessible: one kernel mapping, which moves
+                // (without mremap: a copy, which cannot read it).
+                assert_eq!(mm_protect(r, 0, 0, 0), 0);
+                say("resize_none", mm_resize(r, 4 * page));
+                assert_eq!(mm_protect(r, 0, 0, MM_READ), 0);
+                say("read2", mm_read(r, page, buf.as_mut_ptr().cast(), 4));
+                println!("bytes2 {:?}", &buf[..4]);
             }
             "portable_copy_lost" => {
                 assert_eq!(mm_map_anon(100, RW_PRIVATE, &mut r), 0);
@@ -1501,20 +1514,23 @@ fn resize_over_old_bytes_in_a_read_only_page_is_eacces_and_keeps_the_region() {
     assert!(out.contains("tail zero true"), "{out}");
 }
 
-/// The grow succeeded (or, without mremap, was refused with EBUSY because a
-/// copy would lose the per-page state) and every part kept bytes and state.
-fn check_parts_kept(out: &str) {
+/// The grow succeeded in place (`grew`) or was refused with EBUSY (the
+/// region in parts, no room after it), and every part kept bytes and state.
+fn check_parts_kept(out: &str, grew: bool) {
     let (rc, msg) = result_of(out, "resize");
-    if disabled("mremap") {
-        assert_eq!(rc, -libc::EBUSY, "{msg}");
-        assert!(
-            msg.starts_with("mm_resize: ") && msg.contains("mm_protect"),
-            "{msg}"
-        );
-    } else {
+    if grew {
         assert_eq!(rc, 0, "{msg}");
         assert!(out.contains("new zero true"), "{out}");
+    } else {
+        assert_eq!(rc, -libc::EBUSY, "{msg}");
+        assert!(
+            msg.starts_with("mm_resize: ")
+                && msg.contains("mm_protect")
+                && msg.contains("unmap it and map it again"),
+            "{msg}"
+        );
     }
+    assert!(out.contains("moved false"), "{out}");
     for i in 0..4 {
         assert!(out.contains(&format!("page {i} p{i}")), "page {i}: {out}");
     }
@@ -1533,42 +1549,46 @@ fn check_parts_kept(out: &str) {
 fn resize_after_partial_advice_grows_and_keeps_each_part() {
     // Found bug: mremap cannot grow a range made of several kernel mappings,
     // and mm_advise(SEQUENTIAL), mm_protect or mm_lock of a part splits the
-    // region's: mm_resize failed with "Bad address". Now the new pages go
-    // right after the end when that range is free...
+    // region's: mm_resize failed with "Bad address". Now the kernel mapping
+    // that holds the last page grows in place when the range after it is
+    // free (without mremap: new pages mapped there)...
     let out = bug_scenario("efault_after_advise", &[]);
-    check_parts_kept(&out);
-    if !disabled("mremap") {
-        assert!(out.contains("moved false"), "{out}");
-    }
+    check_parts_kept(&out, true);
 }
 
 #[test]
-fn resize_after_partial_advice_moves_every_part_when_the_end_is_taken() {
-    // ...and otherwise every part moves (MREMAP_DONTUNMAP) into a new range.
+fn resize_after_partial_advice_is_ebusy_and_keeps_each_part_when_the_end_is_taken() {
+    // ...and otherwise the grow is refused (-EBUSY, saying to map the region
+    // again or undo the split), the region as it was.
     let out = bug_scenario("efault_after_advise", &[("MMKIT_BLOCK", "1")]);
     assert!(out.contains("blocked true"), "{out}");
-    check_parts_kept(&out);
-    if !disabled("mremap") {
-        assert!(out.contains("moved true"), "{out}");
-    }
+    check_parts_kept(&out, false);
 }
 
 #[test]
 fn resize_with_an_inaccessible_page_is_clean() {
     // Found bug (builds without mremap): growing copied the old pages with
-    // memcpy, and a PROT_NONE page was SIGSEGV. With mremap the pages move;
-    // without it the grow is refused (-EBUSY) because a copy would drop the
-    // page's protection. Either way the bytes stay and the page stays closed.
+    // memcpy, and a PROT_NONE page was SIGSEGV. A region with one such page
+    // (two kernel mappings) and no room after it now cannot grow (-EBUSY).
+    // All of it PROT_NONE, it moves: with mremap the pages move; without it
+    // the copy is the fault-safe one (-EFAULT). Either way the bytes stay
+    // and the page stays closed.
     let out = bug_scenario("portable_copy_fault", &[]);
+    assert!(out.contains("blocked true"), "{out}");
     let (rc, msg) = result_of(&out, "resize");
+    assert_eq!(rc, -libc::EBUSY, "{msg}");
+    assert!(msg.starts_with("mm_resize: "), "{msg}");
+    assert!(out.contains("bytes [107, 101, 112, 116]"), "{out}");
+    assert_eq!(result_of(&out, "read_none").0, -libc::EFAULT, "{out}");
+    let (rc, msg) = result_of(&out, "resize_none");
     if disabled("mremap") {
-        assert_eq!(rc, -libc::EBUSY, "{msg}");
+        assert_eq!(rc, -libc::EFAULT, "{msg}");
         assert!(msg.starts_with("mm_resize: "), "{msg}");
     } else {
         assert_eq!(rc, 0, "{msg}");
     }
-    assert!(out.contains("bytes [107, 101, 112, 116]"), "{out}");
-    assert_eq!(result_of(&out, "read_none").0, -libc::EFAULT, "{out}");
+    assert_eq!(result_of(&out, "read2").0, 0, "{out}");
+    assert!(out.contains("bytes2 [107, 101, 112, 116]"), "{out}");
 }
 
 #[test]
