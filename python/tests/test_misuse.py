@@ -134,6 +134,13 @@ def _region():
     return r
 
 
+def _with_room(r, pages):
+    """`r` shrunk to `pages` pages, the addresses after it left free: a region
+    split by protect() grows only in place (else mm_resize is EBUSY)."""
+    r.resize(pages * PAGE)
+    return r
+
+
 def _action(r, kind, others, once=True):
     """What hostile code does to `r`: close it, close it and map another region
     of the same size (kept in `others`), or shrink or grow it."""
@@ -331,10 +338,10 @@ def test_growing_after_protecting_the_last_page_gives_writable_pages(source, tmp
     # a shadow copy extended the last page's (read-only) and refused them.
     _need_copies()
     if source == "anon":
-        r = mmkit.map_anon(2 * PAGE)
+        r = mmkit.map_anon(4 * PAGE)
     else:
-        r = mmkit.map_file(tmp_path / "grow", 0, 2 * PAGE, write=True, create=True)
-    with r:
+        r = mmkit.map_file(tmp_path / "grow", 0, 4 * PAGE, write=True, create=True)
+    with _with_room(r, 2):
         r.protect(mmkit.PROT_READ, PAGE, PAGE)
         r.resize(4 * PAGE)
         r[2 * PAGE:3 * PAGE] = b"n" * PAGE
@@ -376,6 +383,8 @@ def _protected_ranges():
     """Outcomes of touching a region with an inaccessible page, each one a
     clean exception (run in a child: a crash must fail the test, not the run)."""
     r = _region()
+    r.resize(3 * PAGE)
+    r = _with_room(r, SIZE // PAGE)
     r.protect(mmkit.PROT_NONE, PAGE, PAGE)
     r.resize(3 * PAGE)                       # the new page is readable and writable
     assert r[0] == OWN and r[2 * PAGE] == 0 and r.read(0, PAGE) == bytes([OWN]) * PAGE
@@ -462,7 +471,7 @@ def _copies_without_the_library():
     must still give a clean error, never a signal."""
     has = mmkit._lib.has
     mmkit._lib.has = lambda name: name not in ("mm_read", "mm_write") and has(name)
-    r = mmkit.map_anon(3 * PAGE)
+    r = _with_room(mmkit.map_anon(4 * PAGE), 3)
     r[0] = 1
     r.protect(mmkit.PROT_NONE, PAGE, PAGE)
     r.protect(mmkit.PROT_READ, 2 * PAGE, PAGE)
