@@ -44,7 +44,9 @@ fi
 if command -v valgrind > /dev/null; then
     # somalloc=nouse: memcheck replaces libc's allocator only, so the shim's
     # malloc stays in front of it (and hands memcheck every block it passes).
-    LD_PRELOAD="$T/libfailmalloc.so" timeout 900 valgrind -q --soname-synonyms=somalloc=nouse \
+    # (valgrind itself cannot run under a lowered RLIMIT_AS: that check is
+    # the plain run's only.)
+    MMKIT_OOM_NO_RLIMIT=1 LD_PRELOAD="$T/libfailmalloc.so" timeout 900 valgrind -q --soname-synonyms=somalloc=nouse \
         --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
         "$T/oom_test" > "$T/vg.out" 2> "$T/vg.err"
     rc=$?

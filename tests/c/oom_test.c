@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -254,6 +255,60 @@ static const struct scenario scenarios[] = {
     {"a truncated file", truncated},    {"shareable memory", shareable},
 };
 
+/* The report that started this: RLIMIT_AS plus a heap used up to it made
+ * mm_map_anon die with SIGABRT ("memory allocation of 80 bytes failed").
+ * A child lowers RLIMIT_AS to what it uses now plus 16 MiB, allocates until
+ * malloc fails (no shim: the real heap), and calls the library. */
+static int real_exhaustion(char *why, size_t whylen)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit rl;
+        long vm_kb = 0;
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[256];
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "VmSize: %ld kB", &vm_kb) == 1)
+                break;
+        if (f)
+            fclose(f);
+        if (vm_kb <= 0)
+            _exit(3);
+        rl.rlim_cur = rl.rlim_max = (rlim_t)vm_kb * 1024 + (16 << 20);
+        if (setrlimit(RLIMIT_AS, &rl) != 0)
+            _exit(4);
+        /* Big blocks, then small ones: nothing is left for malloc. */
+        for (size_t size = 1 << 20; size >= 16; size /= 2)
+            while (malloc(size) != NULL)
+                ;
+        mm_region *r = NULL;
+        int rc = mm_map_anon(page, MM_READ | MM_WRITE | MM_PRIVATE, &r);
+        if (rc == 0)
+            rc = mm_unmap(r);
+        else if (rc != -ENOMEM || strncmp(mm_last_error(), "mm_map_anon: ", 13) != 0)
+            _exit(5);
+        char missing[4200];
+        snprintf(missing, sizeof missing, "%s/missing", dir);
+        rc = mm_map_file(missing, 0, 0, MM_READ | MM_SHARED, &r);
+        if (rc != -ENOENT && rc != -ENOMEM)
+            _exit(6);
+        if (strncmp(mm_last_error(), "mm_map_file: ", 13) != 0)
+            _exit(7);
+        _exit(0);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFSIGNALED(status))
+        snprintf(why, whylen, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else if (WEXITSTATUS(status) != 0)
+        snprintf(why, whylen, "exit %d", WEXITSTATUS(status));
+    else
+        return 1;
+    return 0;
+}
+
 /* Run `s` in a child with allocation `n` failing (0: none); the child writes
  * its allocation count to `report` when it is not -1. */
 static int run_child(const struct scenario *s, long n, int exhausted, int report, char *why, size_t whylen)
@@ -330,6 +385,15 @@ int main(int argc, char **argv)
     snprintf(newfile, sizeof newfile, "%s/created", dir);
 
     int failures = 0;
+    if (!only && !getenv("MMKIT_OOM_NO_RLIMIT")) {
+        char why[256] = "";
+        if (real_exhaustion(why, sizeof why))
+            printf("PASS: out of memory: RLIMIT_AS and a used-up heap: mm_map_anon and mm_map_file return an errno with their message\n");
+        else {
+            printf("FAIL: out of memory: RLIMIT_AS and a used-up heap: %s\n", why);
+            failures++;
+        }
+    }
     if (argc > 3) {
         for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
             if (strstr(scenarios[i].name, only)) {
