@@ -1,0 +1,230 @@
+//! Files: opening by path (no heap for the path), access modes, block allocation,
+//! truncation, `fstat`, `fsync`.
+
+use super::*;
+
+/// Map `len` bytes of `fd` from `offset` (page-aligned by the caller).
+pub(crate) fn map_fd(
+    fd: BorrowedFd<'_>,
+    offset: u64,
+    len: usize,
+    spec: &MapSpec,
+) -> SysResult<Mapping> {
+    Mapping::map(len, spec, 0, Some(fd), offset)
+}
+
+/// Open `path` for mapping: `O_RDONLY` or `O_RDWR`, plus `O_CREAT|O_EXCL`
+/// (mode 0600) when `create_new`, plus `custom` (access-mode bits ignored), plus
+/// `O_CLOEXEC`, EINTR retried. `c_path` is the same path as a C string when
+/// the caller has one (the C ABI): it is opened as it is.
+pub(crate) fn open_path(
+    path: &std::path::Path,
+    c_path: Option<&CStr>,
+    read_write: bool,
+    create_new: bool,
+    custom: libc::c_int,
+) -> SysResult<File> {
+    let mut flags = libc::O_CLOEXEC
+        | (custom & !libc::O_ACCMODE)
+        | if read_write {
+            libc::O_RDWR
+        } else {
+            libc::O_RDONLY
+        };
+    let mode: libc::c_uint = if create_new {
+        flags |= libc::O_CREAT | libc::O_EXCL;
+        0o600
+    } else {
+        0o666
+    };
+    match c_path {
+        Some(c) => open_c(c, flags, mode),
+        None => with_c_path(path, |c| open_c(c, flags, mode)),
+    }
+}
+
+/// Run `f` with `path` as a C string: copied into a stack buffer when it is
+/// short (nearly always), else into heap memory asked for fallibly, so a long
+/// path on an exhausted heap is `ENOMEM`, not an abort. A path with a NUL
+/// byte is `EINVAL`.
+pub(crate) fn with_c_path<T>(
+    path: &std::path::Path,
+    f: impl FnOnce(&CStr) -> SysResult<T>,
+) -> SysResult<T> {
+    use std::os::unix::ffi::OsStrExt;
+    with_c_bytes(path.as_os_str().as_bytes(), f)
+}
+
+/// [`with_c_path`] for any bytes.
+pub(crate) fn with_c_bytes<T>(bytes: &[u8], f: impl FnOnce(&CStr) -> SysResult<T>) -> SysResult<T> {
+    const STACK: usize = 384;
+    // SAFETY: memchr reads the bytes.len() bytes of a live slice.
+    let nul = unsafe { libc::memchr(bytes.as_ptr().cast(), 0, bytes.len()) };
+    if !nul.is_null() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    if bytes.len() < STACK {
+        let mut buf = std::mem::MaybeUninit::<[u8; STACK]>::uninit();
+        let p = buf.as_mut_ptr().cast::<u8>();
+        // SAFETY: bytes.len() + 1 <= STACK, so the copy and its terminator
+        // fit; the bytes hold no NUL (memchr above), so the buffer is one C
+        // string.
+        let c = unsafe {
+            ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+            p.add(bytes.len()).write(0);
+            CStr::from_bytes_with_nul_unchecked(std::slice::from_raw_parts(p, bytes.len() + 1))
+        };
+        return f(c);
+    }
+    let c = CPath::new(bytes)?;
+    f(c.as_cstr())
+}
+
+/// `open(2)` of a C string with raw flags, EINTR retried.
+pub(crate) fn open_c(path: &CStr, flags: libc::c_int, mode: libc::c_uint) -> SysResult<File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: path is a NUL-terminated string; open only reads it.
+    let fd = retry(|| unsafe { libc::open(path.as_ptr(), flags, mode) } as isize)?;
+    // SAFETY: a fresh descriptor (it fits a c_int: open returned it) that
+    // nothing else owns.
+    Ok(unsafe { File::from_raw_fd(fd as libc::c_int) })
+}
+
+pub(super) fn fd_of(f: &File) -> BorrowedFd<'_> {
+    use std::os::fd::AsFd;
+    f.as_fd()
+}
+
+/// The access mode of a descriptor (`O_RDONLY`, `O_WRONLY` or `O_RDWR`).
+pub(crate) fn access_mode(fd: BorrowedFd<'_>) -> SysResult<i32> {
+    // SAFETY: F_GETFL only reads the descriptor's status flags.
+    let fl = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if fl == -1 {
+        return Err(last_os_error());
+    }
+    Ok(fl & libc::O_ACCMODE)
+}
+
+/// Allocate the blocks of `[offset, offset+len)`, growing the file to at least
+/// `offset + len`, so later stores through a mapping cannot hit a full disk.
+pub(crate) fn allocate(fd: BorrowedFd<'_>, offset: u64, len: u64, old_size: u64) -> SysResult<()> {
+    let off =
+        libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    let l = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // Growing past RLIMIT_FSIZE raises SIGXFSZ, which kills the process by
+    // default: refuse with EFBIG before the kernel gets the chance.
+    if let Some(limit) = file_size_limit() {
+        if offset.saturating_add(len) > limit.max(old_size) {
+            return Err(io::Error::from_raw_os_error(libc::EFBIG));
+        }
+    }
+    #[cfg(mmkit_fallocate)]
+    {
+        // SAFETY: posix_fallocate only acts on the descriptor; it returns the
+        // error number instead of setting errno.
+        let rc = unsafe { libc::posix_fallocate(fd.as_raw_fd(), off, l) };
+        match rc {
+            0 => return Ok(()),
+            // File systems without allocation (ZFS, some network ones): write zeros below.
+            libc::EINVAL | libc::EOPNOTSUPP => {}
+            e => return Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+    allocate_by_writing(fd, off, l, old_size)
+}
+
+/// Portable allocation: extend the file and write a zero into every block of
+/// the new part (never over existing data, which may be in use).
+fn allocate_by_writing(
+    fd: BorrowedFd<'_>,
+    off: libc::off_t,
+    len: libc::off_t,
+    old_size: u64,
+) -> SysResult<()> {
+    let end = off
+        .checked_add(len)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EFBIG))?;
+    if (end as u64) <= old_size {
+        return Ok(());
+    }
+    // SAFETY: ftruncate only acts on the descriptor.
+    cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), end) })?;
+    let block = 4096i64.max(page_size() as i64);
+    let mut pos = (old_size as i64).max(off);
+    pos -= pos % block;
+    let zero = 0u8;
+    while pos < end {
+        let at = pos.max(old_size as i64);
+        // SAFETY: writes one byte from a live local to the descriptor.
+        let n = unsafe { libc::pwrite(fd.as_raw_fd(), ptr::addr_of!(zero).cast(), 1, at) };
+        if n != 1 {
+            let e = last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        pos += block;
+    }
+    Ok(())
+}
+
+/// `ftruncate`, used to undo a growth that could not be completed.
+pub(crate) fn truncate(fd: BorrowedFd<'_>, size: u64) -> SysResult<()> {
+    let size =
+        libc::off_t::try_from(size).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY: ftruncate only acts on the descriptor.
+    cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), size) })
+}
+
+/// What `fstat` says of a descriptor, as far as mapping cares.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stat {
+    /// `st_mode & S_IFMT`.
+    pub kind: libc::mode_t,
+    /// `st_size`.
+    pub size: u64,
+    /// `st_dev`, `st_ino`: which file this is.
+    pub dev: u64,
+    pub ino: u64,
+    /// `st_mode & 07777`: permission, sticky, set-id bits.
+    pub perm: libc::mode_t,
+    /// `st_uid`: the owner.
+    pub uid: u32,
+    /// `st_blocks`: the storage allocated, in 512-byte units.
+    pub blocks: u64,
+}
+
+/// `fstat` of a descriptor.
+pub(crate) fn fstat(fd: BorrowedFd<'_>) -> SysResult<Stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes a whole struct stat into the buffer on success.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so the struct is initialised.
+    Ok(stat_of(&unsafe { st.assume_init() }))
+}
+
+pub(super) fn stat_of(st: &libc::stat) -> Stat {
+    Stat {
+        kind: st.st_mode & libc::S_IFMT,
+        size: st.st_size.max(0) as u64,
+        #[allow(clippy::unnecessary_cast)] // dev_t and ino_t differ by platform
+        dev: st.st_dev as u64,
+        #[allow(clippy::unnecessary_cast)]
+        ino: st.st_ino as u64,
+        perm: st.st_mode & 0o7777,
+        uid: st.st_uid,
+        blocks: st.st_blocks.max(0) as u64,
+    }
+}
+
+/// `fsync` of a descriptor.
+pub(crate) fn fsync(fd: BorrowedFd<'_>) -> SysResult<()> {
+    // SAFETY: fsync only acts on the descriptor.
+    retry(|| unsafe { libc::fsync(fd.as_raw_fd()) } as isize).map(drop)
+}
+
+/// `ftruncate` returning the raw error, for resizing shareable objects.
+pub(crate) fn set_len(fd: BorrowedFd<'_>, len: u64) -> SysResult<()> {
+    truncate(fd, len)
+}

@@ -1,0 +1,254 @@
+//! The platform backend: the only module that talks to the kernel.
+//!
+//! Everything target-specific is here, selected by the `mmkit_*` cfgs that
+//! `build.rs` derives from `CARGO_CFG_TARGET_OS`. The rest of the crate sees
+//! one small interface: [`Mapping`] (an owned `mmap` that is unmapped on drop)
+//! and a handful of functions for anonymous, file and descriptor work.
+
+use std::ffi::{c_void, CStr};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod anon;
+mod copy;
+mod create;
+mod file;
+mod grow;
+mod limits;
+mod populate;
+mod pseudo_fs;
+mod shareable;
+#[cfg(test)]
+mod test_support;
+
+pub(crate) use anon::*;
+pub(crate) use copy::*;
+pub(crate) use create::*;
+pub(crate) use file::*;
+pub(crate) use grow::*;
+pub(crate) use limits::*;
+pub(crate) use populate::*;
+pub(crate) use pseudo_fs::*;
+pub(crate) use shareable::*;
+
+/// Result of a system call wrapper: the raw OS error on failure.
+pub(crate) type SysResult<T> = std::result::Result<T, io::Error>;
+
+fn last_os_error() -> io::Error {
+    io::Error::last_os_error()
+}
+
+/// The system page size, queried once.
+pub(crate) fn page_size() -> usize {
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    match PAGE.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: sysconf has no memory-safety preconditions.
+            let raw = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            let page = if raw > 0 { raw as usize } else { 4096 };
+            PAGE.store(page, Ordering::Relaxed);
+            page
+        }
+        page => page,
+    }
+}
+
+/// `n` rounded up to a multiple of `align` (a power of two), or `None` on overflow.
+pub(crate) fn round_up(n: usize, align: usize) -> Option<usize> {
+    n.checked_add(align - 1).map(|v| v & !(align - 1))
+}
+
+/// `n` rounded down to a multiple of `align` (a power of two).
+pub(crate) fn round_down(n: usize, align: usize) -> usize {
+    n & !(align - 1)
+}
+
+/// How a mapping shares its writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Share {
+    Shared,
+    Private,
+}
+
+/// What the backend is asked to map: protection and options, already validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MapSpec {
+    /// `PROT_*` bits.
+    pub prot: i32,
+    pub share: Share,
+    /// Ask for `MAP_NORESERVE` where the platform has it.
+    #[cfg_attr(not(mmkit_map_noreserve), allow(dead_code))]
+    pub noreserve: bool,
+    /// Ask for `MAP_POPULATE` where the platform has it (a hint; see [`populate`]).
+    #[cfg_attr(not(mmkit_map_populate), allow(dead_code))]
+    pub populate: bool,
+}
+
+impl MapSpec {
+    #[inline]
+    fn mmap_flags(&self) -> i32 {
+        #[cfg_attr(not(any(mmkit_map_noreserve, mmkit_map_populate)), allow(unused_mut))]
+        let mut flags = match self.share {
+            Share::Shared => libc::MAP_SHARED,
+            Share::Private => libc::MAP_PRIVATE,
+        };
+        #[cfg(mmkit_map_noreserve)]
+        if self.noreserve {
+            flags |= libc::MAP_NORESERVE;
+        }
+        // MAP_POPULATE only where MADV_POPULATE_* is missing: otherwise
+        // populate() prefaults once, after huge page advice, and reports failure.
+        #[cfg(mmkit_map_populate)]
+        if self.populate && !madv_populate_supported() {
+            flags |= libc::MAP_POPULATE;
+        }
+        flags
+    }
+}
+
+/// Whether `MAP_NORESERVE` means anything on this target.
+pub(crate) const HAS_NORESERVE: bool = cfg!(mmkit_map_noreserve);
+
+/// An owned memory mapping: `len` bytes (a page multiple) at `ptr`, unmapped on drop.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: a Mapping is a plain address range owned by this value; the kernel
+// calls made on it (msync, mlock, madvise, mprotect) are thread-safe.
+unsafe impl Send for Mapping {}
+// SAFETY: as above; shared references only issue thread-safe system calls.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// `mmap` with the given spec; `fd` is `None` for `MAP_ANONYMOUS`.
+    #[inline(always)]
+    fn map(
+        len: usize,
+        spec: &MapSpec,
+        extra: i32,
+        fd: Option<BorrowedFd<'_>>,
+        offset: u64,
+    ) -> SysResult<Mapping> {
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        let raw_fd = fd.map_or(-1, |f| f.as_raw_fd());
+        // SAFETY: a NULL hint lets the kernel choose a fresh range, so no existing
+        // memory is replaced; the result is checked against MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                spec.prot,
+                spec.mmap_flags() | extra,
+                raw_fd,
+                offset,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(last_os_error());
+        }
+        Ok(Mapping { ptr: p.cast(), len })
+    }
+
+    /// The first byte of the mapping.
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// The mapped length in bytes (a multiple of the page size in use).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    fn at(&self, start: usize, len: usize) -> *mut c_void {
+        debug_assert!(start.checked_add(len).is_some_and(|e| e <= self.len));
+        // SAFETY: callers pass ranges inside the mapping (checked by Region).
+        unsafe { self.ptr.add(start).cast() }
+    }
+
+    /// `msync` of `[start, start+len)`, page-aligned by the caller.
+    pub(crate) fn sync(&self, start: usize, len: usize, flags: i32) -> SysResult<()> {
+        // SAFETY: the range lies inside this live mapping.
+        cvt(unsafe { libc::msync(self.at(start, len), len, flags) })
+    }
+
+    /// `mlock` of `[start, start+len)`.
+    pub(crate) fn lock(&self, start: usize, len: usize) -> SysResult<()> {
+        // SAFETY: the range lies inside this live mapping.
+        cvt(unsafe { libc::mlock(self.at(start, len), len) })
+    }
+
+    /// `munlock` of `[start, start+len)`.
+    pub(crate) fn unlock(&self, start: usize, len: usize) -> SysResult<()> {
+        // SAFETY: the range lies inside this live mapping.
+        cvt(unsafe { libc::munlock(self.at(start, len), len) })
+    }
+
+    /// `madvise` of `[start, start+len)` with a raw `MADV_*` value.
+    pub(crate) fn advise(&self, start: usize, len: usize, advice: i32) -> SysResult<()> {
+        // SAFETY: the range lies inside this live mapping; advice never unmaps it.
+        cvt(unsafe { libc::madvise(self.at(start, len), len, advice) })
+    }
+
+    /// `mprotect` of `[start, start+len)` with raw `PROT_*` bits.
+    pub(crate) fn protect(&self, start: usize, len: usize, prot: i32) -> SysResult<()> {
+        // SAFETY: the range lies inside this live mapping; changing protection
+        // cannot invalidate Rust references because Region hands out none.
+        cvt(unsafe { libc::mprotect(self.at(start, len), len, prot) })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len describe a mapping this value owns and nobody else unmaps.
+        // munmap of a valid range cannot fail; there is nothing to report from drop.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+fn cvt(rc: libc::c_int) -> SysResult<()> {
+    if rc == -1 {
+        Err(last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// The raw `MADV_*` value for an advice, or `None` where the platform lacks it.
+pub(crate) fn madvise_value(advice: crate::Advice) -> Option<i32> {
+    use crate::Advice;
+    Some(match advice {
+        Advice::Normal => libc::MADV_NORMAL,
+        Advice::Random => libc::MADV_RANDOM,
+        Advice::Sequential => libc::MADV_SEQUENTIAL,
+        Advice::WillNeed => libc::MADV_WILLNEED,
+        Advice::DontNeed => libc::MADV_DONTNEED,
+        #[cfg(mmkit_madv_hugepage)]
+        Advice::HugePage => libc::MADV_HUGEPAGE,
+        #[cfg(mmkit_madv_hugepage)]
+        Advice::NoHugePage => libc::MADV_NOHUGEPAGE,
+        #[cfg(not(mmkit_madv_hugepage))]
+        Advice::HugePage | Advice::NoHugePage => return None,
+    })
+}
+
+/// The result of a system call that returns -1 and sets `errno` on failure
+/// (a count, a descriptor, 0), `EINTR` retried.
+fn retry(mut call: impl FnMut() -> isize) -> SysResult<usize> {
+    loop {
+        let rc = call();
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        let e = last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
