@@ -1,0 +1,101 @@
+//! How messages name things: paths, files, limits, and the limit an `ENOMEM` met.
+
+use super::*;
+
+/// The limit an `ENOMEM` (`e`) of a call doing `asked` likely met, shown as
+/// " (the process has 65530 mappings and vm.max_map_count is 65530)" in its
+/// message; nothing for other errors or when no limit can be named.
+#[cold]
+#[inline(never)]
+pub(super) fn because(e: &io::Error, asked: sys::Asked) -> Because {
+    Because(if e.raw_os_error() == Some(libc::ENOMEM) {
+        sys::why_no_memory(asked)
+    } else {
+        None
+    })
+}
+
+/// See [`because`].
+pub(super) struct Because(Option<sys::NoMemory>);
+
+impl std::fmt::Display for Because {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(why) => write!(f, " ({why})"),
+            None => Ok(()),
+        }
+    }
+}
+
+pub(super) fn too_large(call: &'static str, what: impl std::fmt::Display) -> Error {
+    Error::too_large(
+        call,
+        format_args!("{what} cannot be mapped: larger than the address space allows"),
+    )
+}
+
+pub(super) fn describe(path: &Path) -> Quoted<'_> {
+    Quoted(path)
+}
+
+/// [`describe`]: a path as messages show it, formatted only when one is.
+pub(super) struct Quoted<'a>(&'a Path);
+
+impl std::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0.as_os_str())
+    }
+}
+
+/// How messages name a file: its path, or "fd N". Formatted only when an
+/// error is reported, so the success path allocates nothing for it.
+#[derive(Clone, Copy)]
+pub(super) struct FileName<'a> {
+    pub(super) path: Option<&'a Path>,
+    pub(super) fd: i32,
+}
+
+impl std::fmt::Display for FileName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.path {
+            Some(p) => write!(f, "{:?}", p.as_os_str()),
+            None => write!(f, "fd {}", self.fd),
+        }
+    }
+}
+
+pub(super) fn file_kind(kind: libc::mode_t) -> &'static str {
+    match kind {
+        libc::S_IFDIR => "a directory",
+        libc::S_IFIFO => "a pipe (FIFO)",
+        libc::S_IFSOCK => "a socket",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFLNK => "a symbolic link",
+        _ => "an unknown kind of file",
+    }
+}
+
+/// A limit for messages: "N bytes", or "unlimited".
+pub(super) struct Bytes(pub(super) Option<u64>);
+
+impl std::fmt::Display for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(l) => write!(f, "{l} bytes"),
+            None => f.write_str("unlimited"),
+        }
+    }
+}
+
+/// The bytes this process has locked, for messages (nothing when unknown).
+pub(super) struct Locked(pub(super) Option<u64>);
+
+impl std::fmt::Display for Locked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(b) => write!(f, ", {b} bytes already locked by this process (VmLck)"),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! Operations on a region: sync, lock, advise, protect, seal, the fault-safe copies.
+
+use super::*;
+
+impl Region {
+    /// Write dirty pages of `[offset, offset+len)` back to the file (`mm_sync`).
+    ///
+    /// `len == 0` means to the end. Anonymous regions have nothing to write
+    /// and succeed. With [`SyncMode::Sync`] the bytes are in the file for any
+    /// reader when this returns and survive the process being killed.
+    pub fn sync(&self, offset: usize, len: usize, how: SyncFlags) -> Result<()> {
+        const CALL: &str = "mm_sync";
+        let (start, end) = self.span(CALL, offset, len)?;
+        if matches!(self.kind, Kind::Anonymous) {
+            return Ok(());
+        }
+        let Some((map, s, l)) = self.pages(start, end) else {
+            return Ok(());
+        };
+        let mut f = match how.mode {
+            SyncMode::Sync => libc::MS_SYNC,
+            SyncMode::Async => libc::MS_ASYNC,
+        };
+        if how.invalidate {
+            f |= libc::MS_INVALIDATE;
+        }
+        map.sync(s, l, f).map_err(|e| Error::Os {
+            call: CALL,
+            msg: msg!(
+                "msync of {l} bytes covering [{offset}, {})",
+                offset + (end - start)
+            ),
+            source: e,
+        })
+    }
+
+    /// Lock the pages covering `[offset, offset+len)` in memory (`mm_lock`).
+    ///
+    /// A refusal names `RLIMIT_MEMLOCK`, its value, the bytes asked and the
+    /// bytes this process already has locked (or `vm.max_map_count`, when
+    /// locking part of a kernel mapping could not split it). A failed lock
+    /// leaves locked only the pages of the range that were locked before
+    /// it (see `mm_lock(3)` for pages locked outside the library).
+    pub fn lock(&self, offset: usize, len: usize) -> Result<()> {
+        const CALL: &str = "mm_lock";
+        let (start, end) = self.span(CALL, offset, len)?;
+        let Some((map, s, l)) = self.pages(start, end) else {
+            return Ok(());
+        };
+        // Marked first: a failed mlock may still have locked some pages.
+        let before = self.parts.fetch_or(PART_LOCKED, Ordering::Relaxed);
+        if before & PART_LOCKED != 0 && sys::MLOCK_MAY_LEAVE_LOCKS {
+            return lock_keeping(CALL, map, s, l);
+        }
+        // Nothing of the region was locked: a failure unlocks the range.
+        match map.lock(s, l) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(lock_failed(
+                CALL,
+                map,
+                s,
+                l,
+                Some(&LockedRuns::default()),
+                e,
+            )),
+        }
+    }
+
+    /// Unlock the pages covering `[offset, offset+len)` (`mm_unlock`).
+    pub fn unlock(&self, offset: usize, len: usize) -> Result<()> {
+        const CALL: &str = "mm_unlock";
+        let (start, end) = self.span(CALL, offset, len)?;
+        let Some((map, s, l)) = self.pages(start, end) else {
+            return Ok(());
+        };
+        map.unlock(s, l).map_err(|e| Error::Os {
+            call: CALL,
+            msg: msg!("munlock({l} bytes)"),
+            source: e,
+        })?;
+        if start == self.delta && end == self.delta + self.len {
+            self.parts.fetch_and(!PART_LOCKED, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Advise the kernel about `[offset, offset+len)` (`mm_advise`).
+    ///
+    /// Advice the platform lacks is `ENOTSUP`. `DontNeed` acts only on whole
+    /// pages inside the range, so bytes outside it are never discarded.
+    pub fn advise(&self, offset: usize, len: usize, advice: Advice) -> Result<()> {
+        const CALL: &str = "mm_advise";
+        let (start, end) = self.span(CALL, offset, len)?;
+        let raw = sys::madvise_value(advice).ok_or_else(|| {
+            Error::unsupported(
+                CALL,
+                format_args!("{} is not available on this platform", advice.name()),
+            )
+        })?;
+        let (start, end) = if advice == Advice::DontNeed {
+            self.inner_pages(start, end)
+        } else {
+            (start, end)
+        };
+        let Some((map, s, l)) = self.pages(start, end) else {
+            return Ok(());
+        };
+        map.advise(s, l, raw).map_err(|e| Error::Os {
+            call: CALL,
+            msg: msg!("madvise({l} bytes, {})", advice.name()),
+            source: e,
+        })
+    }
+
+    /// Shrink `[start, end)` to whole pages, except where it reaches the ends
+    /// of the region: bytes past those are not the caller's.
+    pub(super) fn inner_pages(&self, start: usize, end: usize) -> (usize, usize) {
+        let page = sys::page_size();
+        let s = if start == self.delta {
+            start
+        } else {
+            sys::round_up(start, page).unwrap_or(end)
+        };
+        let e = if end == self.delta + self.len {
+            end
+        } else {
+            sys::round_down(end, page)
+        };
+        if s >= e {
+            (start, start)
+        } else {
+            (s, e)
+        }
+    }
+
+    /// Change the protection of `[offset, offset+len)` (`mm_protect`).
+    ///
+    /// `prot` holds only `READ`, `WRITE`, `EXEC` (none: no access). The range
+    /// must start and end on page boundaries of the mapping or at the ends of
+    /// the region, so no byte outside it changes protection.
+    pub fn protect(&self, offset: usize, len: usize, prot: Flags) -> Result<()> {
+        const CALL: &str = "mm_protect";
+        if prot.protection() != prot {
+            return Err(Error::invalid(
+                CALL,
+                format_args!(
+                    "prot {:#x} has bits other than MM_READ|MM_WRITE|MM_EXEC",
+                    prot.bits()
+                ),
+            ));
+        }
+        let (start, end) = self.span(CALL, offset, len)?;
+        let page = sys::page_size();
+        let whole = start == self.delta && end == self.delta + self.len;
+        let start_ok = start == self.delta || start % page == 0;
+        let end_ok = end == self.delta + self.len || end % page == 0;
+        if !start_ok || !end_ok {
+            return Err(Error::invalid(
+                CALL,
+                format_args!(
+                    "range [{offset}, {}) does not fall on page boundaries ({page} bytes; the region starts {} bytes into its first page)",
+                    offset + (end - start),
+                    self.delta
+                ),
+            ));
+        }
+        let Some((map, s, l)) = self.pages(start, end) else {
+            return Ok(());
+        };
+        // Marked first: a failed mprotect may still have changed some pages.
+        self.parts.fetch_or(PART_PROTECTED, Ordering::Relaxed);
+        map.protect(s, l, prot_bits(prot)).map_err(|e| {
+            // Making private memory writable is a commit charge.
+            let commits = prot.contains(Flags::WRITE) && self.flags().contains(Flags::PRIVATE);
+            Error::Os {
+                call: CALL,
+                msg: msg!(
+                    "mprotect({l} bytes, {prot}){}",
+                    because(&e, sys::Asked::Protect { commits })
+                ),
+                source: e,
+            }
+        })?;
+        if whole {
+            let keep = self
+                .flags()
+                .without(Flags::READ | Flags::WRITE | Flags::EXEC);
+            let mut now = keep | prot;
+            if prot.contains(Flags::WRITE) {
+                now |= Flags::READ;
+            }
+            self.flags.store(now.bits(), Ordering::Relaxed);
+            self.parts.fetch_and(!PART_PROTECTED, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The descriptor a shareable region keeps; `None` for other regions.
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        match &self.kind {
+            Kind::Shareable { fd, .. } => Some(fd.as_fd()),
+            _ => None,
+        }
+    }
+
+    /// Seal a shareable region's object (`mm_seal`) with `MM_SEAL_*` bits:
+    /// `SHRINK` (nobody can shrink it, so readers never `SIGBUS`), `GROW`,
+    /// `WRITE` (nobody can write it through `write(2)` or a new mapping; this
+    /// region's own writable mapping keeps writing when it exists).
+    /// Other regions, and platforms without seals, are `ENOTSUP`.
+    pub fn seal(&self, seals: u32) -> Result<()> {
+        const CALL: &str = "mm_seal";
+        let all = MM_SEAL_SHRINK | MM_SEAL_GROW | MM_SEAL_WRITE;
+        if seals & !all != 0 {
+            return Err(Error::invalid(
+                CALL,
+                format_args!("unknown seal bits {:#x} in {seals:#x}", seals & !all),
+            ));
+        }
+        let Kind::Shareable { fd, sealable } = &self.kind else {
+            return Err(Error::unsupported(
+                CALL,
+                "only regions from mm_map_shareable can be sealed",
+            ));
+        };
+        if !sealable {
+            return Err(Error::unsupported(
+                CALL,
+                "this platform's shared memory objects cannot be sealed",
+            ));
+        }
+        if seals == 0 {
+            return Ok(());
+        }
+        #[cfg(mmkit_seals)]
+        {
+            sys::add_seals(
+                fd.as_fd(),
+                seals & MM_SEAL_SHRINK != 0,
+                seals & MM_SEAL_GROW != 0,
+                seals & MM_SEAL_WRITE != 0,
+            )
+            .map_err(|e| Error::Os {
+                call: CALL,
+                msg: msg!("fcntl(F_ADD_SEALS, {seals:#x}) on fd {}", fd.as_raw_fd()),
+                source: e,
+            })
+        }
+        #[cfg(not(mmkit_seals))]
+        {
+            let _ = fd;
+            Err(Error::unsupported(
+                CALL,
+                "sealing is not supported on this platform",
+            ))
+        }
+    }
+
+    /// Copy `dst.len()` bytes from `offset` into `dst` (`mm_read`), never
+    /// raising a signal: where a plain load would be `SIGBUS` (the file was
+    /// truncated) or `SIGSEGV` (no access), this returns `EFAULT`.
+    pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result<()> {
+        // SAFETY: dst is a live, writable buffer of dst.len() bytes.
+        unsafe { self.read_raw(offset, dst.as_mut_ptr(), dst.len()) }
+    }
+
+    /// Copy `src` into the region at `offset` (`mm_write`), never raising a
+    /// signal (see [`Region::read`]). A read-only region is `EACCES`.
+    pub fn write(&self, offset: usize, src: &[u8]) -> Result<()> {
+        // SAFETY: src is a live buffer of src.len() bytes.
+        unsafe { self.write_raw(offset, src.as_ptr(), src.len()) }
+    }
+
+    /// [`Region::read`] into a raw buffer: the range is checked before `dst`
+    /// is used, so any `n` (even one no buffer could have) is a clean error.
+    ///
+    /// # Safety
+    /// When `offset + n` lies inside the region, `dst` must be valid for
+    /// writes of `n` bytes.
+    pub(crate) unsafe fn read_raw(&self, offset: usize, dst: *mut u8, n: usize) -> Result<()> {
+        self.copy("mm_read", offset, dst, n, sys::Direction::Read)
+    }
+
+    /// [`Region::write`] from a raw buffer, checked like [`Region::read_raw`].
+    ///
+    /// # Safety
+    /// When `offset + n` lies inside the region, `src` must be valid for
+    /// reads of `n` bytes.
+    pub(crate) unsafe fn write_raw(&self, offset: usize, src: *const u8, n: usize) -> Result<()> {
+        const CALL: &str = "mm_write";
+        if !self.flags().writable() {
+            return Err(Error::access(
+                CALL,
+                format_args!("the region is read-only ({})", self.flags()),
+            ));
+        }
+        // The source is only read: Direction::Write never stores through it.
+        self.copy(CALL, offset, src.cast_mut(), n, sys::Direction::Write)
+    }
+
+    pub(super) fn copy(
+        &self,
+        call: &'static str,
+        offset: usize,
+        buf: *mut u8,
+        n: usize,
+        dir: sys::Direction,
+    ) -> Result<()> {
+        match offset.checked_add(n) {
+            Some(end) if end <= self.len => {}
+            _ => {
+                return Err(Error::invalid(
+                    call,
+                    format_args!(
+                        "{n} bytes at offset {offset} are outside the region ({} bytes)",
+                        self.len
+                    ),
+                ))
+            }
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        // SAFETY: offset + n <= len, so the range lies inside the mapping.
+        let at = unsafe { self.as_ptr().add(offset) };
+        sys::copy_checked(dir, at, buf, n).map_err(|e| {
+            let cause = if e.raw_os_error() == Some(libc::EFAULT) {
+                ": the pages are gone (the file under the mapping was truncated) or not accessible"
+            } else {
+                ""
+            };
+            Error::Os {
+                call,
+                msg: msg!("copying {n} bytes at offset {offset}{cause}"),
+                source: e,
+            }
+        })
+    }
+}
+
+/// [`Region::lock`] of a region with locked parts already: the parts of
+/// the range locked now are found first (asking the kernel), so that a
+/// failure unlocks only what this call locked.
+#[inline(never)]
+pub(super) fn lock_keeping(call: &'static str, map: &Mapping, s: usize, l: usize) -> Result<()> {
+    let keep = sys::locked_runs(map, s, l);
+    map.lock(s, l)
+        .map_err(|e| lock_failed(call, map, s, l, keep.as_ref(), e))
+}
+
+/// Report the failed `mlock` of `[s, s + l)` of `map`, first unlocking what
+/// it may have left locked where the system does that: the range but
+/// `keep`, the parts locked before the call (`None`: not known, nothing is
+/// unlocked and the message says so).
+#[cold]
+#[inline(never)]
+pub(super) fn lock_failed(
+    call: &'static str,
+    map: &Mapping,
+    s: usize,
+    l: usize,
+    keep: Option<&LockedRuns>,
+    e: io::Error,
+) -> Error {
+    // Read before unlocking, which may merge kernel mappings again.
+    let why = if e.raw_os_error() == Some(libc::ENOMEM) {
+        sys::why_no_memory(sys::Asked::Lock)
+    } else {
+        None
+    };
+    let undone: std::result::Result<(), Option<io::Error>> = match keep {
+        _ if !sys::MLOCK_MAY_LEAVE_LOCKS => Ok(()),
+        Some(keep) => sys::unlock_except(map, s, l, keep).map_err(Some),
+        None => Err(None),
+    };
+    let mut err = lock_error(call, l, e, why);
+    if let (Err(failed), Error::Os { msg, .. }) = (undone, &mut err) {
+        let why = match &failed {
+            Some(e) => msg!(": munlock failed: {}", crate::error::os_text(e)),
+            None => Text::Borrowed(""),
+        };
+        *msg = msg!("{msg}; pages of the range may stay locked (mm_unlock them){why}");
+    }
+    err
+}
+
+pub(super) fn lock_error(
+    call: &'static str,
+    bytes: usize,
+    e: io::Error,
+    why: Option<sys::NoMemory>,
+) -> Error {
+    let errno = e.raw_os_error();
+    // ENOMEM (Linux, BSD) and EAGAIN (BSD: a system-wide limit) for limits,
+    // EPERM for a missing privilege.
+    if !matches!(errno, Some(libc::ENOMEM | libc::EAGAIN | libc::EPERM)) {
+        return Error::Os {
+            call,
+            msg: msg!("mlock({bytes} bytes)"),
+            source: e,
+        };
+    }
+    if !sys::HAS_MEMLOCK_RLIMIT {
+        return Error::Os {
+            call,
+            msg: msg!(
+                "mlock({bytes} bytes) refused: locking memory needs {}",
+                sys::LOCK_PRIVILEGE
+            ),
+            source: e,
+        };
+    }
+    let limit = sys::memlock_limit();
+    let locked = sys::locked_bytes();
+    // mlock also says ENOMEM (Linux) or EAGAIN when pages cannot be brought
+    // in (no access after mm_protect, past the end of a truncated file):
+    // blame the limit only when the request really passes it (or when that
+    // cannot be told).
+    let within_limit = match (limit, locked) {
+        (None, _) => true,
+        (Some(l), Some(b)) => b.saturating_add(bytes as u64) <= l,
+        (Some(_), None) => false,
+    };
+    let limit = Bytes(limit);
+    if errno != Some(libc::EPERM) && within_limit {
+        let msg = match why {
+            Some(why @ sys::NoMemory::MapCount { .. }) => msg!(
+                "mlock({bytes} bytes) failed although RLIMIT_MEMLOCK ({limit}) allows it: \
+                 {why} (locking part of a kernel mapping splits it)"
+            ),
+            _ => msg!(
+                "mlock({bytes} bytes) failed although RLIMIT_MEMLOCK ({limit}) allows it: \
+                 some pages cannot be brought in (no access after mm_protect, or past the end \
+                 of a truncated file), or the system is out of memory or at its limit of locked memory"
+            ),
+        };
+        return Error::Os {
+            call,
+            msg,
+            source: e,
+        };
+    }
+    let locked = Locked(locked);
+    Error::Os {
+        call,
+        msg: msg!(
+            "mlock({bytes} bytes) refused: RLIMIT_MEMLOCK is {limit}{locked}; raise it (ulimit -l) or run with {}",
+            sys::LOCK_PRIVILEGE
+        ),
+        source: e,
+    }
+}
