@@ -5,6 +5,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io;
 
+use crate::sys::errno;
+
 /// A message's text. Built by [`text`] without any allocation that could
 /// abort: when the heap is exhausted it is a fixed text.
 pub type Text = Cow<'static, str>;
@@ -72,12 +74,12 @@ impl Error {
     /// The positive errno value this error stands for (`EINVAL`, `ENOMEM`, ...).
     pub fn errno(&self) -> i32 {
         match self {
-            Error::InvalidArgument { .. } => libc::EINVAL,
-            Error::AccessDenied { .. } => libc::EACCES,
-            Error::Unsupported { .. } => libc::ENOTSUP,
-            Error::TooLarge { .. } => libc::ENOMEM,
+            Error::InvalidArgument { .. } => errno::EINVAL,
+            Error::AccessDenied { .. } => errno::EACCES,
+            Error::Unsupported { .. } => errno::ENOTSUP,
+            Error::TooLarge { .. } => errno::ENOMEM,
             Error::Os { source, .. } => source.raw_os_error().unwrap_or_else(|| kind_errno(source)),
-            Error::Internal { .. } => libc::EIO,
+            Error::Internal { .. } => errno::EIO,
         }
     }
 
@@ -149,14 +151,14 @@ impl From<Error> for io::Error {
 fn kind_errno(e: &io::Error) -> i32 {
     use io::ErrorKind as K;
     match e.kind() {
-        K::InvalidInput | K::InvalidData => libc::EINVAL,
-        K::NotFound => libc::ENOENT,
-        K::PermissionDenied => libc::EACCES,
-        K::AlreadyExists => libc::EEXIST,
-        K::OutOfMemory => libc::ENOMEM,
-        K::Unsupported => libc::ENOTSUP,
-        K::Interrupted => libc::EINTR,
-        _ => libc::EIO,
+        K::InvalidInput | K::InvalidData => errno::EINVAL,
+        K::NotFound => errno::ENOENT,
+        K::PermissionDenied => errno::EACCES,
+        K::AlreadyExists => errno::EEXIST,
+        K::OutOfMemory => errno::ENOMEM,
+        K::Unsupported => errno::ENOTSUP,
+        K::Interrupted => errno::EINTR,
+        _ => errno::EIO,
     }
 }
 
@@ -165,8 +167,8 @@ pub(crate) fn os_text(e: &io::Error) -> OsText<'_> {
     OsText(e)
 }
 
-/// [`os_text`]: `strerror_r` into a stack buffer (std's own `Display` of an
-/// OS error allocates the text).
+/// [`os_text`]: the system's text written straight into the message, through a
+/// stack buffer (std's own `Display` of an OS error allocates the text).
 pub(crate) struct OsText<'a>(&'a io::Error);
 
 impl fmt::Display for OsText<'_> {
@@ -174,19 +176,7 @@ impl fmt::Display for OsText<'_> {
         let Some(code) = self.0.raw_os_error() else {
             return fmt::Display::fmt(self.0, f);
         };
-        let mut buf = [0 as libc::c_char; 256];
-        // SAFETY: strerror_r writes at most buf.len() bytes, NUL included,
-        // into the live buffer (the XSI version: it returns an int).
-        let rc = unsafe { libc::strerror_r(code, buf.as_mut_ptr(), buf.len()) };
-        if rc != 0 {
-            return write!(f, "error {code}");
-        }
-        // SAFETY: on success the buffer holds a NUL-terminated string.
-        let bytes = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_bytes();
-        match std::str::from_utf8(bytes) {
-            Ok(s) => f.write_str(s),
-            Err(e) => f.write_str(std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or("")),
-        }
+        crate::sys::write_error_text(code, f)
     }
 }
 

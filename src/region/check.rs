@@ -41,7 +41,7 @@ pub(super) fn quick_check(bits: u32, file: bool) -> Option<Checked> {
     Some(Checked {
         flags,
         spec: MapSpec {
-            prot: prot_bits(flags),
+            prot: Prot::of(flags),
             share: if shared {
                 Share::Shared
             } else {
@@ -110,7 +110,7 @@ pub(super) fn check_flags_fully(call: &'static str, bits: u32, file: bool) -> Re
     Ok(Checked {
         flags,
         spec: MapSpec {
-            prot: prot_bits(flags),
+            prot: Prot::of(flags),
             share,
             noreserve: flags.contains(Flags::NORESERVE),
             populate: flags.contains(Flags::POPULATE),
@@ -130,21 +130,6 @@ pub(super) fn plain_anon_spec(flags: Flags) -> Option<MapSpec> {
         return None;
     }
     quick_check(flags.bits(), false).map(|checked| checked.spec)
-}
-
-/// `PROT_*` bits for the protection flags (write implies read).
-pub(super) fn prot_bits(flags: Flags) -> i32 {
-    let mut prot = libc::PROT_NONE;
-    if flags.intersects(Flags::READ | Flags::WRITE) {
-        prot |= libc::PROT_READ;
-    }
-    if flags.contains(Flags::WRITE) {
-        prot |= libc::PROT_WRITE;
-    }
-    if flags.contains(Flags::EXEC) {
-        prot |= libc::PROT_EXEC;
-    }
-    prot
 }
 
 /// The flags a mapping really has: what was asked, less what the platform
@@ -191,7 +176,7 @@ mod quick_path_tests {
                     }
                     (Err(q), Err(f)) => {
                         assert_eq!(q.to_string(), f.to_string(), "{bits:#x} file={file}");
-                        assert_eq!(q.errno(), libc::EINVAL);
+                        assert_eq!(q.errno(), errno::EINVAL);
                     }
                     (q, f) => panic!(
                         "{bits:#x} file={file}: quick {:?}, full {:?}",
@@ -246,7 +231,7 @@ mod quick_path_tests {
         // after the length checks have passed.
         let len = 1usize << 62;
         let e = Region::anon(len, RW_SHARED).unwrap_err();
-        assert_eq!(e.errno(), libc::ENOMEM, "{e}");
+        assert_eq!(e.errno(), errno::ENOMEM, "{e}");
         let text = e.to_string();
         let how = if sys::HAS_MAP_ANONYMOUS {
             "MAP_ANONYMOUS"

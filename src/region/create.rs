@@ -14,10 +14,9 @@ impl Region {
         offset: u64,
         len: usize,
         checked: Checked,
-        custom: libc::c_int,
     ) -> Result<Region> {
         let excl = checked.flags.contains(Flags::EXCL);
-        let (file, created) = Self::open_to_create(call, path, excl, custom)?;
+        let (file, created) = Self::open_to_create(call, path, excl)?;
         let result = Self::map_open_file(
             call,
             Some(path),
@@ -47,19 +46,18 @@ impl Region {
         call: &'static str,
         path: &Path,
         excl: bool,
-        custom: libc::c_int,
     ) -> Result<(File, Option<(sys::Dir, sys::CPath)>)> {
         let os = |msg: Text| move |source| Error::Os { call, msg, source };
         let Some((parent, name)) = split_name(path.as_os_str().as_bytes()) else {
             // Empty, or ending in "/", "." or "..": no name to create; what
             // is there is a directory (EISDIR) or nothing (an error).
-            let file = sys::open_path(path, None, true, false, custom)
+            let file = sys::open_path(path, None, true)
                 .map_err(os(msg!("open({}, O_RDWR)", describe(path))))?;
             return Ok((file, None));
         };
         let dir = open_dir(call, path, None, parent)?;
         let name = sys::CPath::new(name).map_err(os(msg!("open({})", describe(path))))?;
-        match dir.open_file(name.as_cstr(), true, OpenAt::New, custom) {
+        match dir.open_file(name.as_cstr(), true, OpenAt::New) {
             Ok(file) => return Ok((file, Some((dir, name)))),
             // The file may be there all the same (refused: only the create).
             Err(e)
@@ -67,12 +65,12 @@ impl Region {
                     && matches!(
                         e.raw_os_error(),
                         Some(
-                            libc::EEXIST
-                                | libc::EACCES
-                                | libc::EPERM
-                                | libc::EROFS
-                                | libc::ENOSPC
-                                | libc::EDQUOT
+                            errno::EEXIST
+                                | errno::EACCES
+                                | errno::EPERM
+                                | errno::EROFS
+                                | errno::ENOSPC
+                                | errno::EDQUOT
                         )
                     ) => {}
             Err(e) => {
@@ -86,7 +84,7 @@ impl Region {
                 })
             }
         }
-        let file = Self::open_existing(call, path, dir, name, custom)?;
+        let file = Self::open_existing(call, path, dir, name)?;
         Ok((file, None))
     }
 
@@ -108,7 +106,6 @@ impl Region {
         path: &Path,
         mut dir: sys::Dir,
         mut name: sys::CPath,
-        custom: libc::c_int,
     ) -> Result<File> {
         // Linux's limit on links in one lookup.
         const MAX_LINKS: usize = 40;
@@ -124,16 +121,15 @@ impl Region {
                 msg: msg!("fstat of the directory of {}", here(path, &via)),
                 source: e,
             })?;
-            let sticky = ds.perm & libc::S_ISVTX != 0;
-            let links_guarded = sticky && ds.perm & libc::S_IWOTH != 0;
-            let files_guarded = sticky && ds.perm & (libc::S_IWOTH | libc::S_IWGRP) != 0;
+            let links_guarded = ds.sticky() && ds.world_writable();
+            let files_guarded = ds.sticky() && (ds.world_writable() || ds.group_writable());
             let trusted = |uid: u32| uid == euid || uid == ds.uid;
             let how = if via.is_none() {
                 OpenAt::NewOrExisting
             } else {
                 OpenAt::Existing
             };
-            let err = match dir.open_file(name.as_cstr(), true, how, custom) {
+            let err = match dir.open_file(name.as_cstr(), true, how) {
                 Ok(file) => {
                     if files_guarded {
                         let st = sys::fstat(file.as_fd()).map_err(|e| Error::Os {
@@ -161,10 +157,10 @@ impl Region {
                 }
                 Err(_) => return Err(open_failed(call, path, &via, how, err)),
             };
-            if entry.kind != libc::S_IFLNK {
+            if entry.kind != FileKind::Link {
                 // The kernel's own protected_regular says EACCES: say why.
-                if err.raw_os_error() == Some(libc::EACCES)
-                    && matches!(entry.kind, libc::S_IFREG | libc::S_IFIFO)
+                if err.raw_os_error() == Some(errno::EACCES)
+                    && matches!(entry.kind, FileKind::Regular | FileKind::Fifo)
                     && files_guarded
                     && !trusted(entry.uid)
                 {
@@ -179,7 +175,7 @@ impl Region {
             if links > MAX_LINKS {
                 return Err(Error::os(
                     call,
-                    libc::ELOOP,
+                    errno::ELOOP,
                     format_args!("{}: more than {MAX_LINKS} symbolic links", describe(path)),
                 ));
             }
@@ -198,7 +194,7 @@ impl Region {
                     if let Some(parent) = parent {
                         dir = match open_dir(call, path, Some(&dir), Some(parent)) {
                             // The link's target is not there: dangling.
-                            Err(e) if e.errno() == libc::ENOENT => {
+                            Err(e) if e.errno() == errno::ENOENT => {
                                 return Err(dangling(call, path, &Some(target)))
                             }
                             r => r?,
@@ -211,7 +207,7 @@ impl Region {
                     // never a file to create or to judge.
                     let t = sys::CPath::new(&target).map_err(bad_name)?;
                     return dir
-                        .open_file(t.as_cstr(), true, OpenAt::Following, custom)
+                        .open_file(t.as_cstr(), true, OpenAt::Following)
                         .map_err(bad_name);
                 }
             }
@@ -224,7 +220,7 @@ impl Region {
 pub(super) fn sync_parent_dir(call: &'static str, dir: &sys::Dir, path: &Path) -> Result<()> {
     match dir.sync() {
         // Some file systems cannot fsync a directory; the entry is as durable as they allow.
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(errno::EINVAL) => Ok(()),
         r => r,
     }
     .map_err(|e| Error::Os {
@@ -333,14 +329,14 @@ pub(super) fn foreign(
              (the kernel's protected_regular rule): its owner could read and change the mapping",
         )
     };
-    let by = if dir.perm & libc::S_IWOTH != 0 {
+    let by = if dir.world_writable() {
         "world"
     } else {
         "group"
     };
     Error::os(
         call,
-        libc::EPERM,
+        errno::EPERM,
         format_args!(
             "{subject} {what} owned by uid {owner} in a sticky {by}-writable directory \
              (mode {:o}, owner uid {}); MM_CREATE {rule}; the caller is uid {euid}: \
@@ -368,7 +364,7 @@ impl std::fmt::Display for Subject<'_> {
 pub(super) fn dangling(call: &'static str, path: &Path, via: &Option<Vec<u8>>) -> Error {
     Error::os(
         call,
-        libc::ELOOP,
+        errno::ELOOP,
         format_args!(
             "{} is a symbolic link to a file that does not exist; MM_CREATE does not create \
              files through links: use MM_EXCL or a private directory to create a new file",

@@ -8,7 +8,7 @@ use super::*;
 #[cold]
 #[inline(never)]
 pub(super) fn because(e: &io::Error, asked: sys::Asked) -> Because {
-    Because(if e.raw_os_error() == Some(libc::ENOMEM) {
+    Because(if e.raw_os_error() == Some(errno::ENOMEM) {
         sys::why_no_memory(asked)
     } else {
         None
@@ -61,18 +61,6 @@ impl std::fmt::Display for FileName<'_> {
             Some(p) => write!(f, "{:?}", p.as_os_str()),
             None => write!(f, "fd {}", self.fd),
         }
-    }
-}
-
-pub(super) fn file_kind(kind: libc::mode_t) -> &'static str {
-    match kind {
-        libc::S_IFDIR => "a directory",
-        libc::S_IFIFO => "a pipe (FIFO)",
-        libc::S_IFSOCK => "a socket",
-        libc::S_IFCHR => "a character device",
-        libc::S_IFBLK => "a block device",
-        libc::S_IFLNK => "a symbolic link",
-        _ => "an unknown kind of file",
     }
 }
 

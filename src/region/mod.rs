@@ -9,10 +9,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use crate::error::{msg, Error, Result, Text};
-use crate::flags::{
-    Advice, Flags, SyncFlags, SyncMode, MM_SEAL_GROW, MM_SEAL_SHRINK, MM_SEAL_WRITE,
+use crate::flags::{Advice, Flags, SyncFlags, MM_SEAL_GROW, MM_SEAL_SHRINK, MM_SEAL_WRITE};
+use crate::sys::{
+    self, errno, Access, FileKind, LockedRuns, MapSpec, Mapping, OpenAt, Prot, Share,
 };
-use crate::sys::{self, LockedRuns, MapSpec, Mapping, OpenAt, Share};
 
 mod check;
 mod create;

@@ -170,7 +170,7 @@ impl Region {
                 msg: msg!(
                     "MM_POPULATE could not prefault {} bytes{}",
                     map.len(),
-                    if e.raw_os_error() == Some(libc::EFAULT) {
+                    if e.raw_os_error() == Some(errno::EFAULT) {
                         " (the pages could not be supplied: a full file system, or memory limits)"
                     } else {
                         ""
@@ -210,16 +210,12 @@ impl Region {
         let checked = check_flags(CALL, flags.bits(), true)?;
         let flags = checked.flags;
 
-        // O_NONBLOCK: opening a FIFO must not hang; it is refused after fstat.
-        // O_NOCTTY: a terminal path must not become our controlling terminal.
-        // (sys::open_path adds O_CLOEXEC itself.)
-        let custom = libc::O_NONBLOCK | libc::O_NOCTTY;
         if flags.contains(Flags::CREATE) {
-            return Self::file_create(CALL, path, offset, len, checked, custom);
+            return Self::file_create(CALL, path, offset, len, checked);
         }
         let read_write = flags.contains(Flags::WRITE) && flags.contains(Flags::SHARED);
         // A match, not map_err: see map_open_file.
-        let file = match sys::open_path(path, c_path, read_write, false, custom) {
+        let file = match sys::open_path(path, c_path, read_write) {
             Ok(file) => file,
             Err(e) => {
                 let mode = if read_write { "O_RDWR" } else { "O_RDONLY" };
@@ -253,19 +249,20 @@ impl Region {
             msg: msg!("fcntl(fd {raw}, F_GETFL)"),
             source: e,
         })?;
-        if mode == libc::O_WRONLY {
+        if mode == Access::WriteOnly {
             return Err(Error::access(
                 CALL,
                 format_args!("fd {raw} is open write-only; every mapping needs read access"),
             ));
         }
-        if mode == libc::O_RDONLY && flags.contains(Flags::WRITE) && flags.contains(Flags::SHARED) {
+        if mode == Access::ReadOnly && flags.contains(Flags::WRITE) && flags.contains(Flags::SHARED)
+        {
             return Err(Error::access(
                 CALL,
                 format_args!("fd {raw} is open read-only; a write-shared mapping (MM_WRITE|MM_SHARED) needs O_RDWR"),
             ));
         }
-        if mode == libc::O_RDONLY && flags.contains(Flags::CREATE) {
+        if mode == Access::ReadOnly && flags.contains(Flags::CREATE) {
             return Err(Error::access(
                 CALL,
                 format_args!(
@@ -295,20 +292,20 @@ impl Region {
             msg: msg!("{what}: fstat(fd {raw})"),
             source: e,
         })?;
-        if st.kind == libc::S_IFDIR {
+        if st.kind == FileKind::Directory {
             return Err(Error::os(
                 call,
-                libc::EISDIR,
+                errno::EISDIR,
                 format_args!("{what}: cannot map a directory"),
             ));
         }
-        if st.kind != libc::S_IFREG {
+        if st.kind != FileKind::Regular {
             return Err(Error::os(
                 call,
-                libc::ENODEV,
+                errno::ENODEV,
                 format_args!(
                     "{what}: cannot map {}: only regular files can be mapped",
-                    file_kind(st.kind)
+                    st.kind.name()
                 ),
             ));
         }
@@ -325,7 +322,7 @@ impl Region {
             Some(p) => Some(SavedPath::new(p).ok_or_else(|| {
                 Error::os(
                     call,
-                    libc::ENOMEM,
+                    errno::ENOMEM,
                     format_args!("{what}: no memory to keep the path for mm_resize"),
                 )
             })?),
@@ -389,7 +386,7 @@ impl Region {
             if let Err(e) = sys::allocate(fd, offset, len as u64, size) {
                 let msg = msg!(
                     "{what}: MM_CREATE could not allocate bytes [{offset}, {end}){}",
-                    if e.raw_os_error() == Some(libc::EFBIG) {
+                    if e.raw_os_error() == Some(errno::EFBIG) {
                         " (past RLIMIT_FSIZE or the largest file size)"
                     } else {
                         ""
@@ -559,7 +556,7 @@ pub(super) fn refuse_pseudo_fs(
         Ok(None) => Ok(()),
         Ok(Some(fs)) => Err(Error::os(
             call,
-            libc::ENODEV,
+            errno::ENODEV,
             format_args!(
                 "{what} is on {fs}, a pseudo-filesystem: its files are interfaces of the kernel, \
                  not data, and cannot be mapped (nothing was written to it)"
@@ -584,7 +581,7 @@ mod tests {
 
     #[test]
     pub(super) fn a_kernel_refusing_map_anonymous_is_served_by_dev_zero() {
-        for errno in [libc::EINVAL, libc::ENODEV, libc::ENOTSUP] {
+        for errno in [errno::EINVAL, errno::ENODEV, errno::ENOTSUP] {
             let r = Region::anon_with(8192, RW_SHARED, |_, _| {
                 Err(io::Error::from_raw_os_error(errno))
             })
@@ -599,10 +596,10 @@ mod tests {
     #[test]
     pub(super) fn a_real_failure_of_map_anonymous_is_reported_not_hidden() {
         let e = Region::anon_with(8192, RW_SHARED, |_, _| {
-            Err(io::Error::from_raw_os_error(libc::ENOMEM))
+            Err(io::Error::from_raw_os_error(errno::ENOMEM))
         })
         .unwrap_err();
-        assert_eq!(e.errno(), libc::ENOMEM);
+        assert_eq!(e.errno(), errno::ENOMEM);
         assert!(
             e.to_string()
                 .starts_with("mm_map_anon: mmap(MAP_ANONYMOUS) of 8192 bytes"),

@@ -17,14 +17,7 @@ impl Region {
         let Some((map, s, l)) = self.pages(start, end) else {
             return Ok(());
         };
-        let mut f = match how.mode {
-            SyncMode::Sync => libc::MS_SYNC,
-            SyncMode::Async => libc::MS_ASYNC,
-        };
-        if how.invalidate {
-            f |= libc::MS_INVALIDATE;
-        }
-        map.sync(s, l, f).map_err(|e| Error::Os {
+        map.sync(s, l, how).map_err(|e| Error::Os {
             call: CALL,
             msg: msg!(
                 "msync of {l} bytes covering [{offset}, {})",
@@ -169,7 +162,7 @@ impl Region {
         };
         // Marked first: a failed mprotect may still have changed some pages.
         self.parts.fetch_or(PART_PROTECTED, Ordering::Relaxed);
-        map.protect(s, l, prot_bits(prot)).map_err(|e| {
+        map.protect(s, l, Prot::of(prot)).map_err(|e| {
             // Making private memory writable is a commit charge.
             let commits = prot.contains(Flags::WRITE) && self.flags().contains(Flags::PRIVATE);
             Error::Os {
@@ -324,7 +317,7 @@ impl Region {
         // SAFETY: offset + n <= len, so the range lies inside the mapping.
         let at = unsafe { self.as_ptr().add(offset) };
         sys::copy_checked(dir, at, buf, n).map_err(|e| {
-            let cause = if e.raw_os_error() == Some(libc::EFAULT) {
+            let cause = if e.raw_os_error() == Some(errno::EFAULT) {
                 ": the pages are gone (the file under the mapping was truncated) or not accessible"
             } else {
                 ""
@@ -363,7 +356,7 @@ pub(super) fn lock_failed(
     e: io::Error,
 ) -> Error {
     // Read before unlocking, which may merge kernel mappings again.
-    let why = if e.raw_os_error() == Some(libc::ENOMEM) {
+    let why = if e.raw_os_error() == Some(errno::ENOMEM) {
         sys::why_no_memory(sys::Asked::Lock)
     } else {
         None
@@ -393,7 +386,7 @@ pub(super) fn lock_error(
     let errno = e.raw_os_error();
     // ENOMEM (Linux, BSD) and EAGAIN (BSD: a system-wide limit) for limits,
     // EPERM for a missing privilege.
-    if !matches!(errno, Some(libc::ENOMEM | libc::EAGAIN | libc::EPERM)) {
+    if !matches!(errno, Some(errno::ENOMEM | errno::EAGAIN | errno::EPERM)) {
         return Error::Os {
             call,
             msg: msg!("mlock({bytes} bytes)"),
@@ -422,7 +415,7 @@ pub(super) fn lock_error(
         (Some(_), None) => false,
     };
     let limit = Bytes(limit);
-    if errno != Some(libc::EPERM) && within_limit {
+    if errno != Some(errno::EPERM) && within_limit {
         let msg = match why {
             Some(why @ sys::NoMemory::MapCount { .. }) => msg!(
                 "mlock({bytes} bytes) failed although RLIMIT_MEMLOCK ({limit}) allows it: \

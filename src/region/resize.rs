@@ -53,7 +53,7 @@ impl Region {
         let cur_map_len = self.map.as_ref().map_or(0, Mapping::len);
         let flags = self.flags();
         let spec = MapSpec {
-            prot: prot_bits(flags),
+            prot: Prot::of(flags),
             share: if flags.contains(Flags::SHARED) {
                 Share::Shared
             } else {
@@ -110,7 +110,7 @@ impl Region {
                 };
                 if let Some(size) = set {
                     sys::set_len(fd.as_fd(), size).map_err(|e| {
-                        let why = if e.raw_os_error() == Some(libc::EPERM) {
+                        let why = if e.raw_os_error() == Some(errno::EPERM) {
                             " (the object is sealed)"
                         } else {
                             ""
@@ -214,7 +214,7 @@ impl Region {
             Ok(()) => Ok(()),
             Err(e) => Err(Error::os(
                 call,
-                libc::EACCES,
+                errno::EACCES,
                 format_args!(
                     "bytes [{from}, {}) past the end share the region's last page, which {} ({}); \
                      they must read as zeros once the region grows: mm_protect that page writable first",
@@ -249,10 +249,10 @@ impl Region {
             (None, Some(fd)) => {
                 sys::map_fd(fd, offset, new_map_len, spec).map(|m| self.map = Some(m))
             }
-            (None, None) => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+            (None, None) => Err(io::Error::from_raw_os_error(errno::EINVAL)),
         };
         res.map_err(|e| match e.raw_os_error() {
-            Some(libc::EBUSY) => {
+            Some(errno::EBUSY) => {
                 let why = if sys::MOVE_KEEPS_PAGE_STATE {
                     "mm_protect, mm_lock or mm_advise of part of it split it into several kernel \
                      mappings, which cannot move together"
@@ -262,7 +262,7 @@ impl Region {
                 };
                 Error::os(
                     call,
-                    libc::EBUSY,
+                    errno::EBUSY,
                     format_args!(
                         "cannot grow the region from {old_len} to {new_len} bytes: the addresses right after \
                          it are in use, so it cannot grow in place, and it cannot move: {why}; unmap it and map \
@@ -271,10 +271,10 @@ impl Region {
                     ),
                 )
             }
-            Some(libc::EAGAIN) => match sys::memlock_limit() {
+            Some(errno::EAGAIN) => match sys::memlock_limit() {
                 Some(limit) => Error::os(
                     call,
-                    libc::EAGAIN,
+                    errno::EAGAIN,
                     format_args!(
                         "growing the region from {old_len} to {new_len} bytes would lock more memory than \
                          RLIMIT_MEMLOCK ({limit} bytes) allows: the kernel locks the pages a grow adds to \
@@ -285,7 +285,7 @@ impl Region {
                 ),
                 None => Error::os(
                     call,
-                    libc::EAGAIN,
+                    errno::EAGAIN,
                     format_args!(
                         "growing the region from {old_len} to {new_len} bytes: the kernel could not lock the \
                          pages a grow adds to locked pages (mm_lock)"
@@ -294,7 +294,7 @@ impl Region {
             },
             _ => {
                 let why = match e.raw_os_error() {
-                    Some(libc::EFAULT) => " (pages of the region are not accessible)",
+                    Some(errno::EFAULT) => " (pages of the region are not accessible)",
                     _ => "",
                 };
                 // A failed resize leaves the mapping as it was.
@@ -324,14 +324,7 @@ impl Region {
         };
         let create = self.flags().contains(Flags::CREATE);
         let read_write = create || self.flags().contains(Flags::WRITE | Flags::SHARED);
-        let file = sys::open_path(
-            path,
-            None,
-            read_write,
-            false,
-            libc::O_NONBLOCK | libc::O_NOCTTY,
-        )
-        .map_err(|e| Error::Os {
+        let file = sys::open_path(path, None, read_write).map_err(|e| Error::Os {
             call,
             msg: msg!("reopening {} to grow the region", describe(path)),
             source: e,
@@ -344,7 +337,7 @@ impl Region {
         if (st.dev, st.ino) != (origin.dev, origin.ino) {
             return Err(Error::os(
                 call,
-                libc::ESTALE,
+                errno::ESTALE,
                 format_args!(
                     "{} is no longer the file that was mapped (replaced or renamed)",
                     describe(path)

@@ -123,17 +123,10 @@ impl Dir {
         Ok(stat_of(&unsafe { st.assume_init() }))
     }
 
-    /// Open `name` in this directory as `how` says, `O_RDONLY` or `O_RDWR`,
-    /// plus `custom` (access-mode bits ignored) and `O_CLOEXEC`; EINTR retried.
-    pub(crate) fn open_file(
-        &self,
-        name: &CStr,
-        read_write: bool,
-        how: OpenAt,
-        custom: libc::c_int,
-    ) -> SysResult<File> {
-        let flags = libc::O_CLOEXEC
-            | (custom & !libc::O_ACCMODE)
+    /// Open `name` in this directory to map it, as `how` says, `O_RDONLY` or
+    /// `O_RDWR`, with [`FOR_MAPPING`]; EINTR retried.
+    pub(crate) fn open_file(&self, name: &CStr, read_write: bool, how: OpenAt) -> SysResult<File> {
+        let flags = FOR_MAPPING
             | if read_write {
                 libc::O_RDWR
             } else {

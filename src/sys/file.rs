@@ -13,33 +13,28 @@ pub(crate) fn map_fd(
     Mapping::map(len, spec, 0, Some(fd), offset)
 }
 
-/// Open `path` for mapping: `O_RDONLY` or `O_RDWR`, plus `O_CREAT|O_EXCL`
-/// (mode 0600) when `create_new`, plus `custom` (access-mode bits ignored), plus
-/// `O_CLOEXEC`, EINTR retried. `c_path` is the same path as a C string when
-/// the caller has one (the C ABI): it is opened as it is.
+/// What every open of a file to map adds to its flags: `O_NONBLOCK` (opening
+/// a FIFO must not hang; it is refused after `fstat`), `O_NOCTTY` (a terminal
+/// must not become our controlling terminal), `O_CLOEXEC`.
+pub(super) const FOR_MAPPING: libc::c_int = libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+
+/// Open `path` to map it: read-only, or read-write where `read_write`, with
+/// [`FOR_MAPPING`]; EINTR retried. `c_path` is the same path as a C string
+/// when the caller has one (the C ABI): it is opened as it is.
 pub(crate) fn open_path(
     path: &std::path::Path,
     c_path: Option<&CStr>,
     read_write: bool,
-    create_new: bool,
-    custom: libc::c_int,
 ) -> SysResult<File> {
-    let mut flags = libc::O_CLOEXEC
-        | (custom & !libc::O_ACCMODE)
+    let flags = FOR_MAPPING
         | if read_write {
             libc::O_RDWR
         } else {
             libc::O_RDONLY
         };
-    let mode: libc::c_uint = if create_new {
-        flags |= libc::O_CREAT | libc::O_EXCL;
-        0o600
-    } else {
-        0o666
-    };
     match c_path {
-        Some(c) => open_c(c, flags, mode),
-        None => with_c_path(path, |c| open_c(c, flags, mode)),
+        Some(c) => open_c(c, flags, 0),
+        None => with_c_path(path, |c| open_c(c, flags, 0)),
     }
 }
 
@@ -95,14 +90,26 @@ pub(super) fn fd_of(f: &File) -> BorrowedFd<'_> {
     f.as_fd()
 }
 
+/// What a descriptor was opened for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    ReadOnly,
+    WriteOnly,
+    ReadWrite,
+}
+
 /// The access mode of a descriptor (`O_RDONLY`, `O_WRONLY` or `O_RDWR`).
-pub(crate) fn access_mode(fd: BorrowedFd<'_>) -> SysResult<i32> {
+pub(crate) fn access_mode(fd: BorrowedFd<'_>) -> SysResult<Access> {
     // SAFETY: F_GETFL only reads the descriptor's status flags.
     let fl = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
     if fl == -1 {
         return Err(last_os_error());
     }
-    Ok(fl & libc::O_ACCMODE)
+    Ok(match fl & libc::O_ACCMODE {
+        libc::O_RDONLY => Access::ReadOnly,
+        libc::O_WRONLY => Access::WriteOnly,
+        _ => Access::ReadWrite,
+    })
 }
 
 /// Allocate the blocks of `[offset, offset+len)`, growing the file to at least
@@ -177,22 +184,84 @@ pub(crate) fn truncate(fd: BorrowedFd<'_>, size: u64) -> SysResult<()> {
     cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), size) })
 }
 
+/// What kind of file a descriptor or name is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    Regular,
+    Directory,
+    Link,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Other,
+}
+
+impl FileKind {
+    fn of(mode: libc::mode_t) -> FileKind {
+        match mode & libc::S_IFMT {
+            libc::S_IFREG => FileKind::Regular,
+            libc::S_IFDIR => FileKind::Directory,
+            libc::S_IFLNK => FileKind::Link,
+            libc::S_IFIFO => FileKind::Fifo,
+            libc::S_IFSOCK => FileKind::Socket,
+            libc::S_IFCHR => FileKind::CharDevice,
+            libc::S_IFBLK => FileKind::BlockDevice,
+            _ => FileKind::Other,
+        }
+    }
+
+    /// The kind with its article, for messages ("a directory").
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FileKind::Regular => "a regular file",
+            FileKind::Directory => "a directory",
+            FileKind::Link => "a symbolic link",
+            FileKind::Fifo => "a pipe (FIFO)",
+            FileKind::Socket => "a socket",
+            FileKind::CharDevice => "a character device",
+            FileKind::BlockDevice => "a block device",
+            FileKind::Other => "an unknown kind of file",
+        }
+    }
+}
+
 /// What `fstat` says of a descriptor, as far as mapping cares.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Stat {
-    /// `st_mode & S_IFMT`.
-    pub kind: libc::mode_t,
+    /// From `st_mode & S_IFMT`.
+    pub kind: FileKind,
     /// `st_size`.
     pub size: u64,
     /// `st_dev`, `st_ino`: which file this is.
     pub dev: u64,
     pub ino: u64,
-    /// `st_mode & 07777`: permission, sticky, set-id bits.
-    pub perm: libc::mode_t,
+    /// `st_mode & 07777`: permission, sticky, set-id bits (for messages; ask
+    /// [`Stat::sticky`] and the like).
+    pub perm: u32,
     /// `st_uid`: the owner.
     pub uid: u32,
     /// `st_blocks`: the storage allocated, in 512-byte units.
     pub blocks: u64,
+}
+
+#[allow(clippy::unnecessary_cast)] // mode_t is u16 on some platforms
+impl Stat {
+    /// The sticky bit: only an entry's owner, or the directory's, may
+    /// remove or rename it.
+    pub(crate) fn sticky(&self) -> bool {
+        self.perm & libc::S_ISVTX as u32 != 0
+    }
+
+    /// Writable by every user.
+    pub(crate) fn world_writable(&self) -> bool {
+        self.perm & libc::S_IWOTH as u32 != 0
+    }
+
+    /// Writable by the group.
+    pub(crate) fn group_writable(&self) -> bool {
+        self.perm & libc::S_IWGRP as u32 != 0
+    }
 }
 
 /// `fstat` of a descriptor.
@@ -206,13 +275,14 @@ pub(crate) fn fstat(fd: BorrowedFd<'_>) -> SysResult<Stat> {
 
 pub(super) fn stat_of(st: &libc::stat) -> Stat {
     Stat {
-        kind: st.st_mode & libc::S_IFMT,
+        kind: FileKind::of(st.st_mode),
         size: st.st_size.max(0) as u64,
         #[allow(clippy::unnecessary_cast)] // dev_t and ino_t differ by platform
         dev: st.st_dev as u64,
         #[allow(clippy::unnecessary_cast)]
         ino: st.st_ino as u64,
-        perm: st.st_mode & 0o7777,
+        #[allow(clippy::unnecessary_cast)] // mode_t is u16 on some platforms
+        perm: (st.st_mode & 0o7777) as u32,
         uid: st.st_uid,
         blocks: st.st_blocks.max(0) as u64,
     }

@@ -188,7 +188,7 @@ impl Mapping {
         // protection; never writable and executable at once (W^X systems,
         // OpenBSD and macOS on arm64, refuse that).
         let rw = MapSpec {
-            prot: (spec.prot | libc::PROT_READ | libc::PROT_WRITE) & !libc::PROT_EXEC,
+            prot: Prot((spec.prot.0 | libc::PROT_READ | libc::PROT_WRITE) & !libc::PROT_EXEC),
             ..*spec
         };
         let fresh = Mapping::fresh(new_len, &rw, fd, offset)?;
@@ -261,7 +261,7 @@ fn map_at(
         libc::mmap(
             at.cast(),
             len,
-            spec.prot,
+            spec.prot.0,
             spec.mmap_flags() | extra,
             fd,
             offset,

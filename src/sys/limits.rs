@@ -408,6 +408,13 @@ impl LockedRuns {
     }
 }
 
+/// `MS_ASYNC|MS_INVALIDATE`: the kernel's answer to "is any of this locked".
+#[cfg(mmkit_partial_mlock)]
+const ASYNC_INVALIDATE: crate::SyncFlags = crate::SyncFlags {
+    mode: crate::SyncMode::Async,
+    invalidate: true,
+};
+
 /// Which parts of `[start, start + len)` of `m` (page-aligned) are locked
 /// now, asked of the kernel: `msync(MS_ASYNC|MS_INVALIDATE)` answers
 /// `EBUSY` when any kernel mapping in its range is locked and does nothing
@@ -417,7 +424,7 @@ impl LockedRuns {
 #[cfg(mmkit_partial_mlock)]
 pub(crate) fn locked_runs(m: &Mapping, start: usize, len: usize) -> Option<LockedRuns> {
     fn find(m: &Mapping, start: usize, len: usize, runs: &mut LockedRuns) -> Option<()> {
-        match m.sync(start, len, libc::MS_ASYNC | libc::MS_INVALIDATE) {
+        match m.sync(start, len, ASYNC_INVALIDATE) {
             Ok(()) => return Some(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
             Err(_) => return None,
@@ -693,7 +700,7 @@ mod no_memory_tests {
     #[cfg(mmkit_partial_mlock)]
     fn tests_spec() -> MapSpec {
         MapSpec {
-            prot: libc::PROT_READ | libc::PROT_WRITE,
+            prot: Prot(libc::PROT_READ | libc::PROT_WRITE),
             share: Share::Private,
             noreserve: false,
             populate: false,

@@ -34,6 +34,33 @@ pub(crate) use populate::*;
 pub(crate) use pseudo_fs::*;
 pub(crate) use shareable::*;
 
+/// The system's error numbers, by their names: what the rest of the crate
+/// reports (as `-errno` through the C ABI) and compares with.
+pub(crate) mod errno {
+    pub(crate) use libc::{
+        EACCES, EAGAIN, EBUSY, EDQUOT, EEXIST, EFAULT, EFBIG, EINTR, EINVAL, EIO, EISDIR, ELOOP,
+        ENODEV, ENOENT, ENOMEM, ENOSPC, ENOTSUP, EPERM, EROFS, ESTALE,
+    };
+}
+
+/// Write the system's text for error number `code` (`strerror_r` into a
+/// stack buffer: no heap).
+pub(crate) fn write_error_text(code: i32, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let mut buf = [0 as libc::c_char; 256];
+    // SAFETY: strerror_r writes at most buf.len() bytes, NUL included, into
+    // the live buffer (the XSI version: it returns an int).
+    let rc = unsafe { libc::strerror_r(code, buf.as_mut_ptr(), buf.len()) };
+    if rc != 0 {
+        return write!(f, "error {code}");
+    }
+    // SAFETY: on success the buffer holds a NUL-terminated string.
+    let bytes = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_bytes();
+    match std::str::from_utf8(bytes) {
+        Ok(s) => f.write_str(s),
+        Err(e) => f.write_str(std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or("")),
+    }
+}
+
 /// Result of a system call wrapper: the raw OS error on failure.
 pub(crate) type SysResult<T> = std::result::Result<T, io::Error>;
 
@@ -73,11 +100,34 @@ pub(crate) enum Share {
     Private,
 }
 
+/// A protection: the system's `PROT_*` bits for some of read, write, execute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Prot(pub(crate) i32);
+
+impl Prot {
+    /// The protection of `MM_READ`, `MM_WRITE`, `MM_EXEC` in `flags` (write
+    /// implies read).
+    #[inline]
+    pub(crate) fn of(flags: crate::Flags) -> Prot {
+        use crate::Flags;
+        let mut p = libc::PROT_NONE;
+        if flags.intersects(Flags::READ | Flags::WRITE) {
+            p |= libc::PROT_READ;
+        }
+        if flags.contains(Flags::WRITE) {
+            p |= libc::PROT_WRITE;
+        }
+        if flags.contains(Flags::EXEC) {
+            p |= libc::PROT_EXEC;
+        }
+        Prot(p)
+    }
+}
+
 /// What the backend is asked to map: protection and options, already validated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct MapSpec {
-    /// `PROT_*` bits.
-    pub prot: i32,
+    pub prot: Prot,
     pub share: Share,
     /// Ask for `MAP_NORESERVE` where the platform has it.
     #[cfg_attr(not(mmkit_map_noreserve), allow(dead_code))]
@@ -144,7 +194,7 @@ impl Mapping {
             libc::mmap(
                 ptr::null_mut(),
                 len,
-                spec.prot,
+                spec.prot.0,
                 spec.mmap_flags() | extra,
                 raw_fd,
                 offset,
@@ -173,7 +223,14 @@ impl Mapping {
     }
 
     /// `msync` of `[start, start+len)`, page-aligned by the caller.
-    pub(crate) fn sync(&self, start: usize, len: usize, flags: i32) -> SysResult<()> {
+    pub(crate) fn sync(&self, start: usize, len: usize, how: crate::SyncFlags) -> SysResult<()> {
+        let mut flags = match how.mode {
+            crate::SyncMode::Sync => libc::MS_SYNC,
+            crate::SyncMode::Async => libc::MS_ASYNC,
+        };
+        if how.invalidate {
+            flags |= libc::MS_INVALIDATE;
+        }
         // SAFETY: the range lies inside this live mapping.
         cvt(unsafe { libc::msync(self.at(start, len), len, flags) })
     }
@@ -196,11 +253,11 @@ impl Mapping {
         cvt(unsafe { libc::madvise(self.at(start, len), len, advice) })
     }
 
-    /// `mprotect` of `[start, start+len)` with raw `PROT_*` bits.
-    pub(crate) fn protect(&self, start: usize, len: usize, prot: i32) -> SysResult<()> {
+    /// `mprotect` of `[start, start+len)`.
+    pub(crate) fn protect(&self, start: usize, len: usize, prot: Prot) -> SysResult<()> {
         // SAFETY: the range lies inside this live mapping; changing protection
         // cannot invalidate Rust references because Region hands out none.
-        cvt(unsafe { libc::mprotect(self.at(start, len), len, prot) })
+        cvt(unsafe { libc::mprotect(self.at(start, len), len, prot.0) })
     }
 }
 

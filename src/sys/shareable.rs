@@ -177,7 +177,7 @@ mod tests {
         let page = page_size();
         truncate(fd.as_fd(), 2 * page as u64).unwrap();
         let spec = MapSpec {
-            prot: libc::PROT_READ | libc::PROT_WRITE,
+            prot: Prot(libc::PROT_READ | libc::PROT_WRITE),
             share: Share::Shared,
             noreserve: false,
             populate: false,

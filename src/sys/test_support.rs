@@ -29,7 +29,7 @@ pub(crate) fn in_child(name: &str, wrapper: &[&str]) -> bool {
 
 /// Private read-write memory, as the tests map it.
 pub(crate) const PRIVATE_RW: MapSpec = MapSpec {
-    prot: libc::PROT_READ | libc::PROT_WRITE,
+    prot: Prot(libc::PROT_READ | libc::PROT_WRITE),
     share: Share::Private,
     noreserve: false,
     populate: false,

@@ -44,12 +44,12 @@ fn tags(m: &Mapping, pages: usize) -> Vec<u8> {
 fn tagged(pages: usize) -> Mapping {
     let page = page_size();
     let none = MapSpec {
-        prot: libc::PROT_NONE,
+        prot: Prot(libc::PROT_NONE),
         ..PRIVATE_RW
     };
     let guarded = std::mem::ManuallyDrop::new(anon((pages + 2) * page, &none));
     guarded
-        .protect(page, pages * page, libc::PROT_READ | libc::PROT_WRITE)
+        .protect(page, pages * page, Prot(libc::PROT_READ | libc::PROT_WRITE))
         .unwrap();
     let m = Mapping {
         ptr: guarded.ptr().wrapping_add(page),
@@ -168,7 +168,8 @@ fn a_split_region_grows_in_place() {
     let page = page_size();
     for read_only in [0, 3] {
         let mut m = with_room(4, 4);
-        m.protect(read_only * page, page, libc::PROT_READ).unwrap();
+        m.protect(read_only * page, page, Prot(libc::PROT_READ))
+            .unwrap();
         let before = page_perms(&m, 4);
         let at = m.ptr();
         m.resize(8 * page, &PRIVATE_RW, None, 0, true).unwrap();
@@ -207,7 +208,7 @@ fn a_single_mapping_with_no_room_moves() {
 fn a_split_region_with_no_room_is_ebusy_and_unchanged() {
     let page = page_size();
     let mut m = tagged(4);
-    m.protect(page, page, libc::PROT_READ).unwrap();
+    m.protect(page, page, Prot(libc::PROT_READ)).unwrap();
     let at = m.ptr();
     let e = m.resize(8 * page, &PRIVATE_RW, None, 0, true).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EBUSY), "{e}");
@@ -263,7 +264,7 @@ fn file_and_shared_regions_map_the_right_offsets_after_a_grow() {
             let mut m = map_fd(f.as_fd(), offset, 8 * page, &spec).unwrap();
             m.resize(4 * page, &spec, None, 0, false).unwrap();
             let _next = if in_place {
-                m.protect(0, page, libc::PROT_READ).unwrap();
+                m.protect(0, page, Prot(libc::PROT_READ)).unwrap();
                 None
             } else {
                 occupy_after(&m)
@@ -329,7 +330,7 @@ fn a_locked_region_keeps_its_lock_in_place_and_moved() {
                 return;
             }
             if in_place {
-                m.protect(0, page, libc::PROT_READ).unwrap();
+                m.protect(0, page, Prot(libc::PROT_READ)).unwrap();
             }
             let at = m.ptr();
             m.resize(8 * page, &PRIVATE_RW, None, 0, true).unwrap();
