@@ -3,7 +3,6 @@
 use std::ffi::{CStr, OsStr};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
@@ -11,7 +10,8 @@ use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use crate::error::{msg, Error, Result, Text};
 use crate::flags::{Advice, Flags, SyncFlags, MM_SEAL_GROW, MM_SEAL_SHRINK, MM_SEAL_WRITE};
 use crate::sys::{
-    self, errno, Access, FileKind, LockedRuns, MapSpec, Mapping, OpenAt, Prot, Share,
+    self, errno, Access, AsDescriptor, AsRawDescriptor, BorrowedDescriptor, FileKind, LockedRuns,
+    MapSpec, Mapping, OpenAt, OwnedDescriptor, Prot, Share,
 };
 
 mod check;
@@ -32,7 +32,7 @@ enum Kind {
     File(FileOrigin),
     /// Memory from [`Region::shareable`], keeping its descriptor.
     Shareable {
-        fd: OwnedFd,
+        fd: OwnedDescriptor,
         sealable: bool,
     },
 }

@@ -233,7 +233,12 @@ impl Region {
     ///
     /// The descriptor is neither closed nor kept. A write-shared mapping of a
     /// descriptor opened read-only is `EACCES`.
-    pub fn from_fd(fd: BorrowedFd<'_>, offset: u64, len: usize, flags: Flags) -> Result<Region> {
+    pub fn from_fd(
+        fd: BorrowedDescriptor<'_>,
+        offset: u64,
+        len: usize,
+        flags: Flags,
+    ) -> Result<Region> {
         const CALL: &str = "mm_map_fd";
         let checked = check_flags(CALL, flags.bits(), true)?;
         let flags = checked.flags;
@@ -277,7 +282,7 @@ impl Region {
     pub(super) fn map_open_file(
         call: &'static str,
         path: Option<&Path>,
-        fd: BorrowedFd<'_>,
+        fd: BorrowedDescriptor<'_>,
         offset: u64,
         len: usize,
         checked: Checked,
@@ -517,7 +522,7 @@ impl Region {
 /// file back to `old_size` when the call had grown it.
 #[cold]
 pub(super) fn undo_grow(
-    fd: BorrowedFd<'_>,
+    fd: BorrowedDescriptor<'_>,
     old_size: Option<u64>,
     call: &'static str,
     msg: Text,
@@ -534,7 +539,7 @@ pub(super) fn undo_grow(
 #[cold]
 #[inline(never)]
 pub(super) fn map_fd_failed(
-    fd: BorrowedFd<'_>,
+    fd: BorrowedDescriptor<'_>,
     old_size: Option<u64>,
     call: &'static str,
     msg: Text,
@@ -550,7 +555,7 @@ pub(super) fn map_fd_failed(
 pub(super) fn refuse_pseudo_fs(
     call: &'static str,
     what: FileName<'_>,
-    fd: BorrowedFd<'_>,
+    fd: BorrowedDescriptor<'_>,
 ) -> Result<()> {
     match sys::pseudo_fs(fd) {
         Ok(None) => Ok(()),

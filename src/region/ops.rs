@@ -189,7 +189,7 @@ impl Region {
     }
 
     /// The descriptor a shareable region keeps; `None` for other regions.
-    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+    pub fn fd(&self) -> Option<BorrowedDescriptor<'_>> {
         match &self.kind {
             Kind::Shareable { fd, .. } => Some(fd.as_fd()),
             _ => None,

@@ -239,7 +239,7 @@ impl Region {
         new_len: usize,
         new_map_len: usize,
         spec: &MapSpec,
-        fd: Option<BorrowedFd<'_>>,
+        fd: Option<BorrowedDescriptor<'_>>,
         offset: u64,
     ) -> Result<()> {
         let old_len = self.len;

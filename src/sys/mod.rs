@@ -34,6 +34,13 @@ pub(crate) use populate::*;
 pub(crate) use pseudo_fs::*;
 pub(crate) use shareable::*;
 
+/// A descriptor borrowed from its owner: a file descriptor here (a `HANDLE`
+/// on Windows). The core speaks of descriptors only through these names.
+pub type BorrowedDescriptor<'a> = std::os::fd::BorrowedFd<'a>;
+/// A descriptor this value owns and closes on drop.
+pub type OwnedDescriptor = std::os::fd::OwnedFd;
+pub(crate) use std::os::fd::{AsFd as AsDescriptor, AsRawFd as AsRawDescriptor};
+
 /// The system's error numbers, by their names: what the rest of the crate
 /// reports (as `-errno` through the C ABI) and compares with.
 pub(crate) mod errno {
