@@ -6,7 +6,7 @@ impl Region {
     /// Write dirty pages of `[offset, offset+len)` back to the file (`mm_sync`).
     ///
     /// `len == 0` means to the end. Anonymous regions have nothing to write
-    /// and succeed. With [`SyncMode::Sync`] the bytes are in the file for any
+    /// and succeed. With [`SyncMode::Sync`](crate::SyncMode::Sync) the bytes are in the file for any
     /// reader when this returns and survive the process being killed.
     pub fn sync(&self, offset: usize, len: usize, how: SyncFlags) -> Result<()> {
         const CALL: &str = "mm_sync";
