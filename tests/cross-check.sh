@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/cross-check.sh - the library compiled, and linted, for the other Unix
 # targets its backend has code for (FreeBSD, macOS, NetBSD, illumos, Android): every
-# cfg block of src/sys.rs that Linux never builds is at least type-checked
+# cfg block of src/sys/ that Linux never builds is at least type-checked
 # against that target's libc bindings.
 #
 #   bash tests/cross-check.sh          (make cross-check)
