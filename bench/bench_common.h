@@ -43,7 +43,7 @@ static void die(const char *fmt, ...)
 }
 
 /* One ROW line: ratios[i] for i < n. */
-static void emit_row(const char *figure, const char *what, const char *kind,
+__attribute__((unused)) static void emit_row(const char *figure, const char *what, const char *kind,
                      const char *target, const double *ratios, int n)
 {
     printf("ROW\t%s\t%s\t%s\t%s\t", figure, what, kind, target);

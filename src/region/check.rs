@@ -14,15 +14,17 @@ pub(super) struct Checked {
 /// [`check_flags_fully`], which decides and names the problem.
 #[inline(always)]
 pub(super) fn check_flags(call: &'static str, bits: u32, file: bool) -> Result<Checked> {
-    match quick_check(bits, file) {
-        Some(checked) => Ok(checked),
-        None => check_flags_fully(call, bits, file),
+    #[cfg(mmkit_quick_paths)]
+    if let Some(checked) = quick_check(bits, file) {
+        return Ok(checked);
     }
+    check_flags_fully(call, bits, file)
 }
 
 /// The flag word as [`check_flags_fully`] would accept it, in a few tests;
 /// `None` when any of them fails (the word may still be valid).
 #[inline(always)]
+#[cfg_attr(not(mmkit_quick_paths), allow(dead_code))] // then only its test uses it
 pub(super) fn quick_check(bits: u32, file: bool) -> Option<Checked> {
     let flags = Flags::from_bits(bits).ok()?;
     let shared = flags.contains(Flags::SHARED);
@@ -124,7 +126,8 @@ pub(super) fn check_flags_fully(call: &'static str, bits: u32, file: bool) -> Re
 /// sends the request through the full path (which also reports bad flags).
 #[inline(always)]
 pub(super) fn plain_anon_spec(flags: Flags) -> Option<MapSpec> {
-    if !sys::HAS_MAP_ANONYMOUS
+    if !cfg!(mmkit_quick_paths)
+        || !sys::HAS_MAP_ANONYMOUS
         || flags.intersects(Flags::HUGEPAGES | Flags::POPULATE | Flags::DEVZERO)
     {
         return None;
