@@ -1,0 +1,109 @@
+"""Checking and converting the arguments of the public API (internal).
+
+Every function here runs before a method takes its region's lock: a wrong
+type is TypeError, a negative size or offset ValueError, too large a value
+OverflowError, before any call into the library.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import operator
+import os
+from typing import Any, Tuple, Union
+
+_SIZE_MAX = (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1
+_U64_MAX = (1 << 64) - 1
+_U32_MAX = (1 << 32) - 1
+
+PathType = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+Buffer = Any  # any object supporting the buffer protocol (bytes, bytearray, memoryview, ...)
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError("%s must be an integer, not %r" % (name, type(value).__name__))
+    return operator.index(value)
+
+
+def _size(value: Any, name: str, maximum: int = _SIZE_MAX) -> int:
+    n = _int(value, name)
+    if n < 0:
+        raise ValueError("%s must not be negative (got %d)" % (name, n))
+    if n > maximum:
+        raise OverflowError("%s is too large (got %d, at most %d)" % (name, n, maximum))
+    return n
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return bool(value)
+    raise TypeError("%s must be a bool, not %r" % (name, type(value).__name__))
+
+
+def _options(*options: Tuple[Any, str, int, int]) -> int:
+    """Flag bits from keyword options: (value, name, bit if true, bit if false)."""
+    bits = 0
+    for value, name, if_true, if_false in options:
+        bits |= if_true if _bool(value, name) else if_false
+    return bits
+
+
+def _path(path: Any) -> bytes:
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError("path must be str, bytes or os.PathLike, not %r" % type(path).__name__)
+    encoded = os.fsencode(path)
+    if b"\0" in encoded:
+        raise ValueError("path contains an embedded null byte")
+    return encoded
+
+
+def _name(name: Any) -> bytes:
+    if isinstance(name, str):
+        encoded = name.encode("utf-8")
+    elif isinstance(name, bytes):
+        encoded = name
+    else:
+        raise TypeError("name must be str or bytes, not %r" % type(name).__name__)
+    if b"\0" in encoded:
+        raise ValueError("name contains an embedded null byte")
+    return encoded
+
+
+def _fd(fd: Any) -> int:
+    if isinstance(fd, bool):
+        raise TypeError("fd must be an integer or have a fileno() method, not 'bool'")
+    if hasattr(type(fd), "__index__"):
+        value = operator.index(fd)
+    elif hasattr(fd, "fileno"):
+        value = fd.fileno()
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("fileno() returned a non-integer")
+    else:
+        raise TypeError("fd must be an integer or have a fileno() method, not %r"
+                        % type(fd).__name__)
+    if not -(1 << 31) <= value < (1 << 31):
+        raise OverflowError("fd out of range: %d" % value)
+    return value
+
+
+def _bytes_of(data: Any) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError("a bytes-like object is required, not %r" % type(data).__name__) from None
+    with view:
+        return view.tobytes()
+
+
+def _plain_slice(key: slice) -> slice:
+    """``key`` with int (or None) bounds: any ``__index__`` runs now, before the lock."""
+    start, stop, step = key.start, key.stop, key.step
+    if (start is None or type(start) is int) and (stop is None or type(stop) is int) \
+            and (step is None or type(step) is int):
+        return key
+    return slice(*(None if p is None else operator.index(p) for p in (start, stop, step)))

@@ -1,0 +1,133 @@
+"""The functions that make regions: map_anon, map_file, map_fd, map_shareable (internal)."""
+
+from __future__ import annotations
+
+import ctypes
+import errno as _errno
+import os
+from typing import Any, Optional, Union
+
+from . import _lib, _region
+from ._args import _SIZE_MAX, _U64_MAX, PathType, _fd, _name, _options, _path, _size
+from ._constants import (
+    CREATE, DEVZERO, EXCL, HUGEPAGES, NORESERVE, POPULATE, PRIVATE, READ, SHARED, WRITE,
+)
+from ._region import _error, _require
+
+# Assigned, not imported: CPython compiles ``Region._adopt(...)`` on an
+# imported name as an attribute load, not a method call (see _region.py).
+Region = _region.Region
+
+_lib_c = _lib.lib
+
+
+def _adopt_out(rc: int, out: ctypes.c_void_p,
+               filename: Optional[Union[str, bytes]] = None,
+               length: Optional[int] = None) -> Region:
+    if rc < 0:
+        raise _error(rc, filename)
+    if not out.value:
+        raise OSError(_errno.EIO, "mmkit returned success without a region")
+    return Region._adopt(out.value, length)
+
+
+def map_anon(length: int, *, shared: bool = False, populate: bool = False,
+             hugepages: bool = False, devzero: bool = False,
+             noreserve: bool = False) -> Region:
+    """Map ``length`` bytes of zero-filled anonymous memory, readable and writable.
+
+    ``shared=True`` makes writes visible to forked children (``MAP_SHARED``);
+    otherwise children get a copy-on-write copy.  ``populate`` prefaults it,
+    ``hugepages`` uses huge pages where possible (never failing for lack of
+    them), ``devzero`` maps ``/dev/zero`` instead of ``MAP_ANONYMOUS``,
+    ``noreserve`` does not reserve swap.  ``len(r) == length``; ``length`` 0
+    is OSError (EINVAL).
+    """
+    # The common call (an int length, no options) skips the general checks.
+    n = length if type(length) is int and 0 <= length <= _SIZE_MAX else _size(length, "length")
+    bool_ = bool
+    if shared is False and populate is False and hugepages is False and devzero is False \
+            and noreserve is False:
+        flags = READ | WRITE | PRIVATE
+    elif type(shared) is bool_ and type(populate) is bool_ and type(hugepages) is bool_ \
+            and type(devzero) is bool_ and type(noreserve) is bool_:
+        flags = (READ | WRITE | (SHARED if shared else PRIVATE) | (POPULATE if populate else 0)
+                 | (HUGEPAGES if hugepages else 0) | (DEVZERO if devzero else 0)
+                 | (NORESERVE if noreserve else 0))
+    else:
+        flags = READ | WRITE | _options(
+            (shared, "shared", SHARED, PRIVATE),
+            (populate, "populate", POPULATE, 0),
+            (hugepages, "hugepages", HUGEPAGES, 0),
+            (devzero, "devzero", DEVZERO, 0),
+            (noreserve, "noreserve", NORESERVE, 0),
+        )
+    out = ctypes.c_void_p()
+    rc = _lib_c.mm_map_anon(n, flags, out)  # (ctypes passes it by reference)
+    h = out.value
+    if rc < 0 or not h:
+        return _adopt_out(rc, out)  # raises
+    return Region._adopt(h, n)
+
+
+def map_file(path: PathType, offset: int = 0, length: int = 0, *, write: bool = False,
+             shared: bool = True, create: bool = False, exclusive: bool = False,
+             populate: bool = False) -> Region:
+    """Map ``length`` bytes of the file at ``path`` from ``offset`` (0: to the end of the file).
+
+    ``path`` is str, bytes or os.PathLike.  ``offset`` need not be
+    page-aligned.  ``write=True`` maps read-write: with ``shared=True`` writes
+    reach the file (see :meth:`Region.sync`), with ``shared=False`` they are
+    private copy-on-write.  ``create=True`` creates the file (mode 0600) if
+    missing and grows it to ``offset + length``; ``exclusive=True`` with it
+    fails with FileExistsError if the file exists.  An empty file gives a
+    region of length 0; ``offset`` past the end of the file is OSError
+    (EINVAL).  The file is closed before this returns.
+    """
+    encoded = _path(path)
+    off = _size(offset, "offset", _U64_MAX)
+    n = _size(length, "length")
+    flags = READ | _options(
+        (write, "write", WRITE, 0),
+        (shared, "shared", SHARED, PRIVATE),
+        (create, "create", CREATE, 0),
+        (exclusive, "exclusive", EXCL, 0),
+        (populate, "populate", POPULATE, 0),
+    )
+    out = ctypes.c_void_p()
+    rc = _lib_c.mm_map_file(encoded, off, n, flags, ctypes.byref(out))
+    return _adopt_out(rc, out, os.fspath(path), n or None)
+
+
+def map_fd(fd: Union[int, Any], offset: int = 0, length: int = 0, *, write: bool = False,
+           shared: bool = True) -> Region:
+    """Map ``length`` bytes (0: to the end) of the open descriptor ``fd`` from ``offset``.
+
+    ``fd`` is an int or an object with ``fileno()``; it is neither closed nor
+    kept.  A write-shared mapping of a descriptor opened read-only is
+    PermissionError (EACCES).
+    """
+    d = _fd(fd)
+    off = _size(offset, "offset", _U64_MAX)
+    n = _size(length, "length")
+    flags = READ | _options((write, "write", WRITE, 0), (shared, "shared", SHARED, PRIVATE))
+    out = ctypes.c_void_p()
+    rc = _lib_c.mm_map_fd(d, off, n, flags, ctypes.byref(out))
+    return _adopt_out(rc, out, None, n or None)
+
+
+def map_shareable(name: Union[str, bytes], length: int) -> Region:
+    """Shared memory of ``length`` bytes that unrelated processes can map (``mm_map_shareable``).
+
+    Backed by ``memfd_create`` on Linux (``name`` is only a label).  The
+    region keeps a descriptor (:attr:`Region.fd`) to pass to another process,
+    which maps it with :func:`map_fd` ``(fd, write=True)``; :meth:`Region.seal`
+    restricts what peers may do.  NotImplementedError if the library lacks
+    ``mm_map_shareable``.
+    """
+    encoded = _name(name)
+    n = _size(length, "length")
+    fn = _require("mm_map_shareable")
+    out = ctypes.c_void_p()
+    rc = fn(encoded, n, READ | WRITE | SHARED, ctypes.byref(out))
+    return _adopt_out(rc, out, None, n)

@@ -1,0 +1,683 @@
+"""The :class:`Region` type: one mapping, its lock, its copies in and out (internal).
+
+How a mapping outlives a region while views of it are alive is in
+:mod:`mmkit._keeper`; the functions that make regions are in :mod:`mmkit._map`.
+"""
+
+from __future__ import annotations
+
+import _thread
+import ctypes
+import errno as _errno
+import os
+import sys
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Union, overload
+
+from . import _keeper, _lib
+from ._args import _U32_MAX, Buffer, _bool, _bytes_of, _int, _options, _plain_slice, _size
+from ._constants import (
+    _MS_ASYNC, _MS_INVALIDATE, _MS_SYNC, EXEC, LIBRARY_PATH, PAGE_SIZE, READ, SEAL_GROW,
+    SEAL_SHRINK, SEAL_WRITE, WRITE, __version__,
+)
+from ._keeper import _KEEPER_BASE, _arm_keeper, _array_copy, _keeper_refs
+
+if TYPE_CHECKING:
+    import threading
+
+# The C lock threading.RLock() returns, without its Python wrapper. (Under
+# gevent's monkey-patching threading.RLock would be a greenlet lock instead;
+# no Region method yields while holding its lock, so the C lock serves.)
+_RLock = _thread.RLock
+
+_lib_c = _lib.lib
+
+# Assigned, not imported: CPython (3.11, 3.12) compiles ``name.method()`` on
+# a name bound by an import as an attribute load (a bound method made per
+# call) rather than a method call; close() and view() call these.
+_UNMAP_WHEN_FREED = _keeper._UNMAP_WHEN_FREED
+_KEEPER_TEMPLATE = _keeper._KEEPER_TEMPLATE
+
+
+def _error(rc: int, filename: Optional[Union[str, bytes]] = None) -> OSError:
+    """Build the OSError for a negative return ``rc``; call right after the failure."""
+    message = _lib.last_error() or os.strerror(-rc)
+    if filename is not None:
+        return OSError(-rc, message, filename)
+    return OSError(-rc, message)
+
+
+def _require(name: str) -> Callable[..., int]:
+    if not _lib.has(name):
+        raise NotImplementedError(
+            "%s() is not in the loaded mmkit library (%s, version %s)"
+            % (name, LIBRARY_PATH, __version__))
+    fn: Callable[..., int] = getattr(_lib_c, name)
+    return fn
+
+
+def _kernel_prot(address: int, length: int) -> Optional[int]:
+    """The protection every page of ``[address, address+length)`` has, as
+    ``/proc/self/maps`` tells; None where it cannot (no such file, a hole)."""
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            lines = maps.read().splitlines()
+    except OSError:
+        return None
+    at, end = address - address % PAGE_SIZE, address + length
+    prot = READ | WRITE | EXEC
+    for line in lines:  # in address order
+        span, perms = line.split(None, 2)[:2]
+        lo, hi = (int(x, 16) for x in span.split(b"-"))
+        if hi <= at:
+            continue
+        if lo > at:
+            return None
+        prot &= ((READ if perms[0:1] == b"r" else 0) | (WRITE if perms[1:2] == b"w" else 0)
+                 | (EXEC if perms[2:3] == b"x" else 0))
+        at = hi
+        if at >= end:
+            return prot
+    return None
+
+
+class Region:
+    """One memory mapping made by :func:`map_anon`, :func:`map_file`,
+    :func:`map_fd` or :func:`map_shareable`.
+
+    ``len(r)`` is the usable length; ``r[i]`` / ``r[a:b]`` read bytes,
+    ``r[a:b] = data`` writes them (same length, as with :mod:`mmap`);
+    :meth:`view` gives a zero-copy :class:`memoryview`.  A region is a context
+    manager; :meth:`close` unmaps it, and a region never closed is unmapped
+    when it is garbage-collected (never while a view of it is still alive:
+    views keep the region alive).
+
+    Thread safety: every method may be called from any thread; a per-region
+    lock serialises them, so :meth:`close` and :meth:`resize` never race with
+    other uses.
+    """
+
+    __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_partly", "_keep",
+                 "_arr_type", "_write_sealed", "__weakref__")
+
+    if TYPE_CHECKING:  # attribute types, for type checkers only
+        _handle: Optional[int]
+        _lock: "threading.RLock"
+        _ptr: Optional[int]        # None until first needed (see _address)
+        _len: int
+        _flags: Optional[int]      # None until first needed (see _mm_flags)
+        _partly: bool              # protect() of part of it: mm_flags is not every page's
+        _keep: Optional[Any]       # once a view is made: see mmkit._keeper
+        _arr_type: Optional[Any]   # a ctypes array type of the region's length
+        _write_sealed: bool
+
+    def __init__(self) -> None:
+        """Not callable: regions come from the ``map_*`` functions."""
+        raise TypeError("Region objects are made by mmkit.map_anon(), map_file(), "
+                        "map_fd() or map_shareable()")
+
+    @classmethod
+    def _adopt(cls, handle: int, length: Optional[int] = None) -> "Region":
+        """Own ``handle``.  ``length`` (the usable length) spares the library
+        call that would tell it; the address and the flags are asked for when
+        first needed."""
+        self = object.__new__(cls)
+        self._handle = handle
+        self._lock = _RLock()
+        self._keep = None
+        self._arr_type = None
+        self._write_sealed = False
+        self._ptr = None
+        self._flags = None
+        self._partly = False
+        _REGIONS[id(self)] = weakref.ref(self)
+        self._len = int(_lib_c.mm_len(handle)) if length is None else length
+        return self
+
+    def __del__(self) -> None:
+        # A region never closed is unmapped when collected (never while a
+        # view is alive: views hold the region).  Not at interpreter exit,
+        # which unmaps everything anyway, in an order objects cannot see.
+        try:
+            _REGIONS.pop(id(self), None)
+            h = self._handle
+            if h is None or sys.is_finalizing():
+                return
+            if self._keep is not None:
+                # Views were made: the keeper unmaps when it is freed, after
+                # the region and every view (see mmkit._keeper).
+                if h not in _UNMAP_WHEN_FREED:
+                    _arm_keeper(self)  # (view() was interrupted before it could)
+                return
+            self._handle = None
+            _lib_c.mm_unmap(h)
+        except Exception:  # pragma: no cover -- half-built object, or shutdown
+            pass
+
+    def _refresh(self) -> None:
+        h = self._handle
+        self._ptr = _lib_c.mm_ptr(h) or 0
+        self._len = int(_lib_c.mm_len(h))
+        self._flags = int(_lib_c.mm_flags(h))
+
+    def _address(self) -> int:
+        """``mm_ptr``, asked once (call on an open region)."""
+        p = self._ptr
+        if p is None:
+            p = self._ptr = _lib_c.mm_ptr(self._handle) or 0
+        return p
+
+    def _mm_flags(self) -> int:
+        """``mm_flags``, asked once until something changes them (call on an open region)."""
+        f = self._flags
+        if f is None:
+            f = self._flags = int(_lib_c.mm_flags(self._handle))
+        return f
+
+    # -- internal helpers (call with self._lock held) --
+
+    def _check_open(self) -> int:
+        h = self._handle
+        if h is None:
+            raise ValueError("operation on a closed mmkit.Region")
+        return h
+
+    def _not_inside(self, what: str) -> None:
+        # Every argument is converted before a method takes the lock, but code
+        # can still run while one holds it (a profiler, a signal handler, a
+        # finalizer): it must not close, resize or protect the region under it.
+        if self._lock._is_owned():
+            raise BufferError("cannot %s a region from code run inside one of its own "
+                              "methods (a signal handler, finalizer or profiler)" % what)
+
+    def _live_exports(self) -> int:
+        # Every view's array holds the keeper, as does the region: the other
+        # references to it are views not yet freed, whatever the collector
+        # or a finalizer did with them.  (Anything else holding it, such as a
+        # debugger's saved locals, can only make this refuse, never allow.)
+        return 0 if self._keep is None else _keeper_refs(self) - _KEEPER_BASE
+
+    def _access(self, start: int, length: int, unknown: int = 0) -> int:
+        """The protection (READ/WRITE/EXEC) every page of ``[start, start+length)``
+        has: ``mm_flags``, or after a protect() of part of the region the
+        kernel's (``unknown`` where it cannot tell); no WRITE once sealed."""
+        prot: Optional[int]
+        if self._partly and length:
+            prot = _kernel_prot(self._address() + start, length)
+            if prot is None:
+                prot = unknown
+        else:
+            prot = self._mm_flags() & (READ | WRITE | EXEC)
+        return prot & ~WRITE if self._write_sealed else prot
+
+    def _range(self, offset: Any, length: Any) -> Tuple[int, int]:
+        return _size(offset, "offset"), _size(length, "length")
+
+    def _read_bytes(self, offset: int, n: int) -> bytes:
+        """Copy ``n`` bytes out from ``offset``: OSError(EFAULT) for a page that
+        is gone or protected against reading, never a signal (with ``mm_read``)."""
+        h = self._check_open()
+        if _lib.has("mm_read"):
+            buf = ctypes.create_string_buffer(n)
+            rc = _lib_c.mm_read(h, offset, buf, n)
+            if rc < 0:
+                raise _error(rc)
+            return buf.raw
+        if offset + n > self._len:  # callers pass checked ranges; keep it safe anyway
+            raise IndexError("range [%d, %d) outside the region" % (offset, offset + n))
+        if n and not self._access(offset, n) & READ:
+            raise OSError(_errno.EFAULT, "the range [%d, %d) is protected against reading "
+                          "(see Region.protect)" % (offset, offset + n))
+        return ctypes.string_at(self._address() + offset, n) if n else b""
+
+    def _write_bytes(self, offset: int, data: bytes) -> None:
+        """Copy ``data`` in at ``offset``: PermissionError (EACCES) when the
+        region or a page of the range may not be written, OSError(EFAULT) for
+        a page that is gone or inaccessible (with ``mm_write``)."""
+        h = self._check_open()
+        n = len(data)
+        if self._write_sealed:
+            raise PermissionError(_errno.EACCES, "the region is sealed against writing")
+        if _lib.has("mm_write"):
+            rc = _lib_c.mm_write(h, offset, data, n)
+            if rc < 0:
+                error = _error(rc)
+                # EFAULT on pages mm_read can read: protected, not gone
+                if rc == -_errno.EFAULT and _lib.has("mm_read") and \
+                        _lib_c.mm_read(h, offset, ctypes.create_string_buffer(n), n) == 0:
+                    raise PermissionError(_errno.EACCES, "the range [%d, %d) is protected "
+                                          "against writing (see Region.protect)"
+                                          % (offset, offset + n))
+                raise error
+            return
+        if offset + n > self._len:
+            raise IndexError("range [%d, %d) outside the region" % (offset, offset + n))
+        access = self._access(offset, n)
+        if n and not access & READ:
+            raise OSError(_errno.EFAULT, "the range [%d, %d) is not accessible (see "
+                          "Region.protect)" % (offset, offset + n))
+        if not access & WRITE:
+            raise PermissionError(_errno.EACCES, "the range [%d, %d) may not be written"
+                                  % (offset, offset + n))
+        if n:
+            ctypes.memmove(self._address() + offset, data, n)
+
+    # -- public API --
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._handle is None
+
+    @property
+    def address(self) -> int:
+        """The address of the first byte (``mm_ptr``); 0 for an empty region."""
+        with self._lock:
+            self._check_open()
+            return self._address()
+
+    @property
+    def flags(self) -> int:
+        """The ``MM_*`` flags in effect (``mm_flags``): e.g. ``r.flags & mmkit.DEVZERO``
+        tells that ``/dev/zero`` served an anonymous region."""
+        with self._lock:
+            self._check_open()
+            return self._mm_flags()
+
+    @property
+    def writable(self) -> bool:
+        """True when the whole region may be written through :meth:`view` and ``r[a:b] = ...``."""
+        with self._lock:
+            self._check_open()
+            return bool(self._access(0, self._len) & WRITE)
+
+    def __len__(self) -> int:
+        """The usable length in bytes (``mm_len``)."""
+        with self._lock:
+            self._check_open()
+            return self._len
+
+    def __repr__(self) -> str:
+        """Address, length and flags, or ``closed``."""
+        with self._lock:  # no close() in between: the handle stays valid
+            if self._handle is None:
+                return "<mmkit.Region closed>"
+            return "<mmkit.Region address=0x%x length=%d flags=0x%x>" % (
+                self._address(), self._len, self._mm_flags())
+
+    def view(self) -> memoryview:
+        """Return a zero-copy :class:`memoryview` of the whole region.
+
+        The format is ``'B'`` (unsigned bytes); the view is read-only unless
+        the region is writable (writing a read-only view raises TypeError).
+        ``numpy.frombuffer(r.view(), dtype=numpy.uint8)`` shares the memory.
+        While any view -- or a cast, slice or array made from it -- is alive,
+        :meth:`close` and :meth:`resize` raise :class:`BufferError`; release
+        views with ``del`` or ``view.release()`` (or a ``with`` block).
+        Touching a view (or an array over it) of a file that was truncated
+        behind the mapping raises SIGBUS and kills the interpreter, as with
+        :mod:`mmap`, until the guard (``MM_GUARD``) lands; ``r[a:b]`` /
+        :meth:`read` are the fault-safe way when the library has ``mm_read``.  PermissionError
+        while a page is protected against reading (or, after protect() of
+        part of the region, where the system cannot tell).
+        """
+        with self._lock:
+            self._check_open()
+            n = self._len
+            access = self._access(0, n)
+            writable = bool(access & WRITE)
+            if n == 0:
+                return memoryview(bytearray()) if writable else memoryview(b"")
+            if not access & READ:
+                raise PermissionError(_errno.EACCES, "part of the region is protected "
+                                      "against reading; protect() it readable first")
+            arr_type: Any = self._arr_type
+            if arr_type is None:
+                arr_type = type("RegionBytes", (ctypes.c_ubyte * n,), {
+                    "__module__": "mmkit",
+                    # a copy owns its bytes: not a view (it would carry _keep)
+                    "__copy__": _array_copy, "__deepcopy__": _array_copy})
+                self._arr_type = arr_type
+            arr = arr_type.from_address(self._address())
+            arr._region = self  # every view keeps the region alive ...
+            if self._keep is None:
+                # Owned first, armed after: an exception in between can leave
+                # it unarmed (armed again here or by __del__), never armed
+                # and dropped (which would unmap an open region).
+                self._keep = _KEEPER_TEMPLATE.replace()
+            if self._handle not in _UNMAP_WHEN_FREED:
+                _arm_keeper(self)
+            arr._keep = self._keep  # ... and the mapping, until it is freed
+            view = memoryview(arr).cast("B")
+            return view if writable else view.toreadonly()
+
+    @overload
+    def __getitem__(self, key: int) -> int: ...
+    @overload
+    def __getitem__(self, key: slice) -> bytes: ...
+
+    def __getitem__(self, key: Union[int, slice]) -> Union[int, bytes]:
+        """``r[i]`` is the byte at ``i`` (an int); ``r[a:b:c]`` is a bytes copy."""
+        # Arguments are converted before the lock (their __index__ may close
+        # or resize the region), as in every method.
+        if type(key) is not int:
+            key = _plain_slice(key) if isinstance(key, slice) else _int(key, "index")
+        with self._lock:
+            self._check_open()
+            n = self._len
+            if type(key) is slice:
+                start, stop, step = key.indices(n)
+                rng = range(start, stop, step)
+                if len(rng) == 0:
+                    return b""
+                if step == 1:
+                    return self._read_bytes(start, stop - start)
+                lo, hi = min(rng[0], rng[-1]), max(rng[0], rng[-1])
+                span = self._read_bytes(lo, hi - lo + 1)
+                rel_stop: Optional[int] = rng[-1] - lo + (1 if step > 0 else -1)
+                if rel_stop is not None and rel_stop < 0:
+                    rel_stop = None
+                return span[rng[0] - lo:rel_stop:step]
+            i = key
+            if i < 0:
+                i += n
+            if not 0 <= i < n:
+                raise IndexError("mmkit.Region index out of range")
+            return self._read_bytes(i, 1)[0]
+
+    def __setitem__(self, key: Union[int, slice], value: Any) -> None:
+        """``r[i] = byte`` (0..255) or ``r[a:b:c] = data`` (exactly as many bytes).
+
+        TypeError when the region, or a page of the range, may not be written.
+        """
+        if isinstance(key, slice):
+            key, data = _plain_slice(key), _bytes_of(value)
+        else:
+            key = key if type(key) is int else _int(key, "index")
+            byte = value if type(value) is int else _int(value, "value")
+            if not 0 <= byte <= 255:
+                raise ValueError("byte must be in range(0, 256)")
+            data = bytes((byte,))
+        with self._lock:
+            self._check_open()
+            n = self._len
+            if type(key) is slice:
+                start, stop, step = key.indices(n)
+                rng = range(start, stop, step)
+                if len(data) != len(rng):
+                    raise IndexError("mmkit.Region slice assignment is wrong size "
+                                     "(%d bytes for %d)" % (len(data), len(rng)))
+                if rng and step != 1:
+                    lo, hi = min(rng[0], rng[-1]), max(rng[0], rng[-1])
+                    span = bytearray(self._read_bytes(lo, hi - lo + 1))
+                    for j, b in zip(rng, data):
+                        span[j - lo] = b
+                    start, data = lo, bytes(span)
+            else:
+                start = key + n if key < 0 else key
+                if not 0 <= start < n:
+                    raise IndexError("mmkit.Region index out of range")
+            try:
+                self._write_bytes(start, data)
+            except PermissionError as e:
+                raise TypeError("cannot modify a read-only mmkit.Region (%s)" % e.strerror) from None
+
+    def read(self, offset: int = 0, n: Optional[int] = None) -> bytes:
+        """Copy ``n`` bytes from ``offset`` (to the end when ``n`` is None) with ``mm_read``.
+
+        Fault-safe: if the file under the mapping was truncated, or a page is
+        protected against reading, the result is ``OSError(EFAULT)`` instead of
+        SIGBUS or SIGSEGV; a range outside the region is ``OSError(EINVAL)``.
+        NotImplementedError if the library lacks ``mm_read``.
+        """
+        off = _size(offset, "offset")
+        size = None if n is None else _size(n, "n")
+        with self._lock:
+            self._check_open()
+            _require("mm_read")
+            return self._read_bytes(off, max(0, self._len - off) if size is None else size)
+
+    def write(self, offset: int, data: Buffer) -> None:
+        """Copy the bytes-like ``data`` into the region at ``offset`` with ``mm_write``.
+
+        Fault-safe like :meth:`read`; writing a read-only region, or a page
+        protected against writing, is ``PermissionError`` (EACCES) -- the bytes
+        before such a page may have been written --, a range outside the region
+        ``OSError(EINVAL)``.  NotImplementedError if the library lacks ``mm_write``.
+        """
+        off = _size(offset, "offset")
+        payload = _bytes_of(data)
+        with self._lock:
+            self._check_open()
+            _require("mm_write")
+            self._write_bytes(off, payload)
+
+    def sync(self, offset: int = 0, length: int = 0, *, wait: bool = True,
+             invalidate: bool = False) -> None:
+        """Flush ``[offset, offset+length)`` to the file (``msync``; length 0: to the end).
+
+        ``wait=True`` is ``MS_SYNC`` (the bytes are in the file when this returns),
+        ``wait=False`` is ``MS_ASYNC``; ``invalidate=True`` adds ``MS_INVALIDATE``.
+        Succeeds and does nothing on an anonymous region.
+        """
+        off, n = self._range(offset, length)
+        flags = _MS_SYNC if _bool(wait, "wait") else _MS_ASYNC
+        if _bool(invalidate, "invalidate"):
+            flags |= _MS_INVALIDATE
+        with self._lock:
+            h = self._check_open()
+            rc = _lib_c.mm_sync(h, off, n, flags)
+            if rc < 0:
+                raise _error(rc)
+
+    def lock(self, offset: int = 0, length: int = 0) -> None:
+        """``mlock`` the pages covering ``[offset, offset+length)`` (length 0: to the end).
+
+        A refusal because of ``RLIMIT_MEMLOCK`` raises OSError whose message
+        names the limit and the bytes asked.
+        """
+        off, n = self._range(offset, length)
+        with self._lock:
+            h = self._check_open()
+            rc = _lib_c.mm_lock(h, off, n)
+            if rc < 0:
+                raise _error(rc)
+
+    def unlock(self, offset: int = 0, length: int = 0) -> None:
+        """``munlock`` the pages covering ``[offset, offset+length)`` (length 0: to the end)."""
+        off, n = self._range(offset, length)
+        with self._lock:
+            h = self._check_open()
+            rc = _lib_c.mm_unlock(h, off, n)
+            if rc < 0:
+                raise _error(rc)
+
+    def advise(self, advice: int, offset: int = 0, length: int = 0) -> None:
+        """``madvise`` the range with one of the ``ADV_*`` constants (length 0: to the end).
+
+        Advice the platform lacks raises OSError (ENOTSUP).
+        """
+        adv = _int(advice, "advice")
+        if not -(1 << 31) <= adv < (1 << 31):
+            raise OverflowError("advice out of range: %d" % adv)
+        off, n = self._range(offset, length)
+        with self._lock:
+            h = self._check_open()
+            rc = _lib_c.mm_advise(h, off, n, adv)
+            if rc < 0:
+                raise _error(rc)
+
+    def protect(self, prot: int, offset: int = 0, length: int = 0) -> None:
+        """Change the protection of ``[offset, offset+length)`` (length 0: to the end).
+
+        ``prot`` is ``PROT_NONE`` or an OR of ``PROT_READ``, ``PROT_WRITE``,
+        ``PROT_EXEC``.  Both ends must fall on page boundaries of the mapping or
+        at the ends of the region (else OSError EINVAL).  Taking access away
+        while a view is alive raises BufferError (the view would fault).  After
+        it, reading a page without access is OSError(EFAULT) and writing a page
+        without write access PermissionError (TypeError for ``r[...] = ``), as
+        the library's copies tell; :meth:`view` refuses while a page is
+        unreadable.  Pages a later :meth:`resize` adds get the protection the
+        whole region had last (what ``mm_flags`` tells), as the library gives them.
+        """
+        p = _size(prot, "prot", _U32_MAX)
+        off, n = self._range(offset, length)
+        self._not_inside("protect")
+        with self._lock:
+            h = self._check_open()
+            end = self._len if n == 0 else off + n
+            effective = p | READ if p & WRITE else p
+            if off < end <= self._len and self._live_exports():
+                # Views were made with the access every page has now (it cannot
+                # have been reduced since); unknown counts as read-write.
+                if self._access(0, self._len, READ | WRITE) & ~effective & (READ | WRITE):
+                    raise BufferError("cannot reduce the protection of a region while "
+                                      "views of it are alive")
+            partly = self._partly
+            self._partly = True  # a failed mprotect may have changed some pages
+            rc = _lib_c.mm_protect(h, off, n, p)
+            self._flags = None  # mm_flags follows a protect of the whole region
+            if rc < 0:
+                if rc == -_errno.EINVAL:
+                    self._partly = partly  # refused before any page changed
+                raise _error(rc)
+            if off == 0 and end == self._len:
+                self._partly = False
+
+    def resize(self, length: int) -> None:
+        """Grow or shrink the region to ``length`` bytes (``mm_resize``); the address may change.
+
+        Private anonymous and shareable regions keep their bytes and gain
+        zeros; growing a shared anonymous region is OSError (ENOTSUP).
+        BufferError while views are alive; NotImplementedError if the library
+        lacks ``mm_resize``.
+        """
+        n = _size(length, "length")
+        self._not_inside("resize")
+        with self._lock:
+            h = self._check_open()
+            fn = _require("mm_resize")
+            if self._live_exports():
+                raise BufferError("cannot resize a region while views of it are alive")
+            rc = fn(h, n)
+            if rc < 0:
+                raise _error(rc)
+            self._arr_type = None
+            self._refresh()  # new pages have the protection mm_flags tells
+
+    @property
+    def fd(self) -> int:
+        """The descriptor the region keeps (``mm_fd``), e.g. of a :func:`map_shareable` region.
+
+        It belongs to the region and is closed with it; ``os.dup`` it to keep
+        it longer.  OSError (EBADF) for a region that keeps none;
+        NotImplementedError if the library lacks ``mm_fd``.
+        """
+        with self._lock:
+            h = self._check_open()
+            fn = _require("mm_fd")
+            rc = fn(h)
+            if rc < 0:
+                raise _error(rc)
+            return int(rc)
+
+    def fileno(self) -> int:
+        """Same as :attr:`fd` (so a region can be passed where a file object is expected)."""
+        return self.fd
+
+    def seal(self, seals: int = 0, *, shrink: bool = False, grow: bool = False,
+             write: bool = False) -> None:
+        """Seal a :func:`map_shareable` region (``mm_seal``, Linux).
+
+        ``seals`` is an OR of ``SEAL_SHRINK``, ``SEAL_GROW``, ``SEAL_WRITE``; the
+        keyword flags add the same bits.  A region sealed against shrinking
+        can never SIGBUS its readers.  After ``SEAL_WRITE`` the region is
+        read-only; asking for it while a view is alive raises BufferError.
+        OSError (ENOTSUP) where sealing is not supported; NotImplementedError
+        if the library lacks ``mm_seal``.
+        """
+        bits = _size(seals, "seals", _U32_MAX) | _options(
+            (shrink, "shrink", SEAL_SHRINK, 0),
+            (grow, "grow", SEAL_GROW, 0),
+            (write, "write", SEAL_WRITE, 0),
+        )
+        with self._lock:
+            h = self._check_open()
+            fn = _require("mm_seal")
+            if bits & SEAL_WRITE and self._live_exports():
+                raise BufferError("cannot seal a region against writing while views of "
+                                  "it are alive")
+            rc = fn(h, bits)
+            if rc < 0:
+                raise _error(rc)
+            self._flags = int(_lib_c.mm_flags(h))
+            if bits & SEAL_WRITE:
+                self._write_sealed = True
+
+    def close(self) -> None:
+        """Unmap the region (``mm_unmap``).  Closing twice is a no-op.
+
+        Raises BufferError, and leaves the region open, while a view of it
+        (or a numpy array or cast made from one) is alive, or when called by
+        code that runs inside another method of the region (a signal handler,
+        a finalizer).
+        """
+        if self._lock._is_owned():  # (_not_inside, inline: the map/close loop is measured)
+            self._not_inside("close")
+        with self._lock:
+            h = self._handle
+            if h is None:
+                return
+            if self._keep is not None:
+                live = self._live_exports()
+                if live:
+                    raise BufferError("cannot close a region while %d view(s) of it "
+                                      "(memoryview or array) are alive" % live)
+                _UNMAP_WHEN_FREED.pop(h, None)  # unmapped here, errors reported
+                self._keep = None
+            self._handle = None
+            self._arr_type = None
+            rc = _lib_c.mm_unmap(h)
+            if rc < 0:
+                raise _error(rc)
+
+    def __enter__(self) -> "Region":
+        """Return the region itself (ValueError if it is closed)."""
+        with self._lock:
+            self._check_open()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        """:meth:`close` the region."""
+        self.close()
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Refused: a mapping cannot be pickled (TypeError)."""
+        raise TypeError("cannot pickle or copy an mmkit.Region")
+
+    def __copy__(self) -> "Region":
+        """Refused: two objects must never own one mapping (TypeError)."""
+        raise TypeError("cannot copy an mmkit.Region")
+
+    def __deepcopy__(self, memo: Any) -> "Region":
+        """Refused, like :meth:`__copy__` (TypeError)."""
+        raise TypeError("cannot copy an mmkit.Region")
+
+
+# Every live region, by id (a Region's __del__ takes it out before the id can
+# be reused): cheaper than a WeakSet on the map/close path.
+_REGIONS: "dict[int, weakref.ReferenceType[Region]]" = {}
+
+
+def _after_fork_in_child() -> None:
+    # A forked child has only the forking thread: a region lock another thread
+    # held at fork() time would never be released there.  Give the child's
+    # copies fresh locks (the child may use or unmap its copies).
+    for ref in list(_REGIONS.values()):
+        region = ref()
+        if region is not None:
+            region._lock = _RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
