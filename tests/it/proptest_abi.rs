@@ -18,7 +18,7 @@
 //! descriptor is left open and no file is left behind that the model does not
 //! know about.
 //!
-//! `cargo test --test proptest_abi`: 256 cases of 1..3 maps and 10..50 calls
+//! `cargo test --test it proptest_abi::`: 256 cases of 1..3 maps and 10..50 calls
 //! (debug: a few seconds). `make fuzz` (or `PROPTEST_CASES=N`) runs many more.
 //! With `--nocapture` it prints per call how many succeeded and failed
 //! (`PROPTEST_ABI_ERRNOS=1`: per errno too), which way grows went and what

@@ -1,11 +1,9 @@
 //! Descriptors: thousands of maps leak none. Its own test binary, so no other
 //! test opens descriptors while these count them.
 
-mod common;
-
 use std::os::fd::AsFd;
 
-use common::{open_fds, TempDir};
+use crate::support::{open_fds, TempDir};
 use mmkit::{Flags, Region};
 
 #[test]

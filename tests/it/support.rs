@@ -95,7 +95,24 @@ pub fn wait(pid: libc::pid_t) -> Exit {
     }
 }
 
-/// A command that runs the `#[ignore]`d helper test `name` of this test binary.
+/// The name libtest gives test `$f` of the calling module (`beyond::helper_peer`),
+/// as `--exact` wants it when this binary is run again as a helper process.
+/// `$f` must be a test function of that module.
+macro_rules! test_name {
+    ($f:ident) => {{
+        let _: fn() = $f;
+        $crate::support::in_this_binary(concat!(module_path!(), "::", stringify!($f)))
+    }};
+}
+pub(crate) use test_name;
+
+/// A module path without this crate's name (`it::beyond::x` -> `beyond::x`).
+pub fn in_this_binary(path: &'static str) -> &'static str {
+    path.split_once("::").map_or(path, |(_, rest)| rest)
+}
+
+/// A command that runs the `#[ignore]`d helper test `name` (its full name,
+/// [`test_name!`]) of this test binary.
 pub fn helper(name: &str) -> std::process::Command {
     let exe = std::env::current_exe().unwrap();
     let mut c = std::process::Command::new(exe);

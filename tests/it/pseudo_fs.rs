@@ -2,13 +2,11 @@
 //! `ENODEV` (API.md, "Flags"), with or without `MM_CREATE`, before anything
 //! is written to them or truncated.
 
-mod common;
-
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use common::cstr;
+use crate::support::cstr;
 use mmkit::{Flags, Region};
 
 const RO: Flags = Flags::READ.union(Flags::SHARED);

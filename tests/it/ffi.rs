@@ -1,12 +1,10 @@
 //! Every extern "C" function, called as C calls it, with each bad input the
 //! contract names: the exact negative errno and a message naming the call.
 
-mod common;
-
 use std::ffi::{c_char, CStr};
 use std::ptr;
 
-use common::{cstr, TempDir};
+use crate::support::{cstr, TempDir};
 use mmkit::ffi::*;
 use mmkit::*;
 

@@ -10,15 +10,13 @@
 //! directly).
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::ffi::{c_int, CStr};
 use std::fmt::Write as _;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::ptr;
 
-use common::{cstr, helper, vm_flags, TempDir};
+use crate::support::{cstr, helper, test_name, vm_flags, TempDir};
 use mmkit::ffi::*;
 use mmkit::*;
 
@@ -180,7 +178,7 @@ fn an_address_space_limit_is_named_with_its_value() {
         .set_len(MIB256 as u64)
         .unwrap();
     let out = run(
-        "helper_address_space_limit",
+        test_name!(helper_address_space_limit),
         &[("MMKIT_TEST_DIR", d.path())],
     );
     let limit = number_after(&out, "LIMIT ");
@@ -314,7 +312,10 @@ fn map_count_output() -> &'static str {
         let d = TempDir::new("limits-mc");
         d.file("f", &[7u8; 5000]);
         let start = std::time::Instant::now();
-        let out = run("helper_map_count_limit", &[("MMKIT_TEST_DIR", d.path())]);
+        let out = run(
+            test_name!(helper_map_count_limit),
+            &[("MMKIT_TEST_DIR", d.path())],
+        );
         eprintln!("map count exhaustion took {:?}", start.elapsed());
         out
     })

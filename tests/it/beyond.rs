@@ -2,15 +2,13 @@
 //! unrelated processes, seals, resize of every region kind, populate that
 //! reports failure.
 
-mod common;
-
 use std::fs::{self, OpenOptions};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::Stdio;
 
-use common::{helper, in_child, pattern, Exit, TempDir};
+use crate::support::{self, helper, in_child, pattern, test_name, Exit, TempDir};
 use mmkit::{Flags, Region, MM_SEAL_GROW, MM_SEAL_SHRINK, MM_SEAL_WRITE};
 
 const RW: Flags = Flags::READ.union(Flags::WRITE).union(Flags::SHARED);
@@ -164,7 +162,7 @@ fn helper_peer() {
         .filter(|l| l.to_string_lossy().contains("memfd:mmkit-peer"))
         .count();
     assert_eq!(inherited, 0, "the memfd leaked into the exec'd process");
-    let fd: OwnedFd = common::recv_fd(stdin.as_fd());
+    let fd: OwnedFd = support::recv_fd(stdin.as_fd());
     let r = Region::from_fd(fd.as_fd(), 0, 0, RW).unwrap();
     let mut msg = [0u8; 5];
     r.read(0, &mut msg).unwrap();
@@ -190,7 +188,7 @@ fn an_exec_d_process_shares_memory_over_scm_rights() {
     let sealable = r.seal(MM_SEAL_SHRINK | MM_SEAL_GROW).is_ok();
     assert_eq!(sealable, seals_expected());
     let (ours, theirs) = UnixStream::pair().unwrap();
-    let mut child = helper("helper_peer");
+    let mut child = helper(test_name!(helper_peer));
     if sealable {
         child.env("MMKIT_TEST_SEALED", "1");
     }
@@ -199,7 +197,7 @@ fn an_exec_d_process_shares_memory_over_scm_rights() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    common::send_fd(ours.as_fd(), r.fd().unwrap());
+    support::send_fd(ours.as_fd(), r.fd().unwrap());
     let mut out = String::new();
     child
         .stdout
@@ -457,9 +455,10 @@ fn populate_failure_is_an_error() {
     let d = TempDir::new("full");
     let exe = std::env::current_exe().unwrap();
     let script = format!(
-        "mount -t tmpfs -o size=1m mmkit-test '{}' && exec '{}' --exact helper_populate_full --ignored --nocapture --test-threads=1",
+        "mount -t tmpfs -o size=1m mmkit-test '{}' && exec '{}' --exact {} --ignored --nocapture --test-threads=1",
         d.path().display(),
-        exe.display()
+        exe.display(),
+        test_name!(helper_populate_full)
     );
     let out = std::process::Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])

@@ -10,8 +10,6 @@
 //! reproductions of library bugs this battery found, kept as regressions.
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::ffi::{c_int, CStr};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -23,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::{cstr, helper, pattern, TempDir};
+use crate::support::{self, cstr, helper, pattern, test_name, TempDir};
 use mmkit::ffi::*;
 use mmkit::*;
 
@@ -437,7 +435,7 @@ fn descriptor_exhaustion_is_emfile_and_recovers() {
     let d = TempDir::new("rel-emfile");
     d.file("f", &pattern(10_000, 3));
     let out = run_limited(
-        "helper_emfile",
+        test_name!(helper_emfile),
         &["--nofile=64:64"],
         &[("MMKIT_TEST_DIR", d.path())],
     );
@@ -523,10 +521,13 @@ fn helper_create_then_wait() {
 #[test]
 fn create_keeps_its_size_when_the_writer_is_killed() {
     let _s = serial();
-    // (tests/process.rs: bytes written then mm_sync'd survive SIGKILL.)
+    // (tests/it/process.rs: bytes written then mm_sync'd survive SIGKILL.)
     let d = TempDir::new("rel-create-kill");
     let p = d.join("created");
-    let (child, _out) = start_helper("helper_create_then_wait", &[("MMKIT_TEST_FILE", &p)]);
+    let (child, _out) = start_helper(
+        test_name!(helper_create_then_wait),
+        &[("MMKIT_TEST_FILE", &p)],
+    );
     kill_9(child);
     let m = std::fs::metadata(&p).expect("the created file is gone");
     assert_eq!(m.len(), 4096 + 5 + (3 << 20), "size after SIGKILL");
@@ -742,7 +743,7 @@ fn address_space_exhaustion_is_enomem_and_recovers() {
         .set_len(32 << 20)
         .unwrap();
     let out = run_limited(
-        "helper_address_space",
+        test_name!(helper_address_space),
         // 512 MiB: room for the test harness itself (its threads' malloc
         // arenas reserve address space too), then 16 MiB maps fill the rest.
         &["--as=536870912"],
@@ -965,7 +966,11 @@ fn map_count_exhaustion_is_enomem_and_recovers() {
     let d = TempDir::new("rel-mapcount");
     d.file("f", &pattern(5000, 4));
     let start = Instant::now();
-    let out = run_limited("helper_map_count", &[], &[("MMKIT_TEST_DIR", d.path())]);
+    let out = run_limited(
+        test_name!(helper_map_count),
+        &[],
+        &[("MMKIT_TEST_DIR", d.path())],
+    );
     eprintln!("map count exhaustion took {:?}", start.elapsed());
     let res = results(&out);
     let get = |k: &str| {
@@ -1071,7 +1076,7 @@ fn created_files_are_0600_even_with_umask_0() {
 #[test]
 fn excl_refuses_a_symlink_to_an_existing_file() {
     let _s = serial();
-    // (tests/file.rs: MM_EXCL refuses existing files and dangling symlinks.)
+    // (tests/it/file.rs: MM_EXCL refuses existing files and dangling symlinks.)
     let d = TempDir::new("rel-symlink");
     let victim = d.file("victim", b"precious");
     let link = d.join("link");
@@ -1183,7 +1188,7 @@ fn helper_shareable_then_wait() {
 fn shm_left_after_kill(mode: &str, wait_ms: u64) -> (Vec<String>, Vec<String>) {
     let before = dev_shm_mmkit();
     let (child, _out) = start_helper(
-        "helper_shareable_then_wait",
+        test_name!(helper_shareable_then_wait),
         &[("MMKIT_TEST_SHM", Path::new(mode))],
     );
     let pid = child.id();
@@ -1371,9 +1376,9 @@ fn helper_bug() {
                 say("write_ro", mm_write(r, page, b"x".as_ptr().cast(), 1));
                 say("write_rw", mm_write(r, 3 * page, b"x".as_ptr().cast(), 1));
                 let p = mm_ptr(r).cast::<u8>();
-                println!("flags0 {}", common::vm_flags(p));
+                println!("flags0 {}", support::vm_flags(p));
                 if locked {
-                    println!("flags2 {}", common::vm_flags(p.add(2 * page)));
+                    println!("flags2 {}", support::vm_flags(p.add(2 * page)));
                 }
             }
             "portable_copy_fault" => {
@@ -1475,7 +1480,7 @@ fn bug_scenario(bug: &str, env: &[(&str, &str)]) -> String {
     let _s = serial();
     let mut all = vec![("MMKIT_BUG", bug)];
     all.extend_from_slice(env);
-    let (code, signal, out) = run_helper("helper_bug", &all, Duration::from_secs(10));
+    let (code, signal, out) = run_helper(test_name!(helper_bug), &all, Duration::from_secs(10));
     assert_eq!(
         (code, signal),
         (Some(0), None),
