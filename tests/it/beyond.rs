@@ -99,6 +99,7 @@ fn large_copies_cross_many_pages() {
 
 #[test]
 fn shareable_memory_is_seen_through_its_descriptor() {
+    let _shm = support::naming_in_dev_shm();
     let a = Region::shareable("mmkit-test", 10_000, RW).unwrap();
     assert_eq!(a.len(), 10_000);
     let fd = a.fd().expect("a shareable region keeps its descriptor");
@@ -131,6 +132,7 @@ fn shareable_memory_is_seen_through_its_descriptor() {
 
 #[test]
 fn shareable_memory_leaves_nothing_in_dev_shm() {
+    let _shm = support::listing_dev_shm();
     let before: Vec<_> = fs::read_dir("/dev/shm")
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
@@ -183,6 +185,7 @@ fn helper_peer() {
 
 #[test]
 fn an_exec_d_process_shares_memory_over_scm_rights() {
+    let _shm = support::naming_in_dev_shm();
     let r = Region::shareable("mmkit-peer", 8192, RW).unwrap();
     r.write(0, b"hello").unwrap();
     let sealable = r.seal(MM_SEAL_SHRINK | MM_SEAL_GROW).is_ok();
@@ -214,6 +217,7 @@ fn an_exec_d_process_shares_memory_over_scm_rights() {
 
 #[test]
 fn shareable_descriptor_is_not_inherited_across_exec() {
+    let _shm = support::naming_in_dev_shm();
     let r = Region::shareable("mmkit-cloexec", 4096, RW).unwrap();
     let fd = r.fd().unwrap().as_raw_fd();
     let out = std::process::Command::new("sh")
@@ -229,6 +233,7 @@ fn shareable_descriptor_is_not_inherited_across_exec() {
 
 #[test]
 fn seals_refuse_ftruncate_and_writes() {
+    let _shm = support::naming_in_dev_shm();
     if !cfg!(target_os = "linux")
         || option_env!("MMKIT_DISABLE").is_some_and(|v| v.contains("seals"))
     {
@@ -348,6 +353,7 @@ fn naive_mremap_of_shared_anonymous_memory_would_sigbus() {
 
 #[test]
 fn shareable_resize_keeps_bytes_and_gains_zeros() {
+    let _shm = support::naming_in_dev_shm();
     let mut r = Region::shareable("mmkit-resize", 100, RW).unwrap();
     r.write(0, &[5u8; 100]).unwrap();
     r.resize(3 * mmkit::page_size() + 1).unwrap();

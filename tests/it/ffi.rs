@@ -513,6 +513,7 @@ fn many_threads_call_the_abi_at_once() {
 
 #[test]
 fn beyond_the_peers_bad_inputs() {
+    let _shm = crate::support::naming_in_dev_shm();
     let mut r = ptr::null_mut();
     let mut out = sentinel();
     let mut buf = [0u8; 8];

@@ -172,6 +172,8 @@ fn helper_address_space_limit() {
 
 #[test]
 fn an_address_space_limit_is_named_with_its_value() {
+    // The helper's shareable region is named for a moment in the portable build.
+    let _shm = crate::support::naming_in_dev_shm();
     let d = TempDir::new("limits-as");
     std::fs::File::create(d.join("big"))
         .unwrap()
@@ -309,6 +311,8 @@ fn helper_map_count_limit() {
 fn map_count_output() -> &'static str {
     static OUT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     OUT.get_or_init(|| {
+        // The helper's shareable region is named for a moment in the portable build.
+        let _shm = crate::support::naming_in_dev_shm();
         let d = TempDir::new("limits-mc");
         d.file("f", &[7u8; 5000]);
         let start = std::time::Instant::now();

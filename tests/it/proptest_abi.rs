@@ -3060,6 +3060,10 @@ fn run_case(ops: &[Op], build: Build, host: Host, n: usize) -> Result<(), String
 
 #[test]
 fn random_call_sequences_match_the_model() {
+    // Its shareable regions are named for a moment in the portable build.
+    let _shm = crate::support::naming_in_dev_shm();
+    // Each case counts this process's descriptors.
+    crate::support::alone!(random_call_sequences_match_the_model);
     let build = Build::get();
     let host = Host::get(&std::env::temp_dir());
     let mut config = Config {

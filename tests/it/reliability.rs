@@ -2,8 +2,11 @@
 //! threads, resource exhaustion, file permissions and symlinks, /dev/shm.
 //!
 //! Everything goes through the C ABI (`mmkit::ffi`), as a C program calls it.
-//! The tests of this binary run one at a time (`serial()`): several count
-//! descriptors or change process-wide state (umask). Whatever needs a limit
+//! The tests of this module run one at a time (`serial()`). Those that count
+//! descriptors or change process-wide state (umask) run alone in a process of
+//! their own (`alone!`): the other modules' tests share this one. Two look for
+//! names left in /dev/shm: no test that makes them runs meanwhile (`serial()`
+//! takes `support::naming_in_dev_shm()` for the others). Whatever needs a limit
 //! (`prlimit`), a signal or a possible crash runs in a child process: this
 //! test binary re-executed with one of its `#[ignore]`d `helper_*` tests
 //! (they do nothing when run directly). The tests after "found bugs" are the
@@ -18,10 +21,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier, Mutex, MutexGuard};
+use std::sync::{Arc, Barrier, Mutex, MutexGuard, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use crate::support::{self, cstr, helper, pattern, test_name, TempDir};
+use crate::support::{self, alone, cstr, helper, pattern, test_name, TempDir};
 use mmkit::ffi::*;
 use mmkit::*;
 
@@ -29,10 +32,20 @@ const RO_SHARED: u32 = MM_READ | MM_SHARED;
 const RW_SHARED: u32 = MM_READ | MM_WRITE | MM_SHARED;
 const RW_PRIVATE: u32 = MM_READ | MM_WRITE | MM_PRIVATE;
 
-/// One test at a time: several count this process's descriptors or set its umask.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// One test at a time, as when this module was a test binary of its own; and
+/// any of them may put names in /dev/shm (shareable regions in the portable
+/// build), here or in a helper.
+fn serial() -> (MutexGuard<'static, ()>, RwLockReadGuard<'static, ()>) {
+    let one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    (one, support::naming_in_dev_shm())
+}
+
+/// As [`serial`], for a test that looks for names left in /dev/shm.
+fn serial_listing_dev_shm() -> (MutexGuard<'static, ()>, RwLockWriteGuard<'static, ()>) {
+    let one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    (one, support::listing_dev_shm())
 }
 
 fn disabled(cap: &str) -> bool {
@@ -161,6 +174,7 @@ fn kill_9(mut child: Child) {
 #[test]
 fn ten_thousand_maps_through_the_c_abi_leak_no_descriptor() {
     let _s = serial();
+    alone!(ten_thousand_maps_through_the_c_abi_leak_no_descriptor);
     let d = TempDir::new("rel-fds");
     let file = cstr(&d.file("f", &pattern(20_000, 1)));
     let dir = cstr(d.path());
@@ -340,6 +354,7 @@ fn close_on_exec_check(with_copies: bool) -> Vec<String> {
 #[test]
 fn descriptors_are_close_on_exec_while_other_threads_map() {
     let _s = serial();
+    alone!(descriptors_are_close_on_exec_while_other_threads_map);
     // The fault-safe copies are left out where they use a pipe (builds
     // without process_vm_readv): it is not close-on-exec at once
     // (copy_pipe_never_reaches_exec_d_children).
@@ -545,6 +560,7 @@ fn create_keeps_its_size_when_the_writer_is_killed() {
 #[test]
 fn eight_threads_map_sync_lock_and_unmap() {
     let _s = serial();
+    alone!(eight_threads_map_sync_lock_and_unmap);
     let d = Arc::new(TempDir::new("rel-threads"));
     let page = mm_page_size();
     // One region all threads use at once, each in its own pages.
@@ -1017,8 +1033,9 @@ fn map_count_exhaustion_is_enomem_and_recovers() {
 #[test]
 fn created_files_are_0600_even_with_umask_0() {
     let _s = serial();
+    alone!(created_files_are_0600_even_with_umask_0);
     let d = TempDir::new("rel-umask");
-    // SAFETY: umask is process-wide; every test of this binary holds serial().
+    // SAFETY: umask is process-wide; this test runs alone in its process.
     let old = unsafe { libc::umask(0) };
     let mut modes = vec![];
     let mut r = ptr::null_mut();
@@ -1213,7 +1230,7 @@ fn shm_left_after_kill(mode: &str, wait_ms: u64) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn nothing_is_left_in_dev_shm_after_sigkill() {
-    let _s = serial();
+    let _s = serial_listing_dev_shm();
     let (during, after) = shm_left_after_kill("idle", 0);
     if mode_is_busy_safe() {
         // memfd objects have no name at all, whenever the process dies.
@@ -1476,7 +1493,7 @@ fn result_of(out: &str, key: &str) -> (i32, String) {
 
 /// Expect the scenario to finish normally (no signal) within 10 s.
 fn bug_scenario(bug: &str, env: &[(&str, &str)]) -> String {
-    // The child's pipes must not show up in another test's descriptor count.
+    // One at a time, as the other tests of this module.
     let _s = serial();
     let mut all = vec![("MMKIT_BUG", bug)];
     all.extend_from_slice(env);
@@ -1654,6 +1671,7 @@ fn copy_pipe_never_reaches_exec_d_children() {
     // made with pipe() then FD_CLOEXEC; a thread exec'ing in between handed
     // both ends to the new program. Now pipe2(O_CLOEXEC) where it exists.
     let _s = serial();
+    alone!(copy_pipe_never_reaches_exec_d_children);
     let leaks = close_on_exec_check(true);
     assert!(
         leaks.is_empty(),
@@ -1672,7 +1690,7 @@ fn no_shm_name_survives_a_kill_during_shareable_maps() {
         println!("skipped: this build uses plain shm_open, which has the documented window");
         return;
     }
-    let _s = serial();
+    let _s = serial_listing_dev_shm();
     for round in 0..20 {
         let (_, after) = shm_left_after_kill("busy", 2 * round);
         assert!(
