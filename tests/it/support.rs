@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests: temporary directories, forked
-//! children, re-executing this test binary as a helper process.
+//! children, re-executing this test binary as a helper process (`helper`,
+//! `test_name!`) or to run a test alone in a process of its own (`alone!`),
+//! and the lock on /dev/shm (`naming_in_dev_shm`, `listing_dev_shm`).
 #![allow(dead_code)]
 
 use std::ffi::CString;
