@@ -92,7 +92,7 @@ demo: examples
 
 # Regenerate the committed header from the current sources.
 header:
-	MMKIT_BLESS_HEADER=1 $(CARGO) test --test header
+	MMKIT_BLESS_HEADER=1 $(CARGO) test --test it header::
 
 lint:
 	$(CARGO) fmt --check
@@ -136,7 +136,7 @@ cross-check:
 
 # Many more random ABI call sequences than make test runs.
 fuzz:
-	PROPTEST_CASES=$${PROPTEST_CASES:-20000} $(CARGO) test --release --test proptest_abi -- --nocapture
+	PROPTEST_CASES=$${PROPTEST_CASES:-20000} $(CARGO) test --release --test it -- --nocapture proptest_abi::
 
 # Benchmarks against the peers, side by side (see BENCHMARKS.md).
 bench: examples

@@ -1,13 +1,11 @@
 //! File mappings through the safe API: offsets, empty files, MM_CREATE,
 //! sharing semantics, unmappable files, sync.
 
-mod common;
-
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 
-use common::{pattern, TempDir};
+use crate::support::{self, pattern, TempDir};
 use mmkit::{Flags, Region, SyncFlags};
 
 const RO: Flags = Flags::READ.union(Flags::SHARED);
@@ -28,7 +26,7 @@ fn whole_file_is_mapped_and_outlives_the_descriptor() {
     fs::remove_file(&p).unwrap();
     assert_eq!(r.len(), data.len());
     assert_eq!(bytes(&r), data);
-    // (No descriptor is kept: tests/fds.rs counts them.)
+    // (No descriptor is kept: tests/it/fds.rs counts them.)
 }
 
 #[test]
@@ -235,7 +233,7 @@ fn missing_files_directories_and_special_files_are_clean_errors() {
         libc::EISDIR
     );
     let fifo = d.join("fifo");
-    let c = common::cstr(&fifo);
+    let c = support::cstr(&fifo);
     // SAFETY: c is a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     // Must not hang waiting for a writer.
@@ -274,7 +272,7 @@ fn populate_prefaults_file_pages() {
     let r = Region::file(&p, 0, 0, RO | Flags::POPULATE).unwrap();
     // Resident in the page tables: mincore reports page-cache residency, so
     // check the process's own mapping through smaps' Rss instead.
-    let rss = common::vm_rss_kb(r.as_ptr());
+    let rss = support::vm_rss_kb(r.as_ptr());
     assert!(
         rss * 1024 >= 32 * page,
         "only {rss} kB of 32 pages were populated"

@@ -2,9 +2,7 @@
 //! default (`MAP_ANONYMOUS`, unless this build lacks it) and once with
 //! `MM_DEVZERO` (a real `/dev/zero` mapping).
 
-mod common;
-
-use common::{in_child, resident_pages, vm_flags, Exit};
+use crate::support::{in_child, resident_pages, vm_flags, Exit};
 use mmkit::{Advice, Error, Flags, Region, SyncFlags};
 
 /// Whether this build was made without `MAP_ANONYMOUS` (`MMKIT_DISABLE`, see build.rs).

@@ -6,14 +6,12 @@
 //! on). The attacker is a real unprivileged user (`setpriv` to uid 65534) in
 //! a real sticky directory; the victim is this process (root).
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{cstr, TempDir};
+use crate::support::{cstr, test_name, TempDir};
 use mmkit::{Flags, Region};
 
 const RW: Flags = Flags::READ.union(Flags::WRITE).union(Flags::SHARED);
@@ -380,7 +378,7 @@ fn a_directory_one_may_search_but_not_read_still_works() {
         .arg(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "helper_map_with_create",
+            test_name!(helper_map_with_create),
             "--ignored",
             "--nocapture",
             "--test-threads=1",

@@ -1,15 +1,14 @@
-//! Descriptors: thousands of maps leak none. Its own test binary, so no other
-//! test opens descriptors while these count them.
-
-mod common;
+//! Descriptors: thousands of maps leak none. Run alone in a process of its
+//! own (`alone!`), so no other test opens descriptors while it counts them.
 
 use std::os::fd::AsFd;
 
-use common::{open_fds, TempDir};
+use crate::support::{alone, open_fds, TempDir};
 use mmkit::{Flags, Region};
 
 #[test]
 fn thousands_of_maps_leak_no_descriptor() {
+    alone!(thousands_of_maps_leak_no_descriptor);
     let d = TempDir::new("fds");
     let p = d.file("f", &[1u8; 10_000]);
     let empty = d.file("empty", b"");

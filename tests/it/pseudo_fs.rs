@@ -2,13 +2,11 @@
 //! `ENODEV` (API.md, "Flags"), with or without `MM_CREATE`, before anything
 //! is written to them or truncated.
 
-mod common;
-
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use common::cstr;
+use crate::support::cstr;
 use mmkit::{Flags, Region};
 
 const RO: Flags = Flags::READ.union(Flags::SHARED);
@@ -134,6 +132,8 @@ fn the_c_abi_says_enodev_for_proc_files() {
 
 #[test]
 fn sparse_files_on_real_filesystems_still_map() {
+    // Its directory in /dev/shm is named "mmkit-test-sparse-PID".
+    let _shm = crate::support::naming_in_dev_shm();
     // No blocks allocated: the one case in which the filesystem is asked.
     for base in [std::env::temp_dir(), "/dev/shm".into()] {
         if !base.is_dir() {

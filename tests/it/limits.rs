@@ -10,15 +10,13 @@
 //! directly).
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::ffi::{c_int, CStr};
 use std::fmt::Write as _;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::ptr;
 
-use common::{cstr, helper, vm_flags, TempDir};
+use crate::support::{cstr, helper, test_name, vm_flags, TempDir};
 use mmkit::ffi::*;
 use mmkit::*;
 
@@ -174,13 +172,15 @@ fn helper_address_space_limit() {
 
 #[test]
 fn an_address_space_limit_is_named_with_its_value() {
+    // The helper's shareable region is named for a moment in the portable build.
+    let _shm = crate::support::naming_in_dev_shm();
     let d = TempDir::new("limits-as");
     std::fs::File::create(d.join("big"))
         .unwrap()
         .set_len(MIB256 as u64)
         .unwrap();
     let out = run(
-        "helper_address_space_limit",
+        test_name!(helper_address_space_limit),
         &[("MMKIT_TEST_DIR", d.path())],
     );
     let limit = number_after(&out, "LIMIT ");
@@ -311,10 +311,15 @@ fn helper_map_count_limit() {
 fn map_count_output() -> &'static str {
     static OUT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     OUT.get_or_init(|| {
+        // The helper's shareable region is named for a moment in the portable build.
+        let _shm = crate::support::naming_in_dev_shm();
         let d = TempDir::new("limits-mc");
         d.file("f", &[7u8; 5000]);
         let start = std::time::Instant::now();
-        let out = run("helper_map_count_limit", &[("MMKIT_TEST_DIR", d.path())]);
+        let out = run(
+            test_name!(helper_map_count_limit),
+            &[("MMKIT_TEST_DIR", d.path())],
+        );
         eprintln!("map count exhaustion took {:?}", start.elapsed());
         out
     })

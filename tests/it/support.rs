@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests: temporary directories, forked
-//! children, re-executing this test binary as a helper process.
+//! children, re-executing this test binary as a helper process (`helper`,
+//! `test_name!`) or to run a test alone in a process of its own (`alone!`),
+//! and the lock on /dev/shm (`naming_in_dev_shm`, `listing_dev_shm`).
 #![allow(dead_code)]
 
 use std::ffi::CString;
@@ -95,7 +97,108 @@ pub fn wait(pid: libc::pid_t) -> Exit {
     }
 }
 
-/// A command that runs the `#[ignore]`d helper test `name` of this test binary.
+/// The name libtest gives test `$f` of the calling module (`beyond::helper_peer`),
+/// as `--exact` wants it when this binary is run again as a helper process.
+/// `$f` must be a test function of that module.
+macro_rules! test_name {
+    ($f:ident) => {{
+        let _: fn() = $f;
+        $crate::support::in_this_binary(concat!(module_path!(), "::", stringify!($f)))
+    }};
+}
+pub(crate) use test_name;
+
+/// A module path without this crate's name (`it::beyond::x` -> `beyond::x`).
+pub fn in_this_binary(path: &'static str) -> &'static str {
+    path.split_once("::").map_or(path, |(_, rest)| rest)
+}
+
+/// `alone!(this_test)`, first in test `this_test`: run it again, alone, in a
+/// process of its own (this binary with `--exact`), and return once that
+/// passed; that process goes on past the call and runs the test's body.
+/// For a test that counts this process's descriptors, or changes or depends on
+/// what all its threads share (the umask, what an exec'd child inherits, the
+/// `RLIMIT_MEMLOCK` budget), as it could when each module was a test binary of
+/// its own: the other modules' tests run in threads of this process.
+macro_rules! alone {
+    ($this_test:ident) => {
+        let _: fn() = $this_test;
+        if $crate::support::run_alone(concat!(module_path!(), "::", stringify!($this_test))) {
+            return;
+        }
+    };
+}
+pub(crate) use alone;
+
+/// Set in the process [`alone!`] starts: the test it is to run.
+const ALONE: &str = "MMKIT_TEST_ALONE";
+
+/// [`alone!`]'s work: true in the calling process once the test passed alone
+/// (its output shown through this test's, each line after "| "), false in
+/// the process that is to run it.
+pub fn run_alone(path: &'static str) -> bool {
+    use std::io::BufRead;
+    let name = in_this_binary(path);
+    if std::env::var_os(ALONE).is_some_and(|v| v == name) {
+        return false;
+    }
+    // libtest names a test's thread after the test.
+    if let Some(thread) = std::thread::current().name() {
+        assert!(
+            thread == name || thread == "main",
+            "alone!({name}) in test {thread}"
+        );
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(ALONE, name)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Line by line as they come (a long `make fuzz` shows its progress).
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let errors = std::thread::spawn(move || {
+        for line in stderr.lines() {
+            eprintln!("| {}", line.unwrap_or_default());
+        }
+    });
+    let mut passed = false;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap_or_default();
+        passed |= line.starts_with("test result: ok. 1 passed;");
+        println!("| {line}");
+    }
+    errors.join().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{name}, run alone: {status}");
+    assert!(
+        passed,
+        "{name}, run alone: no test passed (is it named right?)"
+    );
+    true
+}
+
+/// /dev/shm, which every process sees, and which some tests search for names
+/// with "mmkit" in them. See [`naming_in_dev_shm`] and [`listing_dev_shm`].
+static DEV_SHM: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held (shared) by a test that puts a name with "mmkit" in /dev/shm, even
+/// for a moment, itself or in a helper process: a directory there, or a
+/// shareable region where memfd and `O_TMPFILE` are not used (the portable
+/// build: `shm_open` under "/mmkit-PID-...", then `shm_unlink`).
+pub fn naming_in_dev_shm() -> std::sync::RwLockReadGuard<'static, ()> {
+    DEV_SHM.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held (exclusively) by a test that looks for names left in /dev/shm: no
+/// test that makes them runs meanwhile.
+pub fn listing_dev_shm() -> std::sync::RwLockWriteGuard<'static, ()> {
+    DEV_SHM.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A command that runs the `#[ignore]`d helper test `name` (its full name,
+/// [`test_name!`]) of this test binary.
 pub fn helper(name: &str) -> std::process::Command {
     let exe = std::env::current_exe().unwrap();
     let mut c = std::process::Command::new(exe);

@@ -1,12 +1,10 @@
 //! Every extern "C" function, called as C calls it, with each bad input the
 //! contract names: the exact negative errno and a message naming the call.
 
-mod common;
-
 use std::ffi::{c_char, CStr};
 use std::ptr;
 
-use common::{cstr, TempDir};
+use crate::support::{cstr, TempDir};
 use mmkit::ffi::*;
 use mmkit::*;
 
@@ -515,6 +513,7 @@ fn many_threads_call_the_abi_at_once() {
 
 #[test]
 fn beyond_the_peers_bad_inputs() {
+    let _shm = crate::support::naming_in_dev_shm();
     let mut r = ptr::null_mut();
     let mut out = sentinel();
     let mut buf = [0u8; 8];

@@ -2,13 +2,11 @@
 //! small RLIMIT_MEMLOCK as an unprivileged user. The helpers are `#[ignore]`d
 //! tests of this binary that the real tests run as child processes.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 
-use common::{helper, pattern, TempDir};
+use crate::support::{helper, pattern, test_name, TempDir};
 use mmkit::{Flags, Region, SyncFlags};
 
 /// Helper: map MMKIT_TEST_FILE shared, write the pattern, mm_sync(MM_SYNC),
@@ -35,7 +33,7 @@ fn sync_then_sigkill_loses_nothing() {
     let d = TempDir::new("kill");
     let len = 3 * mmkit::page_size() + 11;
     let path = d.file("f", &vec![0u8; len]);
-    let mut child = helper("helper_sync_writer")
+    let mut child = helper(test_name!(helper_sync_writer))
         .env("MMKIT_TEST_FILE", &path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -100,7 +98,7 @@ fn lock_refusal_names_rlimit_memlock() {
     }
     cmd.arg(exe).args([
         "--exact",
-        "helper_lock",
+        test_name!(helper_lock),
         "--ignored",
         "--nocapture",
         "--test-threads=1",
@@ -186,7 +184,7 @@ fn growing_a_locked_region_past_rlimit_memlock_names_it() {
     }
     cmd.arg(exe).args([
         "--exact",
-        "helper_grow_locked",
+        test_name!(helper_grow_locked),
         "--ignored",
         "--nocapture",
         "--test-threads=1",
@@ -257,7 +255,7 @@ fn create_past_rlimit_fsize_is_efbig_not_sigxfsz() {
         .arg(exe)
         .args([
             "--exact",
-            "helper_fsize",
+            test_name!(helper_fsize),
             "--ignored",
             "--nocapture",
             "--test-threads=1",

@@ -2,15 +2,13 @@
 //! unrelated processes, seals, resize of every region kind, populate that
 //! reports failure.
 
-mod common;
-
 use std::fs::{self, OpenOptions};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::Stdio;
 
-use common::{helper, in_child, pattern, Exit, TempDir};
+use crate::support::{self, helper, in_child, pattern, test_name, Exit, TempDir};
 use mmkit::{Flags, Region, MM_SEAL_GROW, MM_SEAL_SHRINK, MM_SEAL_WRITE};
 
 const RW: Flags = Flags::READ.union(Flags::WRITE).union(Flags::SHARED);
@@ -101,6 +99,7 @@ fn large_copies_cross_many_pages() {
 
 #[test]
 fn shareable_memory_is_seen_through_its_descriptor() {
+    let _shm = support::naming_in_dev_shm();
     let a = Region::shareable("mmkit-test", 10_000, RW).unwrap();
     assert_eq!(a.len(), 10_000);
     let fd = a.fd().expect("a shareable region keeps its descriptor");
@@ -133,6 +132,7 @@ fn shareable_memory_is_seen_through_its_descriptor() {
 
 #[test]
 fn shareable_memory_leaves_nothing_in_dev_shm() {
+    let _shm = support::listing_dev_shm();
     let before: Vec<_> = fs::read_dir("/dev/shm")
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
@@ -164,7 +164,7 @@ fn helper_peer() {
         .filter(|l| l.to_string_lossy().contains("memfd:mmkit-peer"))
         .count();
     assert_eq!(inherited, 0, "the memfd leaked into the exec'd process");
-    let fd: OwnedFd = common::recv_fd(stdin.as_fd());
+    let fd: OwnedFd = support::recv_fd(stdin.as_fd());
     let r = Region::from_fd(fd.as_fd(), 0, 0, RW).unwrap();
     let mut msg = [0u8; 5];
     r.read(0, &mut msg).unwrap();
@@ -185,12 +185,13 @@ fn helper_peer() {
 
 #[test]
 fn an_exec_d_process_shares_memory_over_scm_rights() {
+    let _shm = support::naming_in_dev_shm();
     let r = Region::shareable("mmkit-peer", 8192, RW).unwrap();
     r.write(0, b"hello").unwrap();
     let sealable = r.seal(MM_SEAL_SHRINK | MM_SEAL_GROW).is_ok();
     assert_eq!(sealable, seals_expected());
     let (ours, theirs) = UnixStream::pair().unwrap();
-    let mut child = helper("helper_peer");
+    let mut child = helper(test_name!(helper_peer));
     if sealable {
         child.env("MMKIT_TEST_SEALED", "1");
     }
@@ -199,7 +200,7 @@ fn an_exec_d_process_shares_memory_over_scm_rights() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    common::send_fd(ours.as_fd(), r.fd().unwrap());
+    support::send_fd(ours.as_fd(), r.fd().unwrap());
     let mut out = String::new();
     child
         .stdout
@@ -216,6 +217,7 @@ fn an_exec_d_process_shares_memory_over_scm_rights() {
 
 #[test]
 fn shareable_descriptor_is_not_inherited_across_exec() {
+    let _shm = support::naming_in_dev_shm();
     let r = Region::shareable("mmkit-cloexec", 4096, RW).unwrap();
     let fd = r.fd().unwrap().as_raw_fd();
     let out = std::process::Command::new("sh")
@@ -231,6 +233,7 @@ fn shareable_descriptor_is_not_inherited_across_exec() {
 
 #[test]
 fn seals_refuse_ftruncate_and_writes() {
+    let _shm = support::naming_in_dev_shm();
     if !cfg!(target_os = "linux")
         || option_env!("MMKIT_DISABLE").is_some_and(|v| v.contains("seals"))
     {
@@ -350,6 +353,7 @@ fn naive_mremap_of_shared_anonymous_memory_would_sigbus() {
 
 #[test]
 fn shareable_resize_keeps_bytes_and_gains_zeros() {
+    let _shm = support::naming_in_dev_shm();
     let mut r = Region::shareable("mmkit-resize", 100, RW).unwrap();
     r.write(0, &[5u8; 100]).unwrap();
     r.resize(3 * mmkit::page_size() + 1).unwrap();
@@ -457,9 +461,10 @@ fn populate_failure_is_an_error() {
     let d = TempDir::new("full");
     let exe = std::env::current_exe().unwrap();
     let script = format!(
-        "mount -t tmpfs -o size=1m mmkit-test '{}' && exec '{}' --exact helper_populate_full --ignored --nocapture --test-threads=1",
+        "mount -t tmpfs -o size=1m mmkit-test '{}' && exec '{}' --exact {} --ignored --nocapture --test-threads=1",
         d.path().display(),
-        exe.display()
+        exe.display(),
+        test_name!(helper_populate_full)
     );
     let out = std::process::Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
