@@ -16,7 +16,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::ptr;
 
-use crate::support::{cstr, helper, test_name, vm_flags, TempDir};
+use crate::support::{cstr, helper, results, test_name, vm_flags, TempDir};
 use mmkit::ffi::*;
 use mmkit::*;
 
@@ -78,20 +78,6 @@ fn record(out: &mut String, key: &str, rc: c_int) {
     };
     assert!(out.capacity() - out.len() > msg.len() + 64, "reserve more");
     let _ = writeln!(out, "RESULT {key} {rc} {msg}");
-}
-
-/// A helper's "RESULT key rc message" lines, as (rc, message) by key.
-fn results(out: &str) -> std::collections::HashMap<String, (i32, String)> {
-    out.lines()
-        .filter_map(|l| {
-            // libtest may print "test helper_x ... " before the first line.
-            let l = &l[l.find("RESULT ")? + "RESULT ".len()..];
-            let mut it = l.splitn(3, ' ');
-            let key = it.next()?.to_string();
-            let rc = it.next()?.parse().ok()?;
-            Some((key, (rc, it.next().unwrap_or("").to_string())))
-        })
-        .collect()
 }
 
 /// Run helper `name` with `env`; it must succeed. Returns its output.

@@ -335,3 +335,17 @@ pub fn recv_fd(sock: std::os::fd::BorrowedFd<'_>) -> std::os::fd::OwnedFd {
         ))
     }
 }
+
+/// A helper's "RESULT key rc message" lines, as (rc, message) by key.
+pub fn results(out: &str) -> std::collections::HashMap<String, (i32, String)> {
+    out.lines()
+        .filter_map(|l| {
+            // libtest may print "test helper_x ... " before the first line.
+            let l = &l[l.find("RESULT ")? + "RESULT ".len()..];
+            let mut it = l.splitn(3, ' ');
+            let key = it.next()?.to_string();
+            let rc = it.next()?.parse().ok()?;
+            Some((key, (rc, it.next().unwrap_or("").to_string())))
+        })
+        .collect()
+}

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use crate::support::{self, alone, cstr, helper, pattern, test_name, TempDir};
+use crate::support::{self, alone, cstr, helper, pattern, results, test_name, TempDir};
 use mmkit::ffi::*;
 use mmkit::*;
 
@@ -91,20 +91,6 @@ fn map_ok(what: &str, rc: c_int, r: *mut mm_region) {
     assert_eq!(rc, 0, "{what}: {}", last_error());
     // SAFETY: the region was just mapped and is unmapped once.
     assert_eq!(unsafe { mm_unmap(r) }, 0);
-}
-
-/// A helper's stdout "key rc message" lines, as (rc, message) by key.
-fn results(out: &str) -> std::collections::HashMap<String, (i32, String)> {
-    out.lines()
-        .filter_map(|l| {
-            // libtest may print "test helper_x ... " before the first line.
-            let l = &l[l.find("RESULT ")? + "RESULT ".len()..];
-            let mut it = l.splitn(3, ' ');
-            let key = it.next()?.to_string();
-            let rc = it.next()?.parse().ok()?;
-            Some((key, (rc, it.next().unwrap_or("").to_string())))
-        })
-        .collect()
 }
 
 fn say(key: &str, rc: c_int) {
