@@ -140,6 +140,9 @@ impl Region {
                         if !trusted(st.uid) {
                             return Err(foreign(call, path, &via, false, st.uid, &ds, euid));
                         }
+                        if st.nlink > 1 {
+                            return Err(hard_linked(call, path, &via, st.nlink, &ds));
+                        }
                     }
                     return Ok(file);
                 }
@@ -260,25 +263,154 @@ pub(super) fn split_name(p: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
     Some((dir, name))
 }
 
-/// Open the directory `dir` (`None`: ".") relative to `at`, for `path`.
+/// Open the directory `dir` (`None`: ".") relative to `at`, for `path`, one
+/// component at a time, none followed blindly: a symbolic link on the way is
+/// followed only as a last component's is (in a sticky world-writable
+/// directory, only when the caller or the directory's owner owns it), so
+/// nobody can send `MM_CREATE` elsewhere through a directory link they
+/// planted (`/tmp/x` in `/tmp/x/out.dat`).
 pub(super) fn open_dir(
     call: &'static str,
     path: &Path,
     at: Option<&sys::Dir>,
     dir: Option<&[u8]>,
 ) -> Result<sys::Dir> {
+    // Linux's limit on links in one lookup.
+    const MAX_LINKS: usize = 40;
     let dir = dir.unwrap_or(b".");
-    sys::CPath::new(dir)
-        .and_then(|c| sys::Dir::open(at, c.as_cstr()))
-        .map_err(|e| Error::Os {
-            call,
-            msg: msg!(
-                "open({}, O_DIRECTORY), the directory of {}",
-                show(dir),
-                describe(path)
-            ),
-            source: e,
-        })
+    let fail = |e: io::Error| Error::Os {
+        call,
+        msg: msg!(
+            "open({}, O_DIRECTORY), the directory of {}",
+            show(dir),
+            describe(path)
+        ),
+        source: e,
+    };
+    let euid = sys::euid();
+    // What is left to walk, in memory asked for fallibly: a link's target
+    // takes the place of the link.
+    let mut todo = owned_bytes(dir).map_err(fail)?;
+    let mut cur = if todo.starts_with(b"/") {
+        sys::Dir::open(None, c"/")
+    } else {
+        sys::Dir::open(at, c".")
+    }
+    .map_err(fail)?;
+    let (mut pos, mut links) = (0, 0);
+    loop {
+        while todo.get(pos) == Some(&b'/') {
+            pos += 1;
+        }
+        if pos == todo.len() {
+            return Ok(cur);
+        }
+        let end = todo[pos..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(todo.len(), |i| pos + i);
+        let comp = &todo[pos..end];
+        if comp == b"." {
+            pos = end;
+            continue;
+        }
+        let name = sys::CPath::new(comp).map_err(fail)?;
+        let e = match sys::Dir::open_no_follow(Some(&cur), name.as_cstr()) {
+            Ok(next) => {
+                cur = next;
+                pos = end;
+                continue;
+            }
+            Err(e) => e,
+        };
+        match cur.stat_at(name.as_cstr()) {
+            Ok(entry) if entry.kind == FileKind::Link => {
+                let ds = cur.stat().map_err(fail)?;
+                if ds.sticky() && ds.world_writable() && entry.uid != euid && entry.uid != ds.uid {
+                    return Err(foreign_dir(call, path, comp, entry.uid, &ds, euid));
+                }
+            }
+            _ => return Err(fail(e)),
+        }
+        links += 1;
+        if links > MAX_LINKS {
+            return Err(fail(io::Error::from_raw_os_error(errno::ELOOP)));
+        }
+        let target = cur.read_link(name.as_cstr()).map_err(fail)?;
+        let mut next: Vec<u8> = Vec::new();
+        next.try_reserve_exact(target.len() + 1 + todo.len() - end)
+            .map_err(|_| fail(io::Error::from_raw_os_error(errno::ENOMEM)))?;
+        next.extend_from_slice(&target);
+        next.push(b'/');
+        next.extend_from_slice(&todo[end..]);
+        if target.starts_with(b"/") {
+            cur = sys::Dir::open(None, c"/").map_err(fail)?;
+        }
+        todo = next;
+        pos = 0;
+    }
+}
+
+/// `bytes` in heap memory asked for fallibly (`ENOMEM` when refused).
+fn owned_bytes(bytes: &[u8]) -> io::Result<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(bytes.len())
+        .map_err(|_| io::Error::from_raw_os_error(errno::ENOMEM))?;
+    v.extend_from_slice(bytes);
+    Ok(v)
+}
+
+/// `EPERM`: a directory on the way to `path` is a symbolic link in a sticky
+/// world-writable directory, owned by neither the caller nor its owner.
+#[cold]
+pub(super) fn foreign_dir(
+    call: &'static str,
+    path: &Path,
+    link: &[u8],
+    owner: u32,
+    dir: &sys::Stat,
+    euid: u32,
+) -> Error {
+    Error::os(
+        call,
+        errno::EPERM,
+        format_args!(
+            "{}: the directory {} on the way is a symbolic link owned by uid {owner} in a sticky \
+             world-writable directory (mode {:o}, owner uid {}); MM_CREATE follows such a link only \
+             when the caller or the directory's owner owns it (the kernel's protected_symlinks \
+             rule); the caller is uid {euid}: use a private directory",
+            describe(path),
+            show(link),
+            dir.perm,
+            dir.uid
+        ),
+    )
+}
+
+/// `EPERM`: an existing file with more than one name in a sticky directory
+/// that others may write: another name may be another user's file, linked
+/// here to be written through this one.
+#[cold]
+pub(super) fn hard_linked(
+    call: &'static str,
+    path: &Path,
+    via: &Option<Vec<u8>>,
+    nlink: u64,
+    dir: &sys::Stat,
+) -> Error {
+    Error::os(
+        call,
+        errno::EPERM,
+        format_args!(
+            "{} a file with {nlink} names (hard links) in a sticky directory others may write \
+             (mode {:o}, owner uid {}); MM_CREATE accepts an existing file there only with one \
+             name, since another may be someone else's file linked here: use MM_EXCL or a \
+             private directory",
+            Subject(path, via),
+            dir.perm,
+            dir.uid
+        ),
+    )
 }
 
 /// Bytes of a path, quoted as [`describe`] quotes a path.

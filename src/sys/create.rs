@@ -88,7 +88,18 @@ impl Dir {
     /// Open the directory `path`, relative to `at` (`None`: the current
     /// directory; an absolute `path` ignores it).
     pub(crate) fn open(at: Option<&Dir>, path: &CStr) -> SysResult<Dir> {
-        let flags = libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NOCTTY;
+        Self::open_with(at, path, 0)
+    }
+
+    /// [`Dir::open`] of one name that must not be a symbolic link
+    /// (`O_NOFOLLOW`: a link is an error, whose kind the caller asks
+    /// [`Dir::stat_at`]).
+    pub(crate) fn open_no_follow(at: Option<&Dir>, name: &CStr) -> SysResult<Dir> {
+        Self::open_with(at, name, libc::O_NOFOLLOW)
+    }
+
+    fn open_with(at: Option<&Dir>, path: &CStr, extra: libc::c_int) -> SysResult<Dir> {
+        let flags = libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NOCTTY | extra;
         match openat(at, path, flags | libc::O_RDONLY, 0) {
             Err(e) if O_SEARCH_ONLY != 0 && e.raw_os_error() == Some(libc::EACCES) => Ok(Dir {
                 file: openat(at, path, flags | O_SEARCH_ONLY, 0)?,

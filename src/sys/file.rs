@@ -243,6 +243,8 @@ pub(crate) struct Stat {
     pub uid: u32,
     /// `st_blocks`: the storage allocated, in 512-byte units.
     pub blocks: u64,
+    /// `st_nlink`: the names (hard links) the file has.
+    pub nlink: u64,
 }
 
 #[allow(clippy::unnecessary_cast)] // mode_t is u16 on some platforms
@@ -285,6 +287,8 @@ pub(super) fn stat_of(st: &libc::stat) -> Stat {
         perm: (st.st_mode & 0o7777) as u32,
         uid: st.st_uid,
         blocks: st.st_blocks.max(0) as u64,
+        #[allow(clippy::unnecessary_cast)] // nlink_t differs by platform
+        nlink: st.st_nlink as u64,
     }
 }
 

@@ -247,6 +247,86 @@ fn the_c_abi_refuses_an_attackers_symlink() {
 }
 
 #[test]
+fn a_hard_link_to_the_victims_file_in_a_sticky_directory_is_refused() {
+    // Where the kernel lets anyone hard-link another user's file (Linux with
+    // fs.protected_hardlinks=0, FreeBSD, macOS, NetBSD), a link in /tmp owned
+    // by the victim passes an owner check: the second name gives it away.
+    need_two_users!();
+    let (_v, secret) = victim();
+    let d = shared_dir("sticky-hardlink", 0o1777, 0, 0);
+    let out = d.join("app.db");
+    // Made as root here: this kernel's protected_hardlinks stops the attacker.
+    fs::hard_link(&secret, &out).unwrap();
+    assert_refused(Region::file(&out, 0, 8192, CREATE), &out, &[libc::EPERM]);
+    assert_unchanged(&secret, SECRET);
+    assert_eq!(fs::metadata(&secret).unwrap().len(), SECRET.len() as u64);
+    // With one name the caller's own file is accepted (see below).
+    fs::remove_file(&out).unwrap();
+    fs::write(&out, b"mine").unwrap();
+    Region::file(&out, 0, 4, CREATE).unwrap();
+}
+
+#[test]
+fn an_attackers_directory_link_on_the_way_is_not_followed() {
+    // The attacker plants /tmp/x -> the victim's directory; the victim maps
+    // /tmp/x/notes with MM_CREATE. Each directory on the way counts, not
+    // only the last name.
+    need_two_users!();
+    let (v, secret) = victim();
+    let d = shared_dir("sticky-dirlink", 0o1777, 0, 0);
+    let cache = d.join("cache");
+    as_attacker(&format!("ln -s {} {}", quote(v.path()), quote(&cache)));
+    let through = cache.join("secret");
+    for flags in [CREATE, CREATE.union(Flags::EXCL)] {
+        let e = Region::file(&through, 0, 4096, flags).expect_err("followed the attacker's link");
+        let m = e.to_string();
+        assert_eq!(e.errno(), libc::EPERM, "{m}");
+        assert!(
+            m.contains("on the way is a symbolic link owned by uid 65534"),
+            "{m}"
+        );
+        assert!(m.contains("private directory"), "{m}");
+    }
+    let new = cache.join("new");
+    Region::file(&new, 0, 4096, CREATE).expect_err("created through the attacker's link");
+    assert!(!v.path().join("new").exists());
+    assert_unchanged(&secret, SECRET);
+}
+
+#[test]
+fn the_callers_own_directory_link_on_the_way_is_followed() {
+    need_two_users!();
+    let private = TempDir::new("private-target");
+    let d = shared_dir("sticky-own-dirlink", 0o1777, NOBODY, NOBODY);
+    let mine = d.join("mine");
+    symlink(private.path(), &mine).unwrap();
+    let r = Region::file(mine.join("data"), 0, 4096, CREATE).unwrap();
+    assert_eq!(r.len(), 4096);
+    assert_eq!(
+        fs::metadata(private.path().join("data")).unwrap().len(),
+        4096
+    );
+}
+
+#[test]
+fn the_callers_own_file_in_a_sticky_directory_of_another_user_is_accepted() {
+    // The caller (root) is not the directory's owner (nobody): the caller's
+    // own file and link pass on the caller's ownership alone.
+    need_two_users!();
+    let d = shared_dir("sticky-others", 0o1777, NOBODY, NOBODY);
+    let out = d.join("own.dat");
+    fs::write(&out, b"own").unwrap();
+    let r = Region::file(&out, 0, 4096, CREATE).unwrap();
+    assert_eq!(r.len(), 4096);
+    let private = TempDir::new("private-own-target");
+    let target = private.file("t", b"t");
+    let link = d.join("own-link");
+    symlink(&target, &link).unwrap();
+    Region::file(&link, 0, 4096, CREATE).unwrap();
+    assert_eq!(fs::metadata(&target).unwrap().len(), 4096);
+}
+
+#[test]
 fn the_callers_own_link_and_file_in_a_sticky_directory_are_accepted() {
     need_two_users!();
     let d = shared_dir("sticky-own", 0o1777, 0, 0);
