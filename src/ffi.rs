@@ -638,10 +638,12 @@ pub unsafe extern "C" fn mm_map_shareable(
             return Err(null(CALL, "out"));
         }
         // SAFETY: name is non-NULL and, per the C contract, NUL-terminated.
-        let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+        // Its bytes as they are: a name need not be UTF-8, and a lossy copy
+        // would need the heap.
+        let name = unsafe { CStr::from_ptr(name) }.to_bytes();
         let flags = map_flags(CALL, flags)?;
         // SAFETY: out is non-NULL and, per the C contract, writable.
-        unsafe { create(CALL, out, || Region::shareable(&name, len, flags)) }
+        unsafe { create(CALL, out, || Region::shareable_bytes(name, len, flags)) }
     })
 }
 

@@ -413,11 +413,6 @@ pub(super) fn hard_linked(
     )
 }
 
-/// Bytes of a path, quoted as [`describe`] quotes a path.
-pub(super) fn show(bytes: &[u8]) -> Quoted<'_> {
-    describe(Path::new(OsStr::from_bytes(bytes)))
-}
-
 /// `path`, and the link target it led to if any.
 pub(super) fn here<'a>(path: &'a Path, via: &'a Option<Vec<u8>>) -> Here<'a> {
     Here(path, via)
@@ -519,11 +514,7 @@ pub(super) fn open_failed(
     } else {
         "O_RDWR|O_NOFOLLOW"
     };
-    Error::Os {
-        call,
-        msg: msg!("open({}, {flags})", here(path, via)),
-        source: e,
-    }
+    open_error(call, here(path, via), flags, e)
 }
 
 #[cfg(test)]

@@ -38,6 +38,11 @@ pub(super) fn describe(path: &Path) -> Quoted<'_> {
     Quoted(path)
 }
 
+/// Bytes of a path, quoted as [`describe`] quotes a path.
+pub(super) fn show(bytes: &[u8]) -> Quoted<'_> {
+    describe(Path::new(OsStr::from_bytes(bytes)))
+}
+
 /// [`describe`]: a path as messages show it, formatted only when one is.
 pub(super) struct Quoted<'a>(&'a Path);
 
@@ -61,6 +66,32 @@ impl std::fmt::Display for FileName<'_> {
             Some(p) => write!(f, "{:?}", p.as_os_str()),
             None => write!(f, "fd {}", self.fd),
         }
+    }
+}
+
+/// A failed `open` of `what` with `flags`. `ENXIO` (a socket, or a device
+/// without its driver) is `ENODEV`, as for every file that is not regular.
+#[cold]
+pub(super) fn open_error(
+    call: &'static str,
+    what: impl std::fmt::Display,
+    flags: &str,
+    e: io::Error,
+) -> Error {
+    if e.raw_os_error() == Some(errno::ENXIO) {
+        return Error::os(
+            call,
+            errno::ENODEV,
+            format_args!(
+                "{what}: cannot map a socket or a device without its driver (open says ENXIO): \
+                 only regular files can be mapped"
+            ),
+        );
+    }
+    Error::Os {
+        call,
+        msg: msg!("open({what}, {flags})"),
+        source: e,
     }
 }
 

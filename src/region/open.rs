@@ -219,11 +219,7 @@ impl Region {
             Ok(file) => file,
             Err(e) => {
                 let mode = if read_write { "O_RDWR" } else { "O_RDONLY" };
-                return Err(Error::Os {
-                    call: CALL,
-                    msg: msg!("open({}, {mode})", describe(path)),
-                    source: e,
-                });
+                return Err(open_error(CALL, describe(path), mode, e));
             }
         };
         Self::map_open_file(CALL, Some(path), file.as_fd(), offset, len, checked, false)
@@ -458,6 +454,12 @@ impl Region {
     /// `flags`: `READ` and/or `WRITE`, `SHARED` (required), optionally
     /// `POPULATE`, `HUGEPAGES`. `name` only labels the object (`/proc/PID/fd`).
     pub fn shareable(name: &str, len: usize, flags: Flags) -> Result<Region> {
+        Self::shareable_bytes(name.as_bytes(), len, flags)
+    }
+
+    /// [`Region::shareable`] for a name of any bytes (the C ABI's, which need
+    /// not be UTF-8).
+    pub(crate) fn shareable_bytes(name: &[u8], len: usize, flags: Flags) -> Result<Region> {
         const CALL: &str = "mm_map_shareable";
         let Checked { flags, spec } = check_flags(CALL, flags.bits(), false)?;
         if flags.contains(Flags::PRIVATE) {
@@ -481,27 +483,28 @@ impl Region {
         let map_len = sys::round_up(len, sys::page_size())
             .filter(|&l| l <= isize::MAX as usize && (len as u64) <= i64::MAX as u64)
             .ok_or_else(|| too_large(CALL, format_args!("len {len}")))?;
-        if name.contains('\0') {
+        let shown = show(name);
+        if name.contains(&0) {
             return Err(Error::invalid(
                 CALL,
-                format_args!("name {name:?} contains a NUL byte"),
+                format_args!("name {shown} contains a NUL byte"),
             ));
         }
         let (fd, sealable) =
-            sys::with_c_bytes(name.as_bytes(), sys::shareable_object).map_err(|e| Error::Os {
+            sys::with_c_bytes(name, sys::shareable_object).map_err(|e| Error::Os {
                 call: CALL,
-                msg: msg!("creating the shared memory object {name:?}"),
+                msg: msg!("creating the shared memory object {shown}"),
                 source: e,
             })?;
         sys::set_len(fd.as_fd(), len as u64).map_err(|e| Error::Os {
             call: CALL,
-            msg: msg!("ftruncate of {name:?} to {len} bytes"),
+            msg: msg!("ftruncate of {shown} to {len} bytes"),
             source: e,
         })?;
         let map = sys::map_fd(fd.as_fd(), 0, map_len, &spec).map_err(|e| Error::Os {
             call: CALL,
             msg: msg!(
-                "mmap of {len} bytes of {name:?} with {flags}{}",
+                "mmap of {len} bytes of {shown} with {flags}{}",
                 because(&e, sys::Asked::Map(map_len))
             ),
             source: e,

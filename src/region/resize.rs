@@ -146,16 +146,24 @@ impl Region {
                 if new_len <= old_len {
                     self.remap(CALL, new_len, new_map_len, &spec, None, 0)?;
                 } else {
-                    let file = self.reopen(CALL, end)?;
+                    let (file, grown_from) = self.reopen(CALL, end)?;
                     let aligned = origin.offset - self.delta as u64;
-                    self.remap(
+                    let remapped = self.remap(
                         CALL,
                         new_len,
                         new_map_len,
                         &spec,
                         Some(file.as_fd()),
                         aligned,
-                    )?;
+                    );
+                    if let (Err(_), Some(size)) = (&remapped, grown_from) {
+                        // Put the file back as it was, unless somebody changed
+                        // its size since.
+                        if sys::fstat(file.as_fd()).is_ok_and(|st| st.size == end) {
+                            let _ = sys::truncate(file.as_fd(), size);
+                        }
+                    }
+                    remapped?;
                 }
             }
         }
@@ -311,8 +319,9 @@ impl Region {
 
     /// Reopen a file region's file to grow into it: the same file (device and
     /// inode), at least `end` bytes long, grown (blocks allocated) when the
-    /// region was mapped with `MM_CREATE`.
-    pub(super) fn reopen(&self, call: &'static str, end: u64) -> Result<File> {
+    /// region was mapped with `MM_CREATE`; with the size it had when this
+    /// call grew it.
+    pub(super) fn reopen(&self, call: &'static str, end: u64) -> Result<(File, Option<u64>)> {
         let Kind::File(origin) = &self.kind else {
             unreachable!("reopen of a non-file region")
         };
@@ -369,7 +378,8 @@ impl Region {
                         source: e,
                     }
                 })?;
+            return Ok((file, Some(st.size)));
         }
-        Ok(file)
+        Ok((file, None))
     }
 }

@@ -46,7 +46,7 @@ pub(crate) use std::os::fd::{AsFd as AsDescriptor, AsRawFd as AsRawDescriptor};
 pub(crate) mod errno {
     pub(crate) use libc::{
         EACCES, EAGAIN, EBUSY, EDQUOT, EEXIST, EFAULT, EFBIG, EINTR, EINVAL, EIO, EISDIR, ELOOP,
-        ENODEV, ENOENT, ENOMEM, ENOSPC, ENOTSUP, EPERM, EROFS, ESTALE,
+        ENODEV, ENOENT, ENOMEM, ENOSPC, ENOTSUP, ENXIO, EPERM, EROFS, ESTALE,
     };
 }
 

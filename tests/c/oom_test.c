@@ -238,6 +238,10 @@ static void shareable(void)
         CALL(mm_seal(r, 0x80));
         CALL(mm_unmap(r));
     }
+    r = NULL;
+    /* A name that is not UTF-8: taken as its bytes, no lossy copy. */
+    if (CALL(mm_map_shareable("label-\xff", page, MM_READ | MM_WRITE | MM_SHARED, &r)) == 0)
+        CALL(mm_unmap(r));
     CALL(mm_map_shareable(NULL, page, MM_READ | MM_SHARED, &r));
     CALL(mm_map_shareable("x", 0, MM_READ | MM_SHARED, &r));
     CALL(mm_map_shareable("x", page, MM_READ | MM_PRIVATE, &r));

@@ -386,3 +386,62 @@ fn paths_of_every_length_map_create_and_grow() {
         assert!(e.to_string().starts_with("mm_map_file: "), "{e}");
     }
 }
+
+#[test]
+fn a_failed_grow_of_a_created_file_leaves_the_file_as_it_was() {
+    // MM_CREATE grows the file before the mapping; when the mapping cannot
+    // grow (here: split by mm_protect, the addresses after it taken), the
+    // file goes back to its old size.
+    let d = TempDir::new("grow-undo");
+    let path = d.path().join("f");
+    let page = mmkit::page_size();
+    let rw = Flags::READ | Flags::WRITE | Flags::SHARED | Flags::CREATE;
+    let mut r = Region::file(&path, 0, 2 * page, rw).unwrap();
+    r.protect(0, page, Flags::READ).unwrap();
+    let after = (r.as_ptr() as usize + r.len()) as *mut libc::c_void;
+    // SAFETY: one fresh page at a hint address; MAP_FIXED_NOREPLACE never
+    // replaces a mapping (EEXIST if one is there).
+    let taken = unsafe {
+        libc::mmap(
+            after,
+            page,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if taken != after {
+        // Something of this process is there already: taken all the same.
+        assert!(taken == libc::MAP_FAILED, "the page landed elsewhere");
+    }
+    let e = r
+        .resize(64 * page)
+        .expect_err("grew a split region with no room");
+    assert_eq!(e.errno(), libc::EBUSY, "{e}");
+    assert_eq!(
+        fs::metadata(&path).unwrap().len(),
+        2 * page as u64,
+        "the file stayed grown"
+    );
+    assert_eq!(r.len(), 2 * page);
+    if taken == after {
+        // SAFETY: the page mapped above, ours alone.
+        unsafe { libc::munmap(taken, page) };
+    }
+}
+
+#[test]
+fn a_socket_is_enodev_with_and_without_create() {
+    let d = TempDir::new("socket");
+    let path = d.path().join("sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    for flags in [
+        Flags::READ | Flags::SHARED,
+        Flags::READ | Flags::WRITE | Flags::SHARED | Flags::CREATE,
+    ] {
+        let e = Region::file(&path, 0, 0, flags).expect_err("mapped a socket");
+        assert_eq!(e.errno(), libc::ENODEV, "{e}");
+        assert!(e.to_string().contains("cannot map a socket"), "{e}");
+    }
+}
