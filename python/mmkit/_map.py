@@ -85,6 +85,8 @@ def map_file(path: PathType, offset: int = 0, length: int = 0, *, write: bool = 
     (EINVAL).  The file is closed before this returns.
     """
     encoded = _path(path)
+    # The name errors carry, had now: a PathLike is asked once, before the call.
+    filename = encoded if isinstance(path, bytes) else os.fsdecode(encoded)
     off = _size(offset, "offset", _U64_MAX)
     n = _size(length, "length")
     flags = READ | _options(
@@ -96,7 +98,7 @@ def map_file(path: PathType, offset: int = 0, length: int = 0, *, write: bool = 
     )
     out = ctypes.c_void_p()
     rc = _lib_c.mm_map_file(encoded, off, n, flags, ctypes.byref(out))
-    return _adopt_out(rc, out, os.fspath(path), n or None)
+    return _adopt_out(rc, out, filename, n or None)
 
 
 def map_fd(fd: Union[int, Any], offset: int = 0, length: int = 0, *, write: bool = False,

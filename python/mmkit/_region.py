@@ -319,8 +319,11 @@ class Region:
         :mod:`mmap`, until the guard (``MM_GUARD``) lands; ``r[a:b]`` /
         :meth:`read` are the fault-safe way when the library has ``mm_read``.  PermissionError
         while a page is protected against reading (or, after protect() of
-        part of the region, where the system cannot tell).
+        part of the region, where the system cannot tell).  BufferError from
+        code run inside one of the region's own methods (a profiler, a signal
+        handler): a resize may be half done there.
         """
+        self._not_inside("view")
         with self._lock:
             self._check_open()
             n = self._len
@@ -435,6 +438,10 @@ class Region:
         with self._lock:
             self._check_open()
             _require("mm_read")
+            if size is not None and (off > self._len or size > self._len - off):
+                # Refused before a buffer of `size` bytes is made.
+                raise OSError(_errno.EINVAL, "mm_read: range [%d, %d) is outside the region "
+                              "(%d bytes)" % (off, off + size, self._len))
             return self._read_bytes(off, max(0, self._len - off) if size is None else size)
 
     def write(self, offset: int, data: Buffer) -> None:

@@ -497,3 +497,67 @@ def test_the_package_s_own_copies_refuse_protected_pages_without_a_signal():
     if not has("mm_resize"):
         pytest.skip("needs mm_resize")
     assert run_in_child(_copies_without_the_library) == 0
+
+
+# --- found by review ------------------------------------------------------------------
+
+def _view_during_resize():
+    """A trace hook asks for view() at every line of resize(): refused, never
+    a view over the old address (which touching would turn into SIGSEGV)."""
+    a = mmkit.map_anon(PAGE)
+    b = mmkit.map_anon(PAGE)
+    outcome = []
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_name == "resize":
+            def local(frame, event, arg):
+                if event == "line" and b._lock._is_owned():   # inside: the window
+                    try:
+                        outcome.append(b.view())
+                    except BufferError:
+                        outcome.append("refused")
+                return local
+            return local
+        return None
+    sys.settrace(tracer)
+    try:
+        b.resize(256 * PAGE)
+    finally:
+        sys.settrace(None)
+    if not outcome or any(o != "refused" for o in outcome):
+        return 10
+    with b.view() as v:
+        v[-1] = 1                            # the new, real view works
+    a.close()
+    b.close()
+    return 0
+
+
+def test_view_from_code_run_inside_resize_is_refused():
+    if not has("mm_resize"):
+        pytest.skip("needs mm_resize")
+    code = run_in_child(_view_during_resize)
+    assert code == 0, _status(code)
+
+
+def test_a_huge_read_is_einval_before_any_buffer_is_made():
+    with mmkit.map_anon(PAGE) as r:
+        for off, n in ((0, 2 ** 40), (0, PAGE + 1), (PAGE + 1, 0), (5, PAGE)):
+            with pytest.raises(OSError) as info:
+                r.read(off, n)
+            assert info.value.errno == errno.EINVAL
+
+
+def test_a_path_is_asked_for_its_name_once(tmp_path):
+    calls = []
+
+    class Once:
+        def __fspath__(self):
+            calls.append(1)
+            if len(calls) > 1:
+                raise RuntimeError("asked twice")
+            return str(tmp_path / "missing")
+
+    with pytest.raises(FileNotFoundError) as info:
+        mmkit.map_file(Once())
+    assert info.value.filename == str(tmp_path / "missing") and calls == [1]
