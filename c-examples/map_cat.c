@@ -27,12 +27,13 @@
  * Into a pipe (Linux): the book writes the mapping with write(), which
  * copies the bytes into the pipe's own pages, and the reader copies them a
  * second time out of the pipe.  With one end of a 64 KiB pipe on each CPU
- * the two copies take turns, and map_cat was 1.2-1.6x slower than GNU cat
+ * the two copies take turns, and map_cat was 1.2-1.5x slower than GNU cat
  * there.  So when standard output is a pipe, map_cat hands the mapped pages
  * to it with vmsplice(2) instead: the pipe then holds references to the
  * file's page-cache pages (our mapping is read-only and private, and we never
  * write it, so its pages ARE the page cache's), and the reader's copy is the
- * only one (0.8x cat in figure 5).  It is still the book's program: one
+ * only one (0.76-0.89x cat in figure 5; nearer parity on a quiet machine,
+ * where the pipe's wake-ups, not the copies, set the pace).  It is still the book's program: one
  * mapping of the whole file, made the same way, given to the pipe in one
  * loop that the kernel serves a pipe's worth at a time as the reader drains
  * it, just as it serves write().  Everywhere else (files, terminals,
