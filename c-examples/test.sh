@@ -38,6 +38,7 @@ errline() { head -n 1 "$T/err"; }
 
 PAGE=$(getconf PAGESIZE)
 IS_ROOT=0; [ "$(id -u)" = 0 ] && IS_ROOT=1
+IS_LINUX=0; [ "$(uname -s)" = Linux ] && IS_LINUX=1
 
 # ---------------------------------------------------------------- binaries
 missing=""
@@ -130,11 +131,231 @@ elif [ "$rss_small" -lt $(( rss_sparse + 4096 )) ]; then
 else pass "$name"; fi
 rm -f "$T/sparse"
 
-name="map_cat: 5 MiB through a pipe"
-timeout 60 "$E/map_cat" "$D/big" | cat >"$T/out"
-if [ "${PIPESTATUS[0]}" -ne 0 ]; then fail "$name" "exit ${PIPESTATUS[0]}"
-elif ! cmp -s "$T/out" "$D/big"; then fail "$name" "output differs from input"
+# Into a pipe map_cat hands the mapped pages over with vmsplice (Linux), and
+# writes everything else (standard input, unmappable files) with write(): the
+# output must still be exactly cat's, in order, whoever drains the pipe.
+# run_pipe CMD...: like run, but stdout is a pipe drained by cat into $T/out
+run_pipe() { timeout 60 "$@" 2>"$T/err" | cat >"$T/out"; rc=${PIPESTATUS[0]}; }
+for f in empty one p4095 p4096 p4097 big nul; do
+    name="map_cat: $f file ($(wc -c <"$D/$f") bytes) into a pipe copied exactly"
+    run_pipe "$E/map_cat" "$D/$f"
+    if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(errline)"
+    elif ! cmp -s "$T/out" "$D/$f"; then fail "$name" "output differs from input"
+    elif [ -s "$T/err" ]; then fail "$name" "unexpected stderr: $(errline)"
+    else pass "$name"; fi
+done
+
+name="map_cat: several files, an empty one and standard input into a pipe equal cat of them"
+cat "$D/text" "$D/empty" "$D/big" - "$D/nul" /dev/null "$D/p4097" <"$D/p4095" >"$T/want"
+run_pipe "$E/map_cat" "$D/text" "$D/empty" "$D/big" - "$D/nul" /dev/null "$D/p4097" <"$D/p4095"
+if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(errline)"
+elif ! cmp -s "$T/out" "$T/want"; then fail "$name" "output differs from cat"
 else pass "$name"; fi
+
+name="map_cat: 5 MiB into a pipe whose reader starts late"
+timeout 60 "$E/map_cat" "$D/big" "$D/big" | { sleep 0.3; cat; } >"$T/out"
+cat "$D/big" "$D/big" >"$T/want"
+if [ "${PIPESTATUS[0]}" -ne 0 ]; then fail "$name" "exit ${PIPESTATUS[0]}"
+elif ! cmp -s "$T/out" "$T/want"; then fail "$name" "output differs from input"
+else pass "$name"; fi
+
+# Which system call carried the bytes: strace's record of map_cat alone.
+# Into a pipe every byte of a mapped file must go through vmsplice and only
+# standard input through write(); into a file no vmsplice at all.
+have_strace=1
+if ! command -v strace >/dev/null; then
+    if [ $IS_ROOT = 1 ] && command -v apt-get >/dev/null; then
+        apt-get install -y strace >"$T/apt-strace.log" 2>&1 || true
+    fi
+    command -v strace >/dev/null || have_strace=0
+fi
+[ $have_strace = 1 ] && ! strace -o /dev/null true >/dev/null 2>&1 && have_strace=0   # ptrace refused
+# bytes_by SYSCALL: the sum of the return values of SYSCALL(1, ...) in $T/strace
+bytes_by() { awk -v c="$1(1," 'index($0, c) == 1 { n = $NF; s += n } END { print s + 0 }' "$T/strace"; }
+STRACE=(strace -o "$T/strace" -e trace=vmsplice,write -e signal=none)
+name="map_cat: into a pipe the mapped files go through vmsplice, standard input through write (strace)"
+name2="map_cat: into a file everything goes through write, no vmsplice (strace)"
+if [ $IS_LINUX = 0 ]; then
+    skip "$name" "vmsplice is Linux-only"
+elif [ $have_strace = 0 ]; then
+    skip "$name" "strace is not installed or cannot trace here (and could not be installed as this user)"
+    skip "$name2" "strace is not installed or cannot trace here"
+else
+    mapped=$(( $(wc -c <"$D/text") + $(wc -c <"$D/big") + $(wc -c <"$D/p4097") ))
+    run_pipe "${STRACE[@]}" "$E/map_cat" "$D/text" "$D/empty" "$D/big" - "$D/p4097" <"$D/p4095"
+    cat "$D/text" "$D/big" "$D/p4095" "$D/p4097" >"$T/want"
+    vs=$(bytes_by vmsplice); wr=$(bytes_by write)
+    if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(errline)"
+    elif ! cmp -s "$T/out" "$T/want"; then fail "$name" "output differs from cat"
+    elif [ "$vs" != "$mapped" ] || [ "$wr" != 4095 ]; then
+        fail "$name" "vmsplice carried $vs bytes (want $mapped), write $wr (want 4095)"
+    else pass "$name ($(grep -c '^vmsplice(' "$T/strace") vmsplice calls)"; fi
+
+    run "${STRACE[@]}" "$E/map_cat" "$D/text" "$D/big"
+    cat "$D/text" "$D/big" >"$T/want"
+    vs=$(grep -c '^vmsplice(' "$T/strace"); wr=$(bytes_by write)
+    if [ $rc -ne 0 ]; then fail "$name2" "exit $rc: $(errline)"
+    elif ! cmp -s "$T/out" "$T/want"; then fail "$name2" "output differs from cat"
+    elif [ "$vs" != 0 ] || [ "$wr" != "$(wc -c <"$T/want")" ]; then
+        fail "$name2" "$vs vmsplice calls, write carried $wr bytes"
+    else pass "$name2"; fi
+fi
+
+# vmsplice refused: an LD_PRELOAD shim lets the first MMKIT_VMSPLICE_OK calls
+# through and then fails with MMKIT_VMSPLICE_ERR.  Refusals that mean "not
+# here" (ENOSYS, EPERM, EINVAL, EBADF, ENOMEM) must leave the rest to write()
+# with the output still exact; any other error is a write error (exit 1).
+name="map_cat: vmsplice refused (ENOSYS after 3 calls, EINVAL at once, ...): write() carries the rest exactly"
+name2="map_cat: vmsplice failing with EIO is a write error, exit 1"
+cat >"$T/vmsplice_shim.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+static int calls;
+ssize_t vmsplice(int fd, const struct iovec *iov, size_t n, unsigned int flags)
+{
+    static const struct { const char *name; int e; } errs[] = {
+        { "ENOSYS", ENOSYS }, { "EPERM", EPERM }, { "EINVAL", EINVAL },
+        { "EBADF", EBADF }, { "ENOMEM", ENOMEM }, { "EIO", EIO } };
+    const char *ok = getenv("MMKIT_VMSPLICE_OK"), *err = getenv("MMKIT_VMSPLICE_ERR");
+    ssize_t (*real)(int, const struct iovec *, size_t, unsigned int) =
+        (ssize_t (*)(int, const struct iovec *, size_t, unsigned int))dlsym(RTLD_NEXT, "vmsplice");
+    if (calls++ < (ok ? atoi(ok) : 0))
+        return real(fd, iov, n, flags);
+    for (size_t i = 0; err && i < sizeof errs / sizeof errs[0]; i++)
+        if (strcmp(err, errs[i].name) == 0) {
+            errno = errs[i].e;
+            return -1;
+        }
+    return real(fd, iov, n, flags);
+}
+C
+CC_SHIM=${CC:-cc}
+if [ $IS_LINUX = 0 ]; then
+    skip "$name" "vmsplice is Linux-only"
+elif ! command -v "$CC_SHIM" >/dev/null \
+     || ! "$CC_SHIM" -shared -fPIC -o "$T/vmsplice_shim.so" "$T/vmsplice_shim.c" -ldl >"$T/shim.log" 2>&1; then
+    skip "$name" "cannot build an LD_PRELOAD shim with $CC_SHIM: $(head -n 1 "$T/shim.log" 2>/dev/null)"
+else
+    cat "$D/text" "$D/big" "$D/p4097" >"$T/want"
+    bad=""
+    for case in ENOSYS:3 EPERM:0 EINVAL:0 EBADF:5 ENOMEM:1; do
+        run_pipe env LD_PRELOAD="$T/vmsplice_shim.so" MMKIT_VMSPLICE_ERR="${case%:*}" \
+            MMKIT_VMSPLICE_OK="${case#*:}" "$E/map_cat" "$D/text" "$D/big" "$D/p4097"
+        if [ $rc -ne 0 ] || ! cmp -s "$T/out" "$T/want" || [ -s "$T/err" ]; then
+            bad="$bad ${case%:*} (exit $rc: $(errline))"
+        fi
+    done
+    if [ -z "$bad" ]; then pass "$name"; else fail "$name" "wrong output or exit with$bad"; fi
+
+    run_pipe env LD_PRELOAD="$T/vmsplice_shim.so" MMKIT_VMSPLICE_ERR=EIO MMKIT_VMSPLICE_OK=2 \
+        "$E/map_cat" "$D/big" "$D/text"
+    if [ $rc -eq 1 ] && grep -qxF "map_cat: write error: Input/output error" "$T/err"; then pass "$name2"
+    else fail "$name2" "exit $rc: $(errline)"; fi
+fi
+
+# Odd standard outputs, set up from Python: a pipe or socket left
+# O_NONBLOCK (vmsplice waits; write() gets EAGAIN and must wait too), the
+# read end of a pipe (vmsplice would *read* from it: map_cat must use
+# write(), which fails with EBADF, and not hang), a file truncated while
+# map_cat is blocked writing it (EFAULT, not SIGBUS), and a file changed
+# after map_cat has exited but before the reader has read (into a pipe the
+# reader gets the new bytes: the documented vmsplice caveat).
+cat >"$T/odd_out.py" <<'PY'
+import fcntl, os, socket, subprocess, sys, time
+mode, exe, path = sys.argv[1:4]
+def nonblock(fd):
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+def ends(kind):
+    if kind == "pipe":
+        return os.pipe()
+    a, b = socket.socketpair()
+    return a.detach(), b.detach()
+def drain(r, first=b""):
+    out = [first]
+    while True:
+        b = os.read(r, 1 << 20)
+        if not b:
+            return b"".join(out)
+        out.append(b)
+def start(w):
+    p = subprocess.Popen([exe, path], stdout=w, stderr=subprocess.PIPE)
+    os.close(w)
+    return p
+if mode in ("nonblock-pipe", "nonblock-socket"):
+    r, w = ends(mode.split("-")[1])
+    nonblock(w)
+    p = start(w)
+    time.sleep(0.3)                      # let it fill the pipe and wait
+    got = drain(r)
+    err = p.communicate(timeout=30)[1]
+    ok = p.returncode == 0 and got == open(path, "rb").read() and not err
+    print("ok" if ok else "exit %d, %d bytes, %r" % (p.returncode, len(got), err[:200]))
+elif mode == "read-end":
+    r, w = os.pipe()
+    p = subprocess.Popen([exe, path], stdout=r, stderr=subprocess.PIPE)
+    try:
+        err = p.communicate(timeout=10)[1]
+    except subprocess.TimeoutExpired:
+        p.kill(); p.wait()
+        print("hung (killed after 10 s)"); sys.exit()
+    ok = p.returncode == 1 and b"map_cat: write error: Bad file descriptor" in err
+    print("ok" if ok else "exit %d, %r" % (p.returncode, err[:200]))
+elif mode in ("truncate-pipe", "truncate-socket"):
+    r, w = ends(mode.split("-")[1])
+    p = start(w)
+    first = os.read(r, 1)                # it is writing, and blocked long before the end
+    time.sleep(0.1)
+    os.truncate(path, 0)
+    got = drain(r, first)
+    err = p.communicate(timeout=30)[1]
+    ok = p.returncode == 1 and b"map_cat: write error: Bad address" in err
+    print("ok" if ok else "exit %d, %d bytes, %r" % (p.returncode, len(got), err[:200]))
+elif mode in ("change-pipe", "change-socket"):
+    r, w = ends(mode.split("-")[1])
+    with open(path, "wb") as f:
+        f.write(b"A" * 4096)
+    p = start(w)
+    p.wait(timeout=30)                   # 4 KiB fit in the pipe: map_cat is done
+    with open(path, "r+b") as f:         # same file, same page-cache page
+        f.write(b"B" * 4096)
+    got = drain(r)
+    print({b"A" * 4096: "old", b"B" * 4096: "new"}.get(got, "%d other bytes" % len(got))
+          if p.returncode == 0 else "exit %d" % p.returncode)
+PY
+odd_out() { timeout 60 python3 "$T/odd_out.py" "$1" "$E/map_cat" "$2" 2>&1 | tail -n 1; }
+if ! command -v python3 >/dev/null; then
+    skip "map_cat: odd standard outputs" "no python3"
+else
+    for kind in pipe socket; do
+        name="map_cat: into an O_NONBLOCK $kind with a late reader, 5 MiB copied exactly"
+        res=$(odd_out "nonblock-$kind" "$D/big")
+        if [ "$res" = ok ]; then pass "$name"; else fail "$name" "$res"; fi
+    done
+
+    name="map_cat: onto the read end of a pipe: write error EBADF, exit 1, no hang"
+    res=$(odd_out read-end "$D/text")
+    if [ "$res" = ok ]; then pass "$name"; else fail "$name" "$res"; fi
+
+    for kind in pipe socket; do
+        name="map_cat: file truncated while it goes into a $kind: write error EFAULT, exit 1, no SIGBUS"
+        cp "$D/big" "$T/trunc"
+        res=$(odd_out "truncate-$kind" "$T/trunc")
+        if [ "$res" = ok ]; then pass "$name"; else fail "$name" "$res"; fi
+    done
+
+    if [ $IS_LINUX = 1 ]; then want=new; else want=old; fi
+    name="map_cat: file changed before the reader reads: a pipe reader sees the $want bytes (vmsplice caveat)"
+    res=$(odd_out change-pipe "$T/change")
+    if [ "$res" = "$want" ]; then pass "$name"; else fail "$name" "the reader saw: $res"; fi
+    name="map_cat: file changed before the reader reads: a socket reader sees the old bytes (write copies)"
+    res=$(odd_out change-socket "$T/change")
+    if [ "$res" = old ]; then pass "$name"; else fail "$name" "the reader saw: $res"; fi
+fi
 
 for bad in missing dir; do
     name="map_cat: $bad path reported, other files still printed, exit non-zero"
@@ -315,7 +536,6 @@ if [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ]; then pass "$name"; else fail "$name" "exit 
 # Unix socket (SCM_RIGHTS).  Lines are checked exactly; the pids and
 # descriptor numbers are taken from the output and checked against each
 # other.
-IS_LINUX=0; [ "$(uname -s)" = Linux ] && IS_LINUX=1
 SU_BIN=$(readlink -f "$E/share_unrelated")
 # names a leaked POSIX shm object of the non-memfd backend would have
 # (/mmkit-PID-SEQ-HEX, unlinked at once by the library), or our label
@@ -479,6 +699,13 @@ else
     if [ $rc -eq 1 ] && ! grep -qE '==[0-9]+==' "$T/err"; then pass "$name"
     else fail "$name" "exit $rc: $(grep -m1 -E '==[0-9]+==' "$T/err")"; fi
     vg "map_cat stdin" "" "$E/map_cat" - <"$D/text"
+    name="valgrind: map_cat into a pipe (vmsplice on Linux)"
+    "${VG[@]}" "$E/map_cat" "$D/empty" "$D/nul" "$D/p4097" "$D/big" - <"$D/text" 2>"$T/err" | cat >"$T/out"
+    rc=${PIPESTATUS[0]}
+    cat "$D/nul" "$D/p4097" "$D/big" "$D/text" >"$T/want"
+    if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(grep -m1 -E '==[0-9]+==' "$T/err" || errline)"
+    elif ! cmp -s "$T/out" "$T/want"; then fail "$name" "output differs from cat"
+    else pass "$name"; fi
     vg "mmap_sync --sync" "counter = 1" "$E/mmap_sync" --sync "$T/rec-vg"
     vg "mmap_sync --async" "counter = 2" "$E/mmap_sync" --async "$T/rec-vg"
     vg "mmap_sync --invalidate" "counter = 3" "$E/mmap_sync" --invalidate "$T/rec-vg"
