@@ -220,7 +220,8 @@ pub fn open_fds() -> usize {
 /// The value of field `key` (e.g. "VmFlags:") in /proc/self/smaps for the
 /// mapping containing `addr`.
 pub fn smaps_field(addr: *const u8, key: &str) -> String {
-    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    // Lossy: a memfd's name (in its mapping's line) need not be UTF-8.
+    let smaps = String::from_utf8_lossy(&std::fs::read("/proc/self/smaps").unwrap()).into_owned();
     let a = addr as usize;
     let mut inside = false;
     for line in smaps.lines() {

@@ -487,7 +487,9 @@ impl Tail {
 /// The kernel's attributes (`/proc/self/smaps` VmFlags) of the `n` pages
 /// from address `addr`.
 pub(super) fn vma_attrs(addr: usize, n: usize, page: usize) -> Result<Vec<Attr>, String> {
-    let smaps = std::fs::read_to_string("/proc/self/smaps")
+    // Lossy: a memfd's name (in its mapping's line) need not be UTF-8.
+    let smaps = std::fs::read("/proc/self/smaps")
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .map_err(|e| format!("reading /proc/self/smaps: {e}"))?;
     let mut vmas: Vec<(usize, usize, Vec<&str>)> = vec![];
     let mut cur = None;
