@@ -34,7 +34,6 @@ const CAPS: &[&str] = &[
     "mmkit_o_search",          // O_SEARCH: the same, the POSIX way
     "mmkit_rlimit_as",         // RLIMIT_AS (the libc crate has none for OpenBSD)
     "mmkit_partial_mlock",     // a failed mlock may leave part of its range locked (Linux)
-    "mmkit_quick_paths",       // the second, shorter paths of the usual calls (see BENCHMARKS.md)
 ];
 
 /// Capabilities switched off by `MMKIT_DISABLE=map_anonymous,memfd,...` (the
@@ -55,11 +54,7 @@ fn caps_for(os: &str) -> Vec<&'static str> {
         "freebsd" | "openbsd" | "netbsd" | "dragonfly" | "macos" | "ios"
     );
     let solaris_like = matches!(os, "illumos" | "solaris");
-    // Not a system capability: the quick paths for the usual flag words and
-    // the anonymous handle built in place. They stay only while an A/B of the
-    // two builds (bench/ab.sh) shows they pay; MMKIT_DISABLE=quick_paths
-    // builds the library without them.
-    let mut caps = vec!["mmkit_quick_paths"];
+    let mut caps = Vec::new();
     if linux_like || bsd_like || solaris_like {
         caps.push("mmkit_map_anonymous");
     }

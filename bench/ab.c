@@ -4,7 +4,7 @@
  *   ab A.so A2.so B.so [FILE]
  *
  * A and A2 are copies of one build (the A/A control: the noise band), B the
- * build to compare (for instance MMKIT_DISABLE=quick_paths). All three are
+ * build to compare (for instance one built with MMKIT_DISABLE=...). All three are
  * dlopen'ed into this one process. Each round times a batch of figure 1's
  * loop (mm_map_anon + touch + mm_unmap of 4 KiB) and, with FILE, figure 2's
  * (mm_map_file + mm_unmap) through each library, in an order that rotates from

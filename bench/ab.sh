@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # bench/ab.sh - A/B of two library builds in one process (bench/ab.c).
 #
-#   bash bench/ab.sh [DISABLE]      (default DISABLE=quick_paths)
+#   bash bench/ab.sh DISABLE      (a capability of build.rs, e.g. map_populate)
 #
 # A is the release build as it is; B the same sources built with
 # MMKIT_DISABLE=$DISABLE (its own CARGO_TARGET_DIR). Both are dlopen'ed by
 # bench/ab.c with a copy of A as the A/A control, figures 1 and 2's loops
-# interleaved. A second path stays only while B/A is at least 1.02 on one
-# of them (issue 16; see BENCHMARKS.md).
+# interleaved. How the quick paths were weighed (and removed) with it, and
+# the rule that a second path must show 2% to stay: BENCHMARKS.md.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-off=${1:-quick_paths}
+off=${1:?usage: bench/ab.sh DISABLE (a capability of build.rs)}
 out=$root/build/ab
 mkdir -p "$out"
 (cd "$root" && cargo build --release --lib --quiet)

@@ -176,8 +176,7 @@ unsafe fn peek<'a>(r: *const mm_region) -> Option<&'a Region> {
 ///
 /// The handle's memory is had first (from `malloc`; `mm_unmap` frees it) and
 /// the new region moved into it once; when `make` fails the memory is freed
-/// and `out` is left alone. (`mm_map_anon` goes further: `Region::anon_then`
-/// writes the region's fields straight into the handle.)
+/// and `out` is left alone.
 ///
 /// # Safety
 /// `out` was checked non-NULL and points to writable storage for a pointer.
@@ -256,18 +255,8 @@ pub unsafe extern "C" fn mm_map_anon(len: usize, flags: u32, out: *mut *mut mm_r
             return Err(null(CALL, "out"));
         }
         let flags = map_flags(CALL, flags)?;
-        #[cfg(not(mmkit_quick_paths))]
         // SAFETY: out is non-NULL and, per the C contract, writable.
-        return unsafe { create(CALL, out, || Region::anon(len, flags)) };
-        #[cfg(mmkit_quick_paths)]
-        {
-            // The region built straight into its handle (see BENCHMARKS.md).
-            let memory = HandleMemory::new(CALL)?;
-            let handle = Region::anon_then(len, flags, |region| memory.fill(region))?;
-            // SAFETY: out is non-NULL and, per the C contract, writable.
-            unsafe { out.write(handle) };
-            Ok(())
-        }
+        unsafe { create(CALL, out, || Region::anon(len, flags)) }
     })
 }
 

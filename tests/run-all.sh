@@ -68,9 +68,8 @@ step rust cargo cargo test
 # suite runs against it), without memfd shareable memory comes from
 # shm_open+shm_unlink, without process_vm_* the fault-safe copies go through a
 # pipe, without mremap resizing makes a new mapping, without MADV_POPULATE_*
-# MM_POPULATE touches every page (through the kernel for file-backed memory),
-# and without the quick paths every flag word takes the full check.
-step rust-portable cargo env MMKIT_DISABLE=map_anonymous,memfd,o_tmpfile,seals,process_vm,mremap,map_populate,quick_paths \
+# MM_POPULATE touches every page (through the kernel for file-backed memory).
+step rust-portable cargo env MMKIT_DISABLE=map_anonymous,memfd,o_tmpfile,seals,process_vm,mremap,map_populate \
     CARGO_TARGET_DIR="$root/target/portable" cargo test
 step stage check make -s stage
 step c lines make -s test-c

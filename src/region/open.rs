@@ -10,41 +10,7 @@ impl Region {
     /// [`Region::flags`] reports which. `len == 0` is `EINVAL`.
     #[inline]
     pub fn anon(len: usize, flags: Flags) -> Result<Region> {
-        Self::anon_then(len, flags, |region| region)
-    }
-
-    /// [`Region::anon`], handing the new region to `keep`: a caller that
-    /// stores it (the C ABI's handle) has it built straight in place, where a
-    /// returned `Result<Region>` would be assembled on the stack and copied.
-    #[inline(always)]
-    pub(crate) fn anon_then<T>(
-        len: usize,
-        flags: Flags,
-        keep: impl FnOnce(Region) -> T,
-    ) -> Result<T> {
-        // The common request (plain memory, no option that needs work after
-        // `mmap`) takes a short path; every other request, and every failure,
-        // goes through `anon_with`, which has the same outcome for it.
-        if let Some(spec) = plain_anon_spec(flags) {
-            let map_len =
-                sys::round_up(len, sys::page_size()).filter(|&l| l <= isize::MAX as usize);
-            if let Some(map_len) = map_len.filter(|_| len != 0) {
-                return match sys::map_anonymous(map_len, &spec) {
-                    Ok(map) => Ok(keep(Region {
-                        map: Some(map),
-                        delta: 0,
-                        len,
-                        flags: AtomicU32::new(effective(flags).bits()),
-                        parts: AtomicU8::new(0),
-                        kind: Kind::Anonymous,
-                    })),
-                    // Reported, or served by /dev/zero, as the full path would;
-                    // the failed call is not repeated.
-                    Err(e) => Self::anon_with(len, flags, |_, _| Err(e)).map(keep),
-                };
-            }
-        }
-        Self::anon_with(len, flags, sys::map_anonymous).map(keep)
+        Self::anon_with(len, flags, sys::map_anonymous)
     }
 
     /// [`Region::anon`] with the `MAP_ANONYMOUS` attempt supplied, so the
