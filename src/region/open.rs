@@ -31,10 +31,11 @@ impl Region {
             if let Some(map_len) = map_len.filter(|_| len != 0) {
                 return match sys::map_anonymous(map_len, &spec) {
                     Ok(map) => Ok(keep(Region {
+                        guard: None,
                         map: Some(map),
                         delta: 0,
                         len,
-                        flags: AtomicU32::new(effective(flags).bits()),
+                        flags: AtomicU32::new(effective_anon(flags).bits()),
                         parts: AtomicU8::new(0),
                         kind: Kind::Anonymous,
                     })),
@@ -66,7 +67,7 @@ impl Region {
         let map_len = sys::round_up(len, sys::page_size())
             .filter(|&l| l <= isize::MAX as usize)
             .ok_or_else(|| too_large(CALL, format_args!("len {len}")))?;
-        let mut eff = effective(flags);
+        let mut eff = effective_anon(flags);
         let want_devzero = flags.contains(Flags::DEVZERO) || !sys::HAS_MAP_ANONYMOUS;
 
         let mut map = None;
@@ -113,9 +114,9 @@ impl Region {
         }
     }
 
-    /// Apply the options that act after `mmap` (huge page advice, populate) and
-    /// build the region. Inlined: without those options (the common case) it is
-    /// only the construction, built in the caller's return slot.
+    /// Apply the options that act after `mmap` (the guard, huge page advice,
+    /// populate) and build the region. Inlined: without those options (the
+    /// common case) it is only the construction, built in the caller's return slot.
     #[inline(always)]
     pub(super) fn finish(
         call: &'static str,
@@ -126,12 +127,18 @@ impl Region {
         eff: Flags,
         kind: Kind,
     ) -> Result<Region> {
+        let guard = if eff.contains(Flags::GUARD) {
+            Some(guard_mapping(call, &map, eff)?)
+        } else {
+            None
+        };
         let eff = if asked.intersects(Flags::HUGEPAGES | Flags::POPULATE) {
             Self::after_map(call, &map, asked, eff, &kind)?
         } else {
             eff
         };
         Ok(Region {
+            guard,
             map: Some(map),
             delta,
             len,
@@ -415,6 +422,7 @@ impl Region {
         };
         if len == 0 {
             return Ok(Region {
+                guard: None,
                 map: None,
                 delta: 0,
                 len: 0,

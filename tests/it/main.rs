@@ -16,6 +16,7 @@ mod beyond;
 mod fds;
 mod ffi;
 mod file;
+mod guard;
 mod header;
 mod limits;
 mod process;
