@@ -344,10 +344,15 @@ fn map_zeros(at: *mut u8, len: usize, prot: i32) -> *mut c_void {
         }
     };
     if p == libc::MAP_FAILED {
-        ptr::null_mut()
-    } else {
-        p
+        return ptr::null_mut();
     }
+    if !at.is_null() && p != at.cast() {
+        // Put elsewhere (an emulator may refuse MAP_FIXED): not a repair.
+        // SAFETY: unmaps the fresh mapping just made.
+        unsafe { libc::munmap(p, len) };
+        return ptr::null_mut();
+    }
+    p
 }
 
 /// The handler's work for a fault at `addr`: repair it if it lies in a live

@@ -170,12 +170,11 @@ pub(super) fn refaults(code: c_int) -> bool {
 }
 
 /// The default action: restore it and let the signal come again, now to
-/// kill. On Linux it is sent again with its own siginfo and stays pending
-/// (the signal is blocked inside the handler) until the handler returns; a
-/// fault, which could also be a signal sent with a fault's `si_code`, needs
-/// that too. Elsewhere a fault comes again by itself when the handler
-/// returns (its instruction runs again, with its own siginfo); any other
-/// signal is raised again.
+/// kill. A fault comes again by itself when the handler returns: its
+/// instruction runs again and faults again, with its own siginfo. Any other
+/// signal is sent again (Linux: with its own signal number, code and
+/// address) and stays pending, as it is blocked inside the handler, until
+/// the handler returns.
 ///
 /// # Safety
 /// Called from the handler with its arguments.
@@ -187,27 +186,55 @@ unsafe fn die(sig: c_int, info: *mut libc::siginfo_t, fault: bool) {
         libc::sigemptyset(&mut dfl.sa_mask);
         libc::sigaction(sig, &dfl, ptr::null_mut());
     }
-    #[cfg(target_os = "linux")]
-    if !info.is_null() {
-        // SAFETY: sends the kernel's own siginfo to this thread.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_rt_tgsigqueueinfo,
-                libc::getpid(),
-                libc::gettid(),
-                sig,
-                info,
-            )
-        };
-        if rc == 0 {
-            return;
-        }
+    if fault {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+    if !info.is_null() && resend(sig, info) {
+        return;
     }
     let _ = info;
-    if !fault {
-        // SAFETY: raise has no preconditions.
-        unsafe { libc::raise(sig) };
+    // SAFETY: raise has no preconditions.
+    unsafe { libc::raise(sig) };
+}
+
+/// Send `sig` to this thread again with the signal number, `si_code`,
+/// `si_errno` and address (or sender) of `info`, the rest zero.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+fn resend(sig: c_int, info: *const libc::siginfo_t) -> bool {
+    /// The kernel's 64-bit siginfo: three ints, padding, the union at 16.
+    #[repr(C)]
+    struct Fault {
+        signo: c_int,
+        errno: c_int,
+        code: c_int,
+        pad: c_int,
+        addr: *mut c_void,
+        rest: [u64; 13],
     }
+    const _: () = assert!(std::mem::size_of::<Fault>() == 128);
+    // SAFETY: info is the kernel's siginfo; these fields are always set.
+    let copy = unsafe {
+        Fault {
+            signo: (*info).si_signo,
+            errno: (*info).si_errno,
+            code: (*info).si_code,
+            pad: 0,
+            addr: (*info).si_addr(),
+            rest: [0; 13],
+        }
+    };
+    // SAFETY: sends a siginfo of the kernel's size to this very thread.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_tgsigqueueinfo,
+            libc::getpid(),
+            libc::gettid(),
+            sig,
+            &copy,
+        )
+    };
+    rc == 0
 }
 
 /// This thread's `errno`.
