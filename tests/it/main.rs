@@ -17,6 +17,7 @@ mod fds;
 mod ffi;
 mod file;
 mod guard;
+mod guard_model;
 mod header;
 mod limits;
 mod process;
