@@ -417,14 +417,12 @@ impl Slot {
         let p = (at - start) / page;
         let bits = self.bitmap_for(self.len.load(Ordering::Relaxed) / page);
         let (word, bit) = (p / 64, 1u64 << (p % 64));
-        if !bits.is_null() {
-            // SAFETY: the bitmap covers every page of the mapping.
-            let words = unsafe { bitmap(bits, self.bits_len.load(Ordering::Relaxed)) };
-            if words[word].load(Ordering::Relaxed) & bit != 0 {
-                // Repaired already by another thread: the access is retried.
-                return true;
-            }
-            words[word].fetch_or(bit, Ordering::SeqCst);
+        // SAFETY: a bitmap covers every page of the mapping.
+        let words = (!bits.is_null())
+            .then(|| unsafe { bitmap(bits, self.bits_len.load(Ordering::Relaxed)) });
+        if words.is_some_and(|w| w[word].load(Ordering::Relaxed) & bit != 0) {
+            // Repaired already by another thread: the access is retried.
+            return true;
         }
         // Only a page the kernel finds gone now is replaced. One it can read
         // is not lost: the fault was for a range unmapped and mapped again
@@ -442,6 +440,9 @@ impl Slot {
         }
         // Recorded before the page is replaced: a copy that reads the zeros
         // then also sees the loss.
+        if let Some(w) = words {
+            w[word].fetch_or(bit, Ordering::SeqCst);
+        }
         let (first, last) = (
             self.first.load(Ordering::Relaxed),
             self.last.load(Ordering::Relaxed),
@@ -457,10 +458,8 @@ impl Slot {
         self.lost.fetch_sub(1, Ordering::SeqCst);
         self.first.store(first, Ordering::SeqCst);
         self.last.store(last, Ordering::SeqCst);
-        if !bits.is_null() {
-            // SAFETY: as above.
-            let words = unsafe { bitmap(bits, self.bits_len.load(Ordering::Relaxed)) };
-            words[word].fetch_and(!bit, Ordering::SeqCst);
+        if let Some(w) = words {
+            w[word].fetch_and(!bit, Ordering::SeqCst);
         }
         false
     }
