@@ -258,20 +258,53 @@ fn errno_location() -> *mut c_int {
 /// tell. The guard repairs only a page the kernel finds gone (see
 /// `Slot::repair_locked`).
 pub(super) fn readable(addr: usize) -> Option<bool> {
-    probe::readable(addr)
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if !probe::PIPE.load(Ordering::Acquire) {
+        return probe::vm_readable(addr);
+    }
+    probe::pipe_readable(addr)
 }
 
-/// Linux: `process_vm_readv` of one byte of this process, `EFAULT` for a
-/// page that cannot be read (no descriptor needed).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-mod probe {
+/// How the kernel is asked. Linux: `process_vm_readv` of one byte of this
+/// process, `EFAULT` for a page that cannot be read, no descriptor needed.
+/// Elsewhere, and on Linux when that call is refused (a seccomp filter, an
+/// old kernel): a one-byte `write` from `addr` into a pipe opened for it at
+/// installation and kept (non-blocking, close-on-exec), `EFAULT` likewise.
+pub(super) mod probe {
     use super::*;
+    use std::os::fd::IntoRawFd;
 
-    pub(super) fn open() -> SysResult<()> {
+    /// The probe pipe's ends; `PIPE`: it is in use (Linux: only when
+    /// `process_vm_readv` is refused).
+    static FDS: [AtomicI32; 2] = [AtomicI32::new(-1), AtomicI32::new(-1)];
+    pub(in crate::sys::guard) static PIPE: AtomicBool = AtomicBool::new(false);
+
+    pub(in crate::sys::guard) fn open() -> SysResult<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let byte = 0u8;
+            if vm_readable(&byte as *const u8 as usize).is_some() {
+                return Ok(());
+            }
+        }
+        open_pipe()
+    }
+
+    /// Open the probe pipe and use it from now on.
+    pub(in crate::sys::guard) fn open_pipe() -> SysResult<()> {
+        let (rd, wr) = crate::sys::copy::cloexec_pipe()?;
+        for fd in [&rd, &wr] {
+            // SAFETY: fcntl on a descriptor we own.
+            cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) })?;
+        }
+        FDS[0].store(rd.into_raw_fd(), Ordering::Release);
+        FDS[1].store(wr.into_raw_fd(), Ordering::Release);
+        PIPE.store(true, Ordering::Release);
         Ok(())
     }
 
-    pub(super) fn readable(addr: usize) -> Option<bool> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub(in crate::sys::guard) fn vm_readable(addr: usize) -> Option<bool> {
         let mut byte = 0u8;
         let local = libc::iovec {
             iov_base: (&mut byte as *mut u8).cast(),
@@ -291,29 +324,8 @@ mod probe {
             _ => None,
         }
     }
-}
 
-/// Elsewhere: a one-byte `write` from `addr` into a pipe kept open for it
-/// (non-blocking, close-on-exec), `EFAULT` for a page that cannot be read.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-mod probe {
-    use super::*;
-    use std::os::fd::IntoRawFd;
-
-    static FDS: [AtomicI32; 2] = [AtomicI32::new(-1), AtomicI32::new(-1)];
-
-    pub(super) fn open() -> SysResult<()> {
-        let (rd, wr) = crate::sys::copy::cloexec_pipe()?;
-        for fd in [&rd, &wr] {
-            // SAFETY: fcntl on a descriptor we own.
-            cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) })?;
-        }
-        FDS[0].store(rd.into_raw_fd(), Ordering::Release);
-        FDS[1].store(wr.into_raw_fd(), Ordering::Release);
-        Ok(())
-    }
-
-    pub(super) fn readable(addr: usize) -> Option<bool> {
+    pub(in crate::sys::guard) fn pipe_readable(addr: usize) -> Option<bool> {
         let (rd, wr) = (
             FDS[0].load(Ordering::Acquire),
             FDS[1].load(Ordering::Acquire),

@@ -48,3 +48,67 @@ fn only_faults_come_back_by_themselves() {
         }
     }
 }
+
+/// A shared mapping of two pages over a file of one, and a page without access.
+fn probe_targets() -> (Mapping, *mut u8, *mut u8) {
+    let dir = std::env::temp_dir().join(format!("mmkit-probe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("f");
+    std::fs::write(&path, vec![9u8; page_size()]).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let spec = MapSpec {
+        prot: Prot(libc::PROT_READ),
+        share: Share::Shared,
+        noreserve: false,
+        populate: false,
+    };
+    let map = map_fd(std::os::fd::AsFd::as_fd(&file), 0, 2 * page_size(), &spec).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    // SAFETY: a fresh private mapping of one page, never touched.
+    let none = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            page_size(),
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANON,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(none, libc::MAP_FAILED);
+    let at = map.ptr();
+    (map, at, none.cast())
+}
+
+#[test]
+fn each_probe_tells_a_readable_page_from_a_gone_one() {
+    let (map, file_page, none) = probe_targets();
+    let byte = 7u8;
+    let here = &byte as *const u8 as usize;
+    let past_end = file_page as usize + page_size();
+    type Probe = (&'static str, fn(usize) -> Option<bool>);
+    let mut probes: Vec<Probe> = vec![];
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    probes.push(("process_vm_readv", signal::probe::vm_readable));
+    // The pipe, as the BSDs, macOS and illumos use it (and Linux where
+    // process_vm_readv is refused).
+    signal::probe::open_pipe().unwrap();
+    probes.push(("pipe", signal::probe::pipe_readable));
+    for (name, readable) in probes {
+        assert_eq!(readable(here), Some(true), "{name}: a local");
+        assert_eq!(
+            readable(file_page as usize + 5),
+            Some(true),
+            "{name}: in the file"
+        );
+        assert_eq!(
+            readable(past_end),
+            Some(false),
+            "{name}: past the end of the file"
+        );
+        assert_eq!(readable(none as usize), Some(false), "{name}: no access");
+    }
+    drop(map);
+    // SAFETY: the test's own mapping.
+    unsafe { libc::munmap(none.cast(), page_size()) };
+}
