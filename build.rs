@@ -34,6 +34,9 @@ const CAPS: &[&str] = &[
     "mmkit_o_search",          // O_SEARCH: the same, the POSIX way
     "mmkit_rlimit_as",         // RLIMIT_AS (the libc crate has none for OpenBSD)
     "mmkit_partial_mlock",     // a failed mlock may leave part of its range locked (Linux)
+    "mmkit_guard_bus_adrerr",  // a page past the end of a mapped file is SIGBUS with BUS_ADRERR
+    "mmkit_guard_bus_objerr",  // ... with BUS_OBJERR
+    "mmkit_guard_sigbus_prot", // SIGBUS also for protection faults (macOS)
 ];
 
 /// Capabilities switched off by `MMKIT_DISABLE=map_anonymous,memfd,...` (the
@@ -124,6 +127,25 @@ fn caps_for(os: &str) -> Vec<&'static str> {
     // MS_ASYNC|MS_INVALIDATE does nothing but answer EBUSY on locked memory.
     if linux_like {
         caps.push("mmkit_partial_mlock");
+    }
+    // The guard (MM_GUARD): the signal and si_code each kernel raises for an
+    // access to a page past the end of a mapped file, read in its sources.
+    // Linux: filemap_fault/shmem VM_FAULT_SIGBUS -> BUS_ADRERR (hardware
+    // memory errors are BUS_MCEERR_AR/AO). NetBSD: uvm_fault EINVAL ->
+    // BUS_ADRERR. macOS: KERN_MEMORY_ERROR -> SIGBUS, and XNU gives every
+    // SIGBUS BUS_ADRERR, protection faults (KERN_PROTECTION_FAILURE) included
+    // (the guard repairs only pages the kernel says cannot be read, and none
+    // in a region with protected parts). FreeBSD:
+    // vm_fault_trap KERN_OUT_OF_BOUNDS -> BUS_OBJERR (DragonFly assumed the
+    // same). OpenBSD: uvm_fault EIO -> BUS_OBJERR. illumos: FC_OBJERR ->
+    // BUS_OBJERR (BUS_ADRERR there is FC_HWERR, a hardware error).
+    if linux_like || matches!(os, "netbsd" | "macos" | "ios") {
+        caps.push("mmkit_guard_bus_adrerr");
+    } else if matches!(os, "freebsd" | "dragonfly" | "openbsd") || solaris_like {
+        caps.push("mmkit_guard_bus_objerr");
+    }
+    if matches!(os, "macos" | "ios") {
+        caps.push("mmkit_guard_sigbus_prot");
     }
     let off = disabled();
     caps.retain(|c| !off.iter().any(|d| d == c));

@@ -128,6 +128,19 @@ echo "Without the seal the peer can shrink the object under both mappings; a pla
 echo "load would then raise SIGBUS, mm_read returns -EFAULT instead:"
 show share_unrelated --no-seal
 
+# ----------------------------------------------------------------------
+section "guarded_reader: a reader that survives a writer truncating its file" \
+    "Beyond the book: the reader maps a 16-page file and reads it through" \
+    "mm_ptr() with plain loads.  Half-way a writer process truncates the file" \
+    "to one page.  Without protection the next load raises SIGBUS and kills" \
+    "the reader (the classic crash of every mapping).  With MM_GUARD the library" \
+    "repairs each vanished page with a private page of zeros in its fault" \
+    "handler, the load goes on, and mm_check() reports what was lost."
+show guarded_reader log.txt
+echo "The same without MM_GUARD: the reader dies of SIGBUS at its first load of page 8"
+echo "(exit status 128 + 7):"
+show --expect $((128 + $(kill -l BUS))) guarded_reader --unguarded log.txt 2>/dev/null
+
 if [ $problems -ne 0 ]; then
     echo "demo: $problems example(s) did not behave as expected" >&2
     exit 1

@@ -42,7 +42,7 @@ IS_LINUX=0; [ "$(uname -s)" = Linux ] && IS_LINUX=1
 
 # ---------------------------------------------------------------- binaries
 missing=""
-for x in anon_mmap map_cat mmap_sync mlock_demo shared_counter share_unrelated; do
+for x in anon_mmap map_cat mmap_sync mlock_demo shared_counter share_unrelated guarded_reader; do
     [ -x "$E/$x" ] || missing="$missing $x"
 done
 if [ -n "$missing" ]; then
@@ -669,6 +669,44 @@ if [ -d /dev/shm ]; then
 else
     skip "share_unrelated: nothing left in /dev/shm" "no /dev/shm here"
 fi
+
+# ---------------------------------------------------------- guarded_reader
+# Valgrind cannot deliver the SIGBUS of a page past the end of a mapped file
+# (it makes it a SIGSEGV at address 0), so guarded_reader is not run under it.
+G=$T/guarded; mkdir "$G"
+name="guarded_reader: a writer truncates the file under the mapping; the reader reads zeros and goes on"
+run "$E/guarded_reader" "$G/log"
+{
+    echo "reader: $G/log: $((16 * PAGE)) bytes (16 pages of $PAGE) mapped with MM_GUARD"
+    echo "reader: pages 0-7 through mm_ptr: $((8 * PAGE)) bytes, as written"
+    echo "writer: truncated $G/log to $PAGE bytes"
+    echo "reader: pages 8-15 through mm_ptr: $((8 * PAGE)) bytes, all zeros (no SIGBUS)"
+    grep -m1 "^reader: mm_check: 8 pages lost, the first at offset $((8 * PAGE)) (" "$T/out"
+    echo "reader: mm_read of page 3: EFAULT (the page is gone from the file)"
+    echo "reader: still alive"
+} >"$T/want"
+if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(errline)"
+elif ! cmp -s "$T/out" "$T/want"; then fail "$name" "output was: $(tr '\n' '|' <"$T/out")"
+elif [ "$(stat -c %s "$G/log" 2>/dev/null || stat -f %z "$G/log")" != "$PAGE" ]; then
+    fail "$name" "the file is not $PAGE bytes long"
+else pass "$name"; fi
+
+name="guarded_reader --unguarded: the same load kills the reader with SIGBUS"
+run "$E/guarded_reader" --unguarded "$G/log2"
+if [ $rc -eq $((128 + $(kill -l BUS))) ] && has_line "writer: truncated $G/log2 to $PAGE bytes" \
+   && ! grep -q '^reader: pages 8-15' "$T/out"; then pass "$name"
+else fail "$name" "exit $rc, output: $(tr '\n' '|' <"$T/out")"; fi
+
+name="guarded_reader: bad usage exits 2"
+run "$E/guarded_reader"; rc1=$rc
+run "$E/guarded_reader" --bogus "$G/x"; rc2=$rc
+if [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ] && grep -q usage "$T/err"; then pass "$name"
+else fail "$name" "exit $rc1 / $rc2"; fi
+
+name="guarded_reader: a file that cannot be written is a clean error, exit 1"
+run "$E/guarded_reader" "$G/no/such/dir/log"
+if [ $rc -eq 1 ] && grep -q '^guarded_reader: writing ' "$T/err"; then pass "$name"
+else fail "$name" "exit $rc: $(errline)"; fi
 
 # ---------------------------------------------------------------- valgrind
 have_valgrind=1

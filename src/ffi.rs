@@ -239,8 +239,9 @@ impl Drop for HandleMemory {
 ///
 /// `flags`: `MM_READ` and/or `MM_WRITE` (optionally `MM_EXEC`), exactly one of
 /// `MM_SHARED` / `MM_PRIVATE`, and any of `MM_POPULATE`, `MM_HUGEPAGES`,
-/// `MM_NORESERVE`, `MM_DEVZERO`. Uses `MAP_ANONYMOUS`; maps `/dev/zero`
-/// instead when `MM_DEVZERO` is given, when the platform has no
+/// `MM_NORESERVE`, `MM_DEVZERO` (and `MM_GUARD`, accepted and meaningless
+/// here: nothing can shrink under anonymous memory). Uses `MAP_ANONYMOUS`;
+/// maps `/dev/zero` instead when `MM_DEVZERO` is given, when the platform has no
 /// `MAP_ANONYMOUS`, or when the kernel refuses it. `mm_flags()` of the result
 /// tells which way was taken. `mm_len()` reports `len` exactly.
 ///
@@ -274,7 +275,10 @@ pub unsafe extern "C" fn mm_map_anon(len: usize, flags: u32, out: *mut *mut mm_r
 /// is `-ELOOP` (with `MM_EXCL`, any link is `-EEXIST`). In a sticky directory
 /// that others may write (`/tmp`), it follows a link, or accepts an existing
 /// file, only when the caller or the directory's owner owns it: `-EPERM`
-/// otherwise (use `MM_EXCL` or a private directory).
+/// otherwise (use `MM_EXCL` or a private directory). With `MM_GUARD` a page
+/// the file no longer covers (someone truncated it) never raises `SIGBUS`,
+/// whoever touches it: it becomes a private zero page and the loss is
+/// recorded (`mm_check`).
 ///
 /// Errors: `-EINVAL` for NULL arguments, bad flags, `offset` past the end or
 /// `offset + len` past the end without `MM_CREATE`; `-ENOENT`, `-EACCES`,
@@ -421,7 +425,8 @@ pub extern "C" fn mm_version() -> *const c_char {
 /// `MM_INVALIDATE`. After `MM_SYNC` returns 0 the bytes are in the file for
 /// any reader and survive the process being killed. On an anonymous region it
 /// succeeds and does nothing. `-EINVAL` for `MM_SYNC|MM_ASYNC`, unknown bits, a
-/// range outside the region or a NULL region.
+/// range outside the region or a NULL region; `-EFAULT` when the range holds a
+/// page a guarded region lost (its writes never reached the file).
 #[no_mangle]
 pub unsafe extern "C" fn mm_sync(
     r: *mut mm_region,
@@ -520,10 +525,13 @@ pub unsafe extern "C" fn mm_protect(
 /// Copy `n` bytes from byte `offset` of the region into `dst`, bounds-checked
 /// and fault-safe: where a plain load would raise `SIGBUS` (the file under the
 /// mapping was truncated) or `SIGSEGV` (no access), it returns `-EFAULT` and
-/// the process goes on. No signal handler is installed.
+/// the process goes on.
 ///
 /// `-EINVAL` for a NULL region, a NULL `dst` with `n > 0`, or a range outside
-/// the region. Linux copies through `process_vm_readv` on the own process;
+/// the region. On a guarded region (`MM_GUARD`) it is a plain memory copy,
+/// followed by a check of the region's loss record: `-EFAULT` when a page of
+/// the range was lost before or during the copy (those bytes read as zeros).
+/// Otherwise Linux copies through `process_vm_readv` on the own process;
 /// other systems through a pipe (`write(2)` from a faulting address is `EFAULT`).
 #[no_mangle]
 pub unsafe extern "C" fn mm_read(
@@ -547,8 +555,10 @@ pub unsafe extern "C" fn mm_read(
 }
 
 /// Copy `n` bytes from `src` into the region at byte `offset`, bounds-checked
-/// and fault-safe like `mm_read` (`-EFAULT` instead of `SIGBUS`). Writing a
-/// read-only region is `-EACCES`; a range outside the region `-EINVAL`.
+/// and fault-safe like `mm_read` (`-EFAULT` instead of `SIGBUS`; on a guarded
+/// region a plain copy, `-EFAULT` when a page of the range was lost, whose
+/// bytes never reach the file). Writing a read-only region is `-EACCES`; a
+/// range outside the region `-EINVAL`.
 #[no_mangle]
 pub unsafe extern "C" fn mm_write(
     r: *mut mm_region,
@@ -610,7 +620,8 @@ pub unsafe extern "C" fn mm_resize(r: *mut mm_region, new_len: usize) -> c_int {
 ///
 /// `name` labels the object (shown in `/proc/PID/fd`). `flags`: `MM_READ`
 /// and/or `MM_WRITE`, `MM_SHARED` (required; `MM_PRIVATE` is `-EINVAL`),
-/// optionally `MM_POPULATE`, `MM_HUGEPAGES`. `len == 0` is `-EINVAL`.
+/// optionally `MM_POPULATE`, `MM_HUGEPAGES`, `MM_GUARD` (a peer that shrinks
+/// the object cannot make this region raise `SIGBUS`). `len == 0` is `-EINVAL`.
 #[no_mangle]
 pub unsafe extern "C" fn mm_map_shareable(
     name: *const c_char,
@@ -677,6 +688,22 @@ pub unsafe extern "C" fn mm_seal(r: *mut mm_region, seals: u32) -> c_int {
     guard(CALL, || {
         // SAFETY: r is NULL or a live handle (C contract).
         unsafe { region(CALL, r) }?.seal(seals)
+    })
+}
+
+/// Whether a guarded region (`MM_GUARD`) lost pages: 0, or `-EFAULT` when an
+/// access found pages its file (or memory object) no longer covers;
+/// `mm_last_error()` then says how many and the offset of the first. Such a
+/// page was replaced by a private zero page in the fault handler: reads see
+/// zeros, writes never reach the file, and it stays so (map the file again
+/// to see its contents). A page counts once something touched it; truncation
+/// alone is not seen. An unguarded region records nothing: 0. `-EINVAL` for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn mm_check(r: *const mm_region) -> c_int {
+    const CALL: &str = "mm_check";
+    guard(CALL, || {
+        // SAFETY: r is NULL or a live handle (C contract).
+        unsafe { region(CALL, r) }?.check()
     })
 }
 

@@ -31,6 +31,12 @@ pub const MM_DEVZERO: u32 = 0x1000;
 pub const MM_CREATE: u32 = 0x2000;
 /// With `MM_CREATE`: fail with `-EEXIST` if the file exists.
 pub const MM_EXCL: u32 = 0x4000;
+/// File, descriptor and shareable regions: a page the file (or memory object)
+/// no longer covers never raises `SIGBUS`, whoever touches it; the access
+/// sees a private zero page instead and the loss is recorded (`mm_check`).
+/// Accepted, and a no-op, for anonymous regions (`mm_flags` does not report
+/// it there).
+pub const MM_GUARD: u32 = 0x8000;
 
 /// `mm_sync`: write the pages and wait for the writes to finish (the default).
 pub const MM_SYNC: u32 = 0x1;
@@ -72,7 +78,8 @@ const ALL_BITS: u32 = PROT_BITS
     | MM_NORESERVE
     | MM_DEVZERO
     | MM_CREATE
-    | MM_EXCL;
+    | MM_EXCL
+    | MM_GUARD;
 
 /// The flags of a mapping: protection, sharing and options, as in the C ABI.
 ///
@@ -109,6 +116,8 @@ impl Flags {
     pub const CREATE: Flags = Flags(MM_CREATE);
     /// See [`MM_EXCL`].
     pub const EXCL: Flags = Flags(MM_EXCL);
+    /// See [`MM_GUARD`].
+    pub const GUARD: Flags = Flags(MM_GUARD);
 
     /// The C flag word.
     pub const fn bits(self) -> u32 {
@@ -187,6 +196,7 @@ const NAMES: &[(u32, &str)] = &[
     (MM_DEVZERO, "DEVZERO"),
     (MM_CREATE, "CREATE"),
     (MM_EXCL, "EXCL"),
+    (MM_GUARD, "GUARD"),
 ];
 
 impl fmt::Debug for Flags {

@@ -84,3 +84,10 @@ pub(super) fn effective(flags: Flags) -> Flags {
     }
     f
 }
+
+/// [`effective`] for an anonymous region: `MM_GUARD` is accepted there and
+/// means nothing (no file or object can shrink under it), so it is not reported.
+#[inline(always)]
+pub(super) fn effective_anon(flags: Flags) -> Flags {
+    effective(flags).without(Flags::GUARD)
+}

@@ -10,18 +10,20 @@ use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use crate::error::{msg, Error, Result, Text};
 use crate::flags::{Advice, Flags, SyncFlags, MM_SEAL_GROW, MM_SEAL_SHRINK, MM_SEAL_WRITE};
 use crate::sys::{
-    self, errno, Access, AsDescriptor, AsRawDescriptor, BorrowedDescriptor, FileKind, LockedRuns,
-    MapSpec, Mapping, OpenAt, OwnedDescriptor, Prot, Share,
+    self, errno, Access, AsDescriptor, AsRawDescriptor, BorrowedDescriptor, FileKind, Guard,
+    LockedRuns, MapSpec, Mapping, OpenAt, OwnedDescriptor, Prot, Share,
 };
 
 mod check;
 mod create;
+mod guard;
 mod messages;
 mod open;
 mod ops;
 mod resize;
 
 use check::*;
+use guard::*;
 use messages::*;
 
 /// What backs a region.
@@ -121,6 +123,10 @@ impl std::fmt::Debug for SavedPath {
 /// ```
 #[derive(Debug)]
 pub struct Region {
+    /// The guard's slot of a guarded ([`Flags::GUARD`]) file or shareable
+    /// region with a mapping. First, so that it is dropped first: the slot is
+    /// retired (no fault handler left inside it) before the range is unmapped.
+    guard: Option<Guard>,
     /// `None` for an empty region (length 0).
     map: Option<Mapping>,
     /// Offset of the first usable byte inside `map` (file offsets need not be aligned).

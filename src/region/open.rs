@@ -32,7 +32,7 @@ impl Region {
         let map_len = sys::round_up(len, sys::page_size())
             .filter(|&l| l <= isize::MAX as usize)
             .ok_or_else(|| too_large(CALL, format_args!("len {len}")))?;
-        let mut eff = effective(flags);
+        let mut eff = effective_anon(flags);
         let want_devzero = flags.contains(Flags::DEVZERO) || !sys::HAS_MAP_ANONYMOUS;
 
         let mut map = None;
@@ -79,9 +79,9 @@ impl Region {
         }
     }
 
-    /// Apply the options that act after `mmap` (huge page advice, populate) and
-    /// build the region. Inlined: without those options (the common case) it is
-    /// only the construction, built in the caller's return slot.
+    /// Apply the options that act after `mmap` (the guard, huge page advice,
+    /// populate) and build the region. Inlined: without those options (the
+    /// common case) it is only the construction, built in the caller's return slot.
     #[inline(always)]
     pub(super) fn finish(
         call: &'static str,
@@ -92,12 +92,18 @@ impl Region {
         eff: Flags,
         kind: Kind,
     ) -> Result<Region> {
+        let guard = if eff.contains(Flags::GUARD) {
+            Some(guard_mapping(call, &map, eff)?)
+        } else {
+            None
+        };
         let eff = if asked.intersects(Flags::HUGEPAGES | Flags::POPULATE) {
             Self::after_map(call, &map, asked, eff, &kind)?
         } else {
             eff
         };
         Ok(Region {
+            guard,
             map: Some(map),
             delta,
             len,
@@ -377,6 +383,7 @@ impl Region {
         };
         if len == 0 {
             return Ok(Region {
+                guard: None,
                 map: None,
                 delta: 0,
                 len: 0,

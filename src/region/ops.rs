@@ -17,6 +17,14 @@ impl Region {
         let Some((map, s, l)) = self.pages(start, end) else {
             return Ok(());
         };
+        if self.guard.is_some() {
+            self.check_lost(
+                CALL,
+                start,
+                end,
+                "writes to those pages never reach it; nothing was written back",
+            )?;
+        }
         map.sync(s, l, how).map_err(|e| Error::Os {
             call: CALL,
             msg: msg!(
@@ -162,6 +170,7 @@ impl Region {
         };
         // Marked first: a failed mprotect may still have changed some pages.
         self.parts.fetch_or(PART_PROTECTED, Ordering::Relaxed);
+        self.guard_protect(whole, None);
         map.protect(s, l, Prot::of(prot)).map_err(|e| {
             // Making private memory writable is a commit charge.
             let commits = prot.contains(Flags::WRITE) && self.flags().contains(Flags::PRIVATE);
@@ -184,6 +193,7 @@ impl Region {
             }
             self.flags.store(now.bits(), Ordering::Relaxed);
             self.parts.fetch_and(!PART_PROTECTED, Ordering::Relaxed);
+            self.guard_protect(true, Some(now));
         }
         Ok(())
     }
@@ -316,6 +326,28 @@ impl Region {
         }
         // SAFETY: offset + n <= len, so the range lies inside the mapping.
         let at = unsafe { self.as_ptr().add(offset) };
+        if let (true, Some(guard)) = (self.plain_copy(dir), &self.guard) {
+            // A guarded region: a plain copy, as fast as memory. A page lost
+            // before or during it reads as zeros (or takes the bytes in a
+            // private page) and is in the loss record, checked after.
+            // SAFETY: the range lies inside the mapping, every page of which
+            // is accessible this way (plain_copy); the caller's buffer holds
+            // n bytes; ptr::copy allows the two to overlap.
+            unsafe {
+                match dir {
+                    sys::Direction::Read => std::ptr::copy(at.cast_const(), buf, n),
+                    sys::Direction::Write => std::ptr::copy(buf.cast_const(), at, n),
+                }
+            }
+            // The fault handler runs in this thread: its record is read after
+            // the copy, not before.
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            if guard.lost() == 0 {
+                return Ok(());
+            }
+            let from = self.delta + offset;
+            return self.check_lost(call, from, from + n, COPY_LOSS);
+        }
         sys::copy_checked(dir, at, buf, n).map_err(|e| {
             let cause = if e.raw_os_error() == Some(errno::EFAULT) {
                 ": the pages are gone (the file under the mapping was truncated) or not accessible"
@@ -327,9 +359,18 @@ impl Region {
                 msg: msg!("copying {n} bytes at offset {offset}{cause}"),
                 source: e,
             }
-        })
+        })?;
+        if self.guard.is_some() {
+            // Pages lost earlier are zero pages now, which the kernel copies.
+            let from = self.delta + offset;
+            return self.check_lost(call, from, from + n, COPY_LOSS);
+        }
+        Ok(())
     }
 }
+
+/// What a guarded copy's loss means for its bytes.
+const COPY_LOSS: &str = "those pages read as zeros and writes to them never reach it";
 
 /// [`Region::lock`] of a region with locked parts already: the parts of
 /// the range locked now are found first (asking the kernel), so that a

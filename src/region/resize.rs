@@ -51,6 +51,7 @@ impl Region {
             .ok_or_else(|| too_large(CALL, format_args!("new_len {new_len}")))?;
         let old_len = self.len;
         let cur_map_len = self.map.as_ref().map_or(0, Mapping::len);
+        self.guard_allows_resize(new_map_len > cur_map_len)?;
         let flags = self.flags();
         let spec = MapSpec {
             prot: Prot::of(flags),
@@ -252,6 +253,7 @@ impl Region {
     ) -> Result<()> {
         let old_len = self.len;
         let page_state = self.parts.load(Ordering::Relaxed) != 0;
+        self.guard_paused();
         let res = match (&mut self.map, fd) {
             (Some(m), fd) => m.resize(new_map_len, spec, fd, offset, page_state),
             (None, Some(fd)) => {
@@ -259,6 +261,10 @@ impl Region {
             }
             (None, None) => Err(io::Error::from_raw_os_error(errno::EINVAL)),
         };
+        // The guard follows the mapping, moved, resized or as it was.
+        if let (Err(e), Ok(())) = (self.guard_resumed(call), &res) {
+            return Err(e);
+        }
         res.map_err(|e| match e.raw_os_error() {
             Some(errno::EBUSY) => {
                 let why = if sys::MOVE_KEEPS_PAGE_STATE {

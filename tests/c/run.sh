@@ -82,6 +82,49 @@ else
     fail "static: api_test compiles" "$(head -c 800 "$out/err")"
 fi
 
+# The guard and Python's faulthandler (through ctypes, not the mmkit package):
+# enabled before the first guarded map, faulthandler is the handler the guard
+# passes other faults to, and a truncation is survived; enabled after, it
+# catches the fault first and re-raises it without its address, and the
+# process dies (what mm_check(3) tells users).
+if command -v python3 > /dev/null; then
+    cat > "$out/fh.py" <<'PY'
+import ctypes, faulthandler, os, sys
+lib = ctypes.CDLL(sys.argv[1])
+when, path = sys.argv[2], sys.argv[3]
+page = lib.mm_page_size()
+with open(path, "wb") as f:
+    f.write(b"x" * (4 * page))
+lib.mm_map_file.argtypes = [ctypes.c_char_p, ctypes.c_uint64, ctypes.c_size_t, ctypes.c_uint32,
+                            ctypes.POINTER(ctypes.c_void_p)]
+lib.mm_ptr.restype = ctypes.c_void_p
+lib.mm_ptr.argtypes = lib.mm_check.argtypes = [ctypes.c_void_p]
+if when == "before":
+    faulthandler.enable()
+r = ctypes.c_void_p()
+MM_READ, MM_SHARED, MM_GUARD = 0x1, 0x10, 0x8000
+if lib.mm_map_file(path.encode(), 0, 0, MM_READ | MM_SHARED | MM_GUARD, ctypes.byref(r)) != 0:
+    sys.exit(3)
+if when == "after":
+    faulthandler.enable()
+os.truncate(path, page)
+print("byte", ctypes.string_at(lib.mm_ptr(r) + 3 * page, 1), "check", lib.mm_check(r), flush=True)
+PY
+    for how in before -X; do
+        if [ $how = -X ]; then args=(-X faulthandler "$out/fh.py" "$lib/libmmkit.so.0" none); name="python -X faulthandler"
+        else args=("$out/fh.py" "$lib/libmmkit.so.0" before); name="faulthandler.enable() before the first guarded map"; fi
+        got=$(python3 "${args[@]}" "$out/fh.bin" 2>&1)
+        if [ "$got" = "byte b'\x00' check -14" ]; then pass "guard: $name: a truncated page reads zeros, the process survives"
+        else fail "guard: $name: a truncated page reads zeros, the process survives" "$got"; fi
+    done
+    got=$(python3 "$out/fh.py" "$lib/libmmkit.so.0" after "$out/fh.bin" 2>&1); rc=$?
+    if [ $rc -eq $((128 + $(kill -l BUS))) ] && [[ $got == *"Fatal Python error: Bus error"* ]]; then
+        pass "guard: faulthandler.enable() after the first guarded map reports a lost page as fatal (documented)"
+    else
+        fail "guard: faulthandler.enable() after the first guarded map" "exit $rc: $(echo "$got" | head -n 3 | tr '\n' ' ')"
+    fi
+fi
+
 # make install honours DESTDIR and uninstall removes everything it installed.
 dest=$out/destdir
 if make -s -C "$root" install DESTDIR="$dest" PREFIX=/opt/mmkit > "$out/inst" 2>&1; then

@@ -169,6 +169,7 @@ fn null_handles_are_harmless() {
             "mm_protect",
             &["NULL"],
         );
+        expect_err(mm_check(ptr::null()), libc::EINVAL, "mm_check", &["NULL"]);
     }
 }
 

@@ -16,6 +16,8 @@ mod beyond;
 mod fds;
 mod ffi;
 mod file;
+mod guard;
+mod guard_model;
 mod header;
 mod limits;
 mod process;

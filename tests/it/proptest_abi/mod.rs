@@ -77,7 +77,8 @@ const ALL_FLAGS: u32 = R
     | MM_NORESERVE
     | MM_DEVZERO
     | MM_CREATE
-    | MM_EXCL;
+    | MM_EXCL
+    | MM_GUARD;
 const ALL_SEALS: u32 = MM_SEAL_SHRINK | MM_SEAL_GROW | MM_SEAL_WRITE;
 /// No region larger than this is ever created (mlock, populate and the model
 /// stay cheap). The hostile lengths are all >= 2^57 and must fail.

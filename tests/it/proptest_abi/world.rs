@@ -486,6 +486,10 @@ impl World {
         if matches!(kind, Kind::Anon) && (bits & MM_DEVZERO != 0 || !self.build.map_anonymous) {
             flags |= MM_DEVZERO;
         }
+        if matches!(kind, Kind::Anon) {
+            // Accepted, and meaningless: nothing can shrink under it.
+            flags &= !MM_GUARD;
+        }
         let attr = Attr {
             prot: norm_prot(bits),
             locked: Some(false),
