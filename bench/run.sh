@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/run.sh - mmkit against its peers (issue 7). Entry point of `make bench`.
+# bench/run.sh - mmkit against its peers (issue 7; the guard's figures 7 and 9:
+# issue 17). Entry point of `make bench`.
 #
 #   make bench                         (stages the library and the examples first)
 #   MMKIT_PREFIX=$PWD/build/prefix MMKIT_EXAMPLES=$PWD/build/examples bash bench/run.sh
@@ -9,7 +10,7 @@
 #   MMKIT_LIBRARY   the shared library for Python (default $MMKIT_PREFIX/lib/libmmkit.so)
 #   MMKIT_EXAMPLES  compiled c-examples (for map_cat)
 #   BENCH_QUICK=1   a few rounds of everything: a smoke test, not a measurement
-#   BENCH_FIGURES   comma-separated figures to run (e.g. 5; default: all)
+#   BENCH_FIGURES   comma-separated figures to run (e.g. 5 or 7,9; default: all)
 #   BENCH_TMPFS     tmpfs directory for the big files (default /dev/shm)
 #   BENCH_ROUNDS_*  / BENCH_BATCH_*: see the harnesses
 #
@@ -45,6 +46,8 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
     export BENCH_ROUNDS_BIG=${BENCH_ROUNDS_BIG:-3} BENCH_ROUNDS_RUST=${BENCH_ROUNDS_RUST:-15}
     export BENCH_ROUNDS_PYSUM=${BENCH_ROUNDS_PYSUM:-3} BENCH_ROUNDS_PYLOOP=${BENCH_ROUNDS_PYLOOP:-5}
     export BENCH_ROUNDS_FILEPOP=${BENCH_ROUNDS_FILEPOP:-3}
+    export BENCH_ROUNDS_COPY=${BENCH_ROUNDS_COPY:-11} BENCH_ROUNDS_COPY_RECORD=${BENCH_ROUNDS_COPY_RECORD:-5}
+    export BENCH_ROUNDS_GUARDMAP=${BENCH_ROUNDS_GUARDMAP:-15} BENCH_ROUNDS_REPAIR=${BENCH_ROUNDS_REPAIR:-5}
     cat_rounds_file=3 cat_rounds_append=3 cat_rounds_pipe=3 cat_rounds_pipe1=3
 else
     cat_rounds_file=${BENCH_ROUNDS_CAT_FILE:-15}
@@ -63,6 +66,7 @@ mmkit_flags=$(pkg-config --cflags --libs mmkit) || fail "pkg-config cannot find 
 cflags="-O2 -Wall -Wextra -Werror"
 $CC $cflags -std=gnu11 -o "$out/bench_c" "$here/bench_c.c" $mmkit_flags || fail "bench_c.c does not build"
 $CC $cflags -std=gnu11 -pthread -o "$out/bench_cat" "$here/bench_cat.c" || fail "bench_cat.c does not build"
+$CC $cflags -std=gnu11 -o "$out/bench_guard" "$here/bench_guard.c" $mmkit_flags || fail "bench_guard.c does not build"
 # map_cat_variants: ADVICE (MM_ADV_SEQUENTIAL) x POPULATE (MM_POPULATE), a
 # 64 MiB window at a time, and VMSPLICE for pipes. c-examples/map_cat itself is
 # ADVICE=0 POPULATE=1 for files up to a quarter of RAM, ADVICE=1 POPULATE=0 above,
@@ -107,12 +111,15 @@ tmpfs=${BENCH_TMPFS:-/dev/shm}
 [ -d "$tmpfs" ] && [ -w "$tmpfs" ] || fail "$tmpfs is not a writable directory (set BENCH_TMPFS to a tmpfs)"
 work=$(mktemp -d "$tmpfs/mmkit-bench.XXXXXX") || fail "cannot make a directory in $tmpfs"
 trap 'rm -rf "$work"' EXIT INT TERM
-step "making the data files (64 KiB on disk in $out; 256 MiB and 512 MiB in $work)"
+step "making the data files (64 KiB on disk in $out; 2, 256 and 512 MiB in $work)"
 f64k=$out/f64k.bin
 head -c 65536 /dev/urandom > "$f64k" || fail "cannot write $f64k"
 head -c $((1 << 20)) /dev/urandom > "$work/1m"
-for _ in $(seq 256); do cat "$work/1m"; done > "$work/in256.bin" || fail "cannot write $work/in256.bin"
-cat "$work/in256.bin" "$work/in256.bin" > "$work/in512.bin" || fail "cannot write $work/in512.bin"
+cat "$work/1m" "$work/1m" > "$work/in2.bin" || fail "cannot write $work/in2.bin"
+if want 5 || want 6; then
+    for _ in $(seq 256); do cat "$work/1m"; done > "$work/in256.bin" || fail "cannot write $work/in256.bin"
+    cat "$work/in256.bin" "$work/in256.bin" > "$work/in512.bin" || fail "cannot write $work/in512.bin"
+fi
 rm -f "$work/1m"
 
 results=$out/results.txt
@@ -191,6 +198,19 @@ rm -f "$work/in512.bin"
 if want 6; then
     step "figure 6: Python mmkit vs the mmap module"
     PYTHONPATH=$root/python${PYTHONPATH:+:$PYTHONPATH} run fig6 "$py" "$here/bench_py.py" "$work/in256.bin" || status=1
+fi
+rm -f "$work/in256.bin"
+
+# Figures 7 and 9 (issue 17): what the guard (MM_GUARD) costs.
+if want 7; then
+    step "figure 7: guarded mm_read/mm_write vs memcpy, a resident 2 MiB file on $tmpfs (and the unguarded path)"
+    run fig7 "$out/bench_guard" copy "$work/in2.bin" || status=1
+fi
+if want 9; then
+    step "figure 9: mm_map_file/mm_map_fd + mm_unmap 64 KiB with MM_GUARD vs without"
+    run fig9-map "$out/bench_guard" map "$f64k" || status=1
+    step "figure 9: the cost of one repaired page (files in $work)"
+    run fig9-repair "$out/bench_guard" repair "$work" || status=1
 fi
 
 # ---------------------------------------------------------------- table
