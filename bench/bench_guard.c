@@ -330,6 +330,10 @@ static void map_figure(const char *path)
     struct mapping fg = { path, fd, priv | MM_GUARD, 0 }, fu = { path, fd, priv, 0 };
     struct mapping tg = { path, fd, priv | MM_GUARD, 1 }, tu = { path, fd, priv, 1 };
     struct mapping dg = { path, fd, shared | MM_GUARD, 0 }, du = { path, fd, shared, 0 };
+    mm_region *r;
+    if (mm_map_file(path, 0, 0, fg.flags, &r) != 0 || !(mm_flags(r) & MM_GUARD) || mm_unmap(r) != 0 ||
+        mm_map_fd(fd, 0, 0, dg.flags, &r) != 0 || !(mm_flags(r) & MM_GUARD) || mm_unmap(r) != 0)
+        die("%s: a guarded mapping without MM_GUARD in mm_flags (%s)", path, mm_last_error());
 
     duel("9", "mm_map_file+mm_unmap 64 KiB (MM_READ|MM_PRIVATE): with MM_GUARD vs without", "time",
          "<=1.03", map_file_loop, &fg, map_file_loop, &fu, rounds, batch,
