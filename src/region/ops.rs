@@ -280,6 +280,7 @@ impl Region {
     /// # Safety
     /// When `offset + n` lies inside the region, `dst` must be valid for
     /// writes of `n` bytes.
+    #[inline]
     pub(crate) unsafe fn read_raw(&self, offset: usize, dst: *mut u8, n: usize) -> Result<()> {
         self.copy("mm_read", offset, dst, n, sys::Direction::Read)
     }
@@ -289,19 +290,77 @@ impl Region {
     /// # Safety
     /// When `offset + n` lies inside the region, `src` must be valid for
     /// reads of `n` bytes.
+    #[inline]
     pub(crate) unsafe fn write_raw(&self, offset: usize, src: *const u8, n: usize) -> Result<()> {
         const CALL: &str = "mm_write";
         if !self.flags().writable() {
-            return Err(Error::access(
-                CALL,
-                format_args!("the region is read-only ({})", self.flags()),
-            ));
+            return Err(self.read_only(CALL));
         }
         // The source is only read: Direction::Write never stores through it.
         self.copy(CALL, offset, src.cast_mut(), n, sys::Direction::Write)
     }
 
+    /// The copy of `mm_read`/`mm_write`. A guarded region takes a plain copy
+    /// here, inlined into its caller; anything else (a range to refuse, an
+    /// unguarded region's kernel-checked copy, a loss to report) goes on in
+    /// [`Region::copy_other`], out of line.
+    #[inline]
     pub(super) fn copy(
+        &self,
+        call: &'static str,
+        offset: usize,
+        buf: *mut u8,
+        n: usize,
+        dir: sys::Direction,
+    ) -> Result<()> {
+        let inside = offset.checked_add(n).is_some_and(|end| end <= self.len);
+        if let (true, true, Some(guard)) = (inside && n != 0, self.plain_copy(dir), &self.guard) {
+            // A guarded region: a plain copy, as fast as memory. A page lost
+            // before or during it reads as zeros (or takes the bytes in a
+            // private page) and is in the loss record, checked after.
+            // SAFETY: offset + n <= len, so the range lies inside the mapping,
+            // every page of which is accessible this way (plain_copy); the
+            // caller's buffer holds n bytes; ptr::copy allows the two to overlap.
+            unsafe {
+                let at = self.as_ptr().add(offset);
+                match dir {
+                    sys::Direction::Read => std::ptr::copy(at.cast_const(), buf, n),
+                    sys::Direction::Write => std::ptr::copy(buf.cast_const(), at, n),
+                }
+            }
+            // The fault handler runs in this thread: its record is read after
+            // the copy, not before.
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            if guard.lost() == 0 {
+                return Ok(());
+            }
+            return self.copy_lost(call, offset, n);
+        }
+        self.copy_other(call, offset, buf, n, dir)
+    }
+
+    /// `EACCES`: a write to a region mapped without `MM_WRITE`.
+    #[cold]
+    #[inline(never)]
+    fn read_only(&self, call: &'static str) -> Error {
+        Error::access(
+            call,
+            format_args!("the region is read-only ({})", self.flags()),
+        )
+    }
+
+    /// A guarded copy that met lost pages: which, in the message.
+    #[cold]
+    #[inline(never)]
+    fn copy_lost(&self, call: &'static str, offset: usize, n: usize) -> Result<()> {
+        let from = self.delta + offset;
+        self.check_lost(call, from, from + n, COPY_LOSS)
+    }
+
+    /// [`Region::copy`] but for a guarded region's plain copy: the range
+    /// refused, or the kernel-checked copy.
+    #[inline(never)]
+    fn copy_other(
         &self,
         call: &'static str,
         offset: usize,
@@ -326,28 +385,6 @@ impl Region {
         }
         // SAFETY: offset + n <= len, so the range lies inside the mapping.
         let at = unsafe { self.as_ptr().add(offset) };
-        if let (true, Some(guard)) = (self.plain_copy(dir), &self.guard) {
-            // A guarded region: a plain copy, as fast as memory. A page lost
-            // before or during it reads as zeros (or takes the bytes in a
-            // private page) and is in the loss record, checked after.
-            // SAFETY: the range lies inside the mapping, every page of which
-            // is accessible this way (plain_copy); the caller's buffer holds
-            // n bytes; ptr::copy allows the two to overlap.
-            unsafe {
-                match dir {
-                    sys::Direction::Read => std::ptr::copy(at.cast_const(), buf, n),
-                    sys::Direction::Write => std::ptr::copy(buf.cast_const(), at, n),
-                }
-            }
-            // The fault handler runs in this thread: its record is read after
-            // the copy, not before.
-            std::sync::atomic::compiler_fence(Ordering::SeqCst);
-            if guard.lost() == 0 {
-                return Ok(());
-            }
-            let from = self.delta + offset;
-            return self.check_lost(call, from, from + n, COPY_LOSS);
-        }
         sys::copy_checked(dir, at, buf, n).map_err(|e| {
             let cause = if e.raw_os_error() == Some(errno::EFAULT) {
                 ": the pages are gone (the file under the mapping was truncated) or not accessible"
