@@ -254,6 +254,13 @@ impl Region {
         let old_len = self.len;
         let page_state = self.parts.load(Ordering::Relaxed) != 0;
         self.guard_paused();
+        // Asked again now that no repair can run: a page lost since the first
+        // check (while the file grew, say) must not be grown over.
+        let cur_map_len = self.map.as_ref().map_or(0, Mapping::len);
+        if let Err(e) = self.guard_allows_resize(new_map_len > cur_map_len) {
+            self.guard_resumed(call)?;
+            return Err(e);
+        }
         let res = match (&mut self.map, fd) {
             (Some(m), fd) => m.resize(new_map_len, spec, fd, offset, page_state),
             (None, Some(fd)) => {

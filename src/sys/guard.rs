@@ -198,9 +198,11 @@ impl Guard {
     pub(crate) fn lost_all(&self) -> Option<Lost> {
         let slot = self.slot();
         let pages = slot.lost.load(Ordering::Acquire);
-        (pages > 0).then(|| Lost {
+        let first = slot.first.load(Ordering::Acquire);
+        // A failed repair puts `first` back after `lost`: both or neither.
+        (pages > 0 && first != NONE).then(|| Lost {
             pages,
-            first: slot.first.load(Ordering::Acquire),
+            first,
             exact: !slot.bits.load(Ordering::Acquire).is_null(),
         })
     }
@@ -372,10 +374,12 @@ unsafe fn repair(addr: usize) -> bool {
         slot.busy.fetch_add(1, Ordering::SeqCst);
         // Counted in: a pause from now on waits for us. Still live, and
         // still this range (a slot freed and claimed again meanwhile holds
-        // another mapping, whose range is checked here afresh)?
+        // another mapping, whose range is checked here afresh)? The state
+        // first: a slot armed again since publishes its range before LIVE,
+        // so the range read after a LIVE is that mapping's, never a mix.
+        let live = slot.state.load(Ordering::SeqCst) == LIVE;
         let start = slot.start.load(Ordering::SeqCst);
-        let ours = slot.state.load(Ordering::SeqCst) == LIVE
-            && addr.wrapping_sub(start) < slot.len.load(Ordering::SeqCst);
+        let ours = live && addr.wrapping_sub(start) < slot.len.load(Ordering::SeqCst);
         let repaired = ours && slot.repair(start, addr);
         slot.busy.fetch_sub(1, Ordering::SeqCst);
         if ours {
@@ -420,6 +424,9 @@ impl Slot {
         // SAFETY: a bitmap covers every page of the mapping.
         let words = (!bits.is_null())
             .then(|| unsafe { bitmap(bits, self.bits_len.load(Ordering::Relaxed)) });
+        // A bitmap too short for the page (never, with the resize rules; but
+        // nothing in a signal handler may panic) counts as none.
+        let words = words.filter(|w| word < w.len());
         if words.is_some_and(|w| w[word].load(Ordering::Relaxed) & bit != 0) {
             // Repaired already by another thread: the access is retried.
             return true;
@@ -431,7 +438,9 @@ impl Slot {
         // at all (a write refused by a full disk; a protection fault on
         // macOS). The access is tried again; a fault that keeps coming back
         // on pages the kernel can read goes on to the earlier handler.
-        if signal::readable(at) == Some(true) {
+        if signal::readable(at) != Some(false) {
+            // (Not known either way -- the probe failed -- is not "gone":
+            // nothing is replaced on a guess.)
             if self.retries.fetch_add(1, Ordering::Relaxed) < RETRIES {
                 return true;
             }

@@ -277,6 +277,10 @@ pub(super) mod probe {
     /// The probe pipe's ends; `PIPE`: it is in use (Linux: only when
     /// `process_vm_readv` is refused).
     static FDS: [AtomicI32; 2] = [AtomicI32::new(-1), AtomicI32::new(-1)];
+    /// The pipe's device and inode: what its descriptors must still be
+    /// (a program that closes descriptors it does not know, and opens
+    /// others, may have given these numbers to files of its own).
+    static PIPE_ID: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
     pub(in crate::sys::guard) static PIPE: AtomicBool = AtomicBool::new(false);
 
     pub(in crate::sys::guard) fn open() -> SysResult<()> {
@@ -297,6 +301,9 @@ pub(super) mod probe {
             // SAFETY: fcntl on a descriptor we own.
             cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) })?;
         }
+        let st = crate::sys::fstat(rd.as_fd())?;
+        PIPE_ID[0].store(st.dev, Ordering::Release);
+        PIPE_ID[1].store(st.ino, Ordering::Release);
         FDS[0].store(rd.into_raw_fd(), Ordering::Release);
         FDS[1].store(wr.into_raw_fd(), Ordering::Release);
         PIPE.store(true, Ordering::Release);
@@ -325,11 +332,36 @@ pub(super) mod probe {
         }
     }
 
+    /// Whether `fd` is still the probe pipe (`fstat` is async-signal-safe).
+    fn is_the_pipe(fd: libc::c_int) -> bool {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat writes one struct stat into the buffer on success.
+        if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+            return false;
+        }
+        // SAFETY: fstat succeeded, so the struct is initialised.
+        let st = unsafe { st.assume_init() };
+        #[allow(clippy::unnecessary_cast)] // dev_t and ino_t differ by platform
+        let id = (st.st_dev as u64, st.st_ino as u64);
+        st.st_mode & libc::S_IFMT == libc::S_IFIFO
+            && id == (PIPE_ID[0].load(Ordering::Acquire), PIPE_ID[1].load(Ordering::Acquire))
+    }
+
+    /// The probe pipe's descriptors (read end, write end), for tests.
+    #[cfg(test)]
+    pub(in crate::sys::guard) fn pipe_fds() -> (libc::c_int, libc::c_int) {
+        (FDS[0].load(Ordering::Acquire), FDS[1].load(Ordering::Acquire))
+    }
+
     pub(in crate::sys::guard) fn pipe_readable(addr: usize) -> Option<bool> {
         let (rd, wr) = (
             FDS[0].load(Ordering::Acquire),
             FDS[1].load(Ordering::Acquire),
         );
+        if !is_the_pipe(rd) || !is_the_pipe(wr) {
+            // Closed, or another file now: never written to, nothing known.
+            return None;
+        }
         // SAFETY: the kernel reads one byte at addr, reporting a fault as EFAULT.
         let n = unsafe { libc::write(wr, addr as *const c_void, 1) };
         if n == 1 {

@@ -108,6 +108,27 @@ fn each_probe_tells_a_readable_page_from_a_gone_one() {
         );
         assert_eq!(readable(none as usize), Some(false), "{name}: no access");
     }
+    // A program that closes descriptors it does not know and opens files
+    // may give the probe's numbers to them: the probe must neither write a
+    // byte of the page into such a file nor call the page gone.
+    let (rd, wr) = signal::probe::pipe_fds();
+    let dir = std::env::temp_dir().join(format!("mmkit-probe-fds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let victim = std::fs::File::create(dir.join("app-file")).unwrap();
+    for fd in [rd, wr] {
+        // SAFETY: replaces the probe's own descriptor numbers (this test's
+        // process) with a file, as such a program would.
+        assert_eq!(unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&victim), fd) }, fd);
+    }
+    assert_eq!(signal::probe::pipe_readable(here), None, "a file is no probe pipe");
+    assert_eq!(signal::probe::pipe_readable(past_end), None);
+    assert_eq!(std::fs::metadata(dir.join("app-file")).unwrap().len(), 0, "written to");
+    for fd in [rd, wr] {
+        // SAFETY: the duplicates made above.
+        unsafe { libc::close(fd) };
+    }
+    signal::probe::open_pipe().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     drop(map);
     // SAFETY: the test's own mapping.
     unsafe { libc::munmap(none.cast(), page_size()) };
