@@ -344,13 +344,20 @@ pub(super) mod probe {
         #[allow(clippy::unnecessary_cast)] // dev_t and ino_t differ by platform
         let id = (st.st_dev as u64, st.st_ino as u64);
         st.st_mode & libc::S_IFMT == libc::S_IFIFO
-            && id == (PIPE_ID[0].load(Ordering::Acquire), PIPE_ID[1].load(Ordering::Acquire))
+            && id
+                == (
+                    PIPE_ID[0].load(Ordering::Acquire),
+                    PIPE_ID[1].load(Ordering::Acquire),
+                )
     }
 
     /// The probe pipe's descriptors (read end, write end), for tests.
     #[cfg(test)]
     pub(in crate::sys::guard) fn pipe_fds() -> (libc::c_int, libc::c_int) {
-        (FDS[0].load(Ordering::Acquire), FDS[1].load(Ordering::Acquire))
+        (
+            FDS[0].load(Ordering::Acquire),
+            FDS[1].load(Ordering::Acquire),
+        )
     }
 
     pub(in crate::sys::guard) fn pipe_readable(addr: usize) -> Option<bool> {

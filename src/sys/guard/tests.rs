@@ -118,11 +118,22 @@ fn each_probe_tells_a_readable_page_from_a_gone_one() {
     for fd in [rd, wr] {
         // SAFETY: replaces the probe's own descriptor numbers (this test's
         // process) with a file, as such a program would.
-        assert_eq!(unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&victim), fd) }, fd);
+        assert_eq!(
+            unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&victim), fd) },
+            fd
+        );
     }
-    assert_eq!(signal::probe::pipe_readable(here), None, "a file is no probe pipe");
+    assert_eq!(
+        signal::probe::pipe_readable(here),
+        None,
+        "a file is no probe pipe"
+    );
     assert_eq!(signal::probe::pipe_readable(past_end), None);
-    assert_eq!(std::fs::metadata(dir.join("app-file")).unwrap().len(), 0, "written to");
+    assert_eq!(
+        std::fs::metadata(dir.join("app-file")).unwrap().len(),
+        0,
+        "written to"
+    );
     for fd in [rd, wr] {
         // SAFETY: the duplicates made above.
         unsafe { libc::close(fd) };
