@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Union, overloa
 
 from . import _keeper, _lib
 from ._args import _U32_MAX, Buffer, _bool, _bytes_of, _int, _options, _plain_slice, _size
+from ._errors import error as _error, invalid, read_only
 from ._constants import (
     _MS_ASYNC, _MS_INVALIDATE, _MS_SYNC, EXEC, LIBRARY_PATH, PAGE_SIZE, READ, SEAL_GROW,
     SEAL_SHRINK, SEAL_WRITE, WRITE, __version__,
@@ -37,14 +38,6 @@ _lib_c = _lib.lib
 # call) rather than a method call; close() and view() call these.
 _UNMAP_WHEN_FREED = _keeper._UNMAP_WHEN_FREED
 _KEEPER_TEMPLATE = _keeper._KEEPER_TEMPLATE
-
-
-def _error(rc: int, filename: Optional[Union[str, bytes]] = None) -> OSError:
-    """Build the OSError for a negative return ``rc``; call right after the failure."""
-    message = _lib.last_error() or os.strerror(-rc)
-    if filename is not None:
-        return OSError(-rc, message, filename)
-    return OSError(-rc, message)
 
 
 def _require(name: str) -> Callable[..., int]:
@@ -231,23 +224,25 @@ class Region:
         return ctypes.string_at(self._address() + offset, n) if n else b""
 
     def _write_bytes(self, offset: int, data: bytes) -> None:
-        """Copy ``data`` in at ``offset``: PermissionError (EACCES) when the
-        region or a page of the range may not be written, OSError(EFAULT) for
-        a page that is gone or inaccessible (with ``mm_write``)."""
+        """Copy ``data`` in at ``offset``: ReadOnlyError (a TypeError and a
+        PermissionError(EACCES)) when the region or a page of the range may
+        not be written, OSError(EFAULT) for a page that is gone or
+        inaccessible (with ``mm_write``)."""
         h = self._check_open()
         n = len(data)
         if self._write_sealed:
-            raise PermissionError(_errno.EACCES, "the region is sealed against writing")
+            raise read_only("the region is sealed against writing")
         if _lib.has("mm_write"):
             rc = _lib_c.mm_write(h, offset, data, n)
             if rc < 0:
                 error = _error(rc)
+                if rc == -_errno.EACCES:
+                    raise read_only(error.strerror)
                 # EFAULT on pages mm_read can read: protected, not gone
                 if rc == -_errno.EFAULT and _lib.has("mm_read") and \
                         _lib_c.mm_read(h, offset, ctypes.create_string_buffer(n), n) == 0:
-                    raise PermissionError(_errno.EACCES, "the range [%d, %d) is protected "
-                                          "against writing (see Region.protect)"
-                                          % (offset, offset + n))
+                    raise read_only("the range [%d, %d) is protected against writing "
+                                    "(see Region.protect)" % (offset, offset + n))
                 raise error
             return
         if offset + n > self._len:
@@ -257,8 +252,7 @@ class Region:
             raise OSError(_errno.EFAULT, "the range [%d, %d) is not accessible (see "
                           "Region.protect)" % (offset, offset + n))
         if not access & WRITE:
-            raise PermissionError(_errno.EACCES, "the range [%d, %d) may not be written"
-                                  % (offset, offset + n))
+            raise read_only("the range [%d, %d) may not be written" % (offset, offset + n))
         if n:
             ctypes.memmove(self._address() + offset, data, n)
 
@@ -391,7 +385,10 @@ class Region:
     def __setitem__(self, key: Union[int, slice], value: Any) -> None:
         """``r[i] = byte`` (0..255) or ``r[a:b:c] = data`` (exactly as many bytes).
 
-        TypeError when the region, or a page of the range, may not be written.
+        :class:`ReadOnlyError` (a TypeError) when the region, or a page of the
+        range, may not be written; IndexError for an index outside the region
+        or a slice of another length; :class:`InvalidArgument` for a byte
+        outside 0..255.
         """
         if isinstance(key, slice):
             key, data = _plain_slice(key), _bytes_of(value)
@@ -399,7 +396,7 @@ class Region:
             key = key if type(key) is int else _int(key, "index")
             byte = value if type(value) is int else _int(value, "value")
             if not 0 <= byte <= 255:
-                raise ValueError("byte must be in range(0, 256)")
+                raise invalid("byte must be in range(0, 256)")
             data = bytes((byte,))
         with self._lock:
             self._check_open()
@@ -420,17 +417,15 @@ class Region:
                 start = key + n if key < 0 else key
                 if not 0 <= start < n:
                     raise IndexError("mmkit.Region index out of range")
-            try:
-                self._write_bytes(start, data)
-            except PermissionError as e:
-                raise TypeError("cannot modify a read-only mmkit.Region (%s)" % e.strerror) from None
+            self._write_bytes(start, data)
 
     def read(self, offset: int = 0, n: Optional[int] = None) -> bytes:
         """Copy ``n`` bytes from ``offset`` (to the end when ``n`` is None) with ``mm_read``.
 
         Fault-safe: if the file under the mapping was truncated, or a page is
         protected against reading, the result is ``OSError(EFAULT)`` instead of
-        SIGBUS or SIGSEGV; a range outside the region is ``OSError(EINVAL)``.
+        SIGBUS or SIGSEGV; a range outside the region is :class:`InvalidArgument`
+        (a ValueError and an ``OSError(EINVAL)``).
         NotImplementedError if the library lacks ``mm_read``.
         """
         off = _size(offset, "offset")
@@ -440,17 +435,17 @@ class Region:
             _require("mm_read")
             if size is not None and (off > self._len or size > self._len - off):
                 # Refused before a buffer of `size` bytes is made.
-                raise OSError(_errno.EINVAL, "mm_read: range [%d, %d) is outside the region "
-                              "(%d bytes)" % (off, off + size, self._len))
+                raise invalid("mm_read: range [%d, %d) is outside the region (%d bytes)"
+                              % (off, off + size, self._len))
             return self._read_bytes(off, max(0, self._len - off) if size is None else size)
 
     def write(self, offset: int, data: Buffer) -> None:
         """Copy the bytes-like ``data`` into the region at ``offset`` with ``mm_write``.
 
         Fault-safe like :meth:`read`; writing a read-only region, or a page
-        protected against writing, is ``PermissionError`` (EACCES) -- the bytes
-        before such a page may have been written --, a range outside the region
-        ``OSError(EINVAL)``.  NotImplementedError if the library lacks ``mm_write``.
+        protected against writing, is :class:`ReadOnlyError` (a TypeError and a
+        ``PermissionError(EACCES)``) -- the bytes before such a page may have
+        been written --, a range outside the region :class:`InvalidArgument`.  NotImplementedError if the library lacks ``mm_write``.
         """
         off = _size(offset, "offset")
         payload = _bytes_of(data)
@@ -522,8 +517,8 @@ class Region:
         at the ends of the region (else OSError EINVAL).  Taking access away
         while a view is alive raises BufferError (the view would fault).  After
         it, reading a page without access is OSError(EFAULT) and writing a page
-        without write access PermissionError (TypeError for ``r[...] = ``), as
-        the library's copies tell; :meth:`view` refuses while a page is
+        without write access :class:`ReadOnlyError` (a TypeError and a
+        PermissionError), as the library's copies tell; :meth:`view` refuses while a page is
         unreadable.  Pages a later :meth:`resize` adds get the protection the
         whole region had last (what ``mm_flags`` tells), as the library gives them.
         """
