@@ -58,6 +58,7 @@ from ._args import Buffer as Buffer, PathType as PathType  # the types of some a
 from ._errors import InvalidArgument, ReadOnlyError
 from ._region import Region
 from ._map import map_anon, map_fd, map_file, map_shareable
+from . import mmap  # the drop-in for the standard module (not in __all__: import it by name)
 
 __all__ = [
     "Region", "map_anon", "map_file", "map_fd", "map_shareable",

@@ -115,3 +115,66 @@ def _plain_slice(key: slice) -> slice:
         raise invalid("slice step cannot be zero")
     return plain
 
+
+
+# --- C-style conversions, as the standard mmap module's argument parsing does ---------
+#
+# mmkit.mmap takes its arguments the way CPython's C code parses them: bool is an
+# int, a float is TypeError, a value the C type cannot hold is OverflowError, with
+# CPython's messages.
+
+_SSIZE_MAX = (1 << (8 * ctypes.sizeof(ctypes.c_ssize_t) - 1)) - 1
+_INT_MAX = (1 << (8 * ctypes.sizeof(ctypes.c_int) - 1)) - 1
+_LLONG_MAX = (1 << 63) - 1
+
+
+def _c_ssize(value: Any) -> int:
+    """A ``Py_ssize_t`` argument (the ``n`` format)."""
+    v = operator.index(value)
+    if not -_SSIZE_MAX - 1 <= v <= _SSIZE_MAX:
+        raise OverflowError("Python int too large to convert to C ssize_t")
+    return v
+
+
+def _c_long(value: Any) -> int:
+    v = operator.index(value)
+    if not -_LLONG_MAX - 1 <= v <= _LLONG_MAX:
+        raise OverflowError("Python int too large to convert to C long")
+    return v
+
+
+def _c_int(value: Any) -> int:
+    """A C ``int`` argument (the ``i`` format)."""
+    v = _c_long(value)
+    if v > _INT_MAX:
+        raise OverflowError("signed integer is greater than maximum")
+    if v < -_INT_MAX - 1:
+        raise OverflowError("signed integer is less than minimum")
+    return v
+
+
+def _c_longlong(value: Any) -> int:
+    """A C ``long long`` argument (the ``L`` format: an ``off_t``)."""
+    return _c_long(value)
+
+
+def _c_ubyte(value: Any) -> int:
+    """An ``unsigned char`` argument (the ``b`` format)."""
+    v = _c_long(value)
+    if v < 0:
+        raise OverflowError("unsigned byte integer is less than minimum")
+    if v > 255:
+        raise OverflowError("unsigned byte integer is greater than maximum")
+    return v
+
+
+def _as_ssize(value: Any, error: type) -> int:
+    """``PyNumber_AsSsize_t(value, error)``: an ``__index__`` value, ``error`` if it does not fit."""
+    v = operator.index(value)
+    if not -_SSIZE_MAX - 1 <= v <= _SSIZE_MAX:
+        raise error("cannot fit 'int' into an index-sized integer")
+    return v
+
+
+def _has_index(value: Any) -> bool:
+    return hasattr(type(value), "__index__")

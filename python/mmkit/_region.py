@@ -91,7 +91,7 @@ class Region:
     """
 
     __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_partly", "_keep",
-                 "_arr_type", "_write_sealed", "__weakref__")
+                 "_arr_type", "_write_sealed", "_direct", "__weakref__")
 
     if TYPE_CHECKING:  # attribute types, for type checkers only
         _handle: Optional[int]
@@ -103,6 +103,7 @@ class Region:
         _keep: Optional[Any]       # once a view is made: see mmkit._keeper
         _arr_type: Optional[Any]   # a ctypes array type of the region's length
         _write_sealed: bool
+        _direct: bool              # anonymous memory: no one can take a page away
 
     def __init__(self) -> None:
         """Not callable: regions come from the ``map_*`` functions."""
@@ -110,12 +111,15 @@ class Region:
                         "map_fd() or map_shareable()")
 
     @classmethod
-    def _adopt(cls, handle: int, length: Optional[int] = None) -> "Region":
+    def _adopt(cls, handle: int, length: Optional[int] = None,
+               direct: bool = False) -> "Region":
         """Own ``handle``.  ``length`` (the usable length) spares the library
         call that would tell it; the address and the flags are asked for when
-        first needed."""
+        first needed.  ``direct``: anonymous memory, which nothing backs that
+        another process could truncate (see mmkit._search)."""
         self = object.__new__(cls)
         self._handle = handle
+        self._direct = direct
         self._lock = _RLock()
         self._keep = None
         self._arr_type = None

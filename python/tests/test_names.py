@@ -35,7 +35,7 @@ PUBLIC = {
     "HUGEPAGES", "InvalidArgument", "LIBRARY_PATH", "NORESERVE", "PAGE_SIZE", "POPULATE", "PRIVATE",
     "PROT_EXEC", "PROT_NONE", "PROT_READ", "PROT_WRITE", "PathType", "READ", "ReadOnlyError", "Region",
     "SEAL_GROW", "SEAL_SHRINK", "SEAL_WRITE", "SHARED", "WRITE",
-    "map_anon", "map_fd", "map_file", "map_shareable",
+    "map_anon", "map_fd", "map_file", "map_shareable", "mmap",
 }
 
 
