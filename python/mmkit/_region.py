@@ -9,19 +9,21 @@ from __future__ import annotations
 import _thread
 import ctypes
 import errno as _errno
+import operator
 import os
 import sys
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Union, overload
 
-from . import _keeper, _lib
+from . import _keeper, _lib, _search
 from ._args import _U32_MAX, Buffer, _bool, _bytes_of, _int, _options, _plain_slice, _size
 from ._errors import error as _error, invalid, read_only
 from ._constants import (
-    _MS_ASYNC, _MS_INVALIDATE, _MS_SYNC, EXEC, LIBRARY_PATH, PAGE_SIZE, READ, SEAL_GROW,
+    _MS_ASYNC, _MS_INVALIDATE, _MS_SYNC, EXEC, LIBRARY_PATH, READ, SEAL_GROW,
     SEAL_SHRINK, SEAL_WRITE, WRITE, __version__,
 )
 from ._keeper import _KEEPER_BASE, _arm_keeper, _array_copy, _keeper_refs
+from ._procmaps import kernel_prot as _kernel_prot, mapped_file_size as _mapped_file_size
 
 if TYPE_CHECKING:
     import threading
@@ -47,31 +49,6 @@ def _require(name: str) -> Callable[..., int]:
             % (name, LIBRARY_PATH, __version__))
     fn: Callable[..., int] = getattr(_lib_c, name)
     return fn
-
-
-def _kernel_prot(address: int, length: int) -> Optional[int]:
-    """The protection every page of ``[address, address+length)`` has, as
-    ``/proc/self/maps`` tells; None where it cannot (no such file, a hole)."""
-    try:
-        with open("/proc/self/maps", "rb") as maps:
-            lines = maps.read().splitlines()
-    except OSError:
-        return None
-    at, end = address - address % PAGE_SIZE, address + length
-    prot = READ | WRITE | EXEC
-    for line in lines:  # in address order
-        span, perms = line.split(None, 2)[:2]
-        lo, hi = (int(x, 16) for x in span.split(b"-"))
-        if hi <= at:
-            continue
-        if lo > at:
-            return None
-        prot &= ((READ if perms[0:1] == b"r" else 0) | (WRITE if perms[1:2] == b"w" else 0)
-                 | (EXEC if perms[2:3] == b"x" else 0))
-        at = hi
-        if at >= end:
-            return prot
-    return None
 
 
 class Region:
@@ -458,6 +435,76 @@ class Region:
             _require("mm_write")
             self._write_bytes(off, payload)
 
+    def _find(self, sub: Buffer, start: int, end: Optional[int], reverse: bool) -> int:
+        needle = _bytes_of(sub)
+        lo = _size(start, "start")
+        hi = None if end is None else _size(end, "end")
+        with self._lock:
+            self._check_open()
+            n = self._len
+            if hi is None:
+                hi = n
+            if lo > hi or hi > n:
+                raise invalid("range [%d, %d) is not inside the region (%d bytes)" % (lo, hi, n))
+            if reverse:
+                return _search.rfind(self, needle, lo, hi)
+            return _search.find(self, needle, lo, hi)
+
+    def find(self, sub: Buffer, start: int = 0, end: Optional[int] = None) -> int:
+        """The lowest offset in ``[start, end)`` (``end`` None: to the end) where
+        the bytes-like ``sub`` starts, or -1; an empty ``sub`` is found at ``start``.
+
+        At C speed, never a Python loop or a copy of the whole range: libc's
+        ``memmem`` on the memory itself for anonymous memory (nothing can
+        truncate it), else on windows copied with the fault-safe ``mm_read`` --
+        a page of a file truncated behind the mapping is ``OSError(EFAULT)``,
+        not SIGBUS.  A range not inside the region (``start > end``, ``end`` past
+        the end, a negative value) is :class:`InvalidArgument`.
+        """
+        return self._find(sub, start, end, False)
+
+    def rfind(self, sub: Buffer, start: int = 0, end: Optional[int] = None) -> int:
+        """The highest offset in ``[start, end)`` where ``sub`` starts, or -1 (an
+        empty ``sub`` is found at ``end``); as :meth:`find` otherwise."""
+        return self._find(sub, start, end, True)
+
+    def size(self) -> int:
+        """The size now of what backs the region: the file (it may have grown or
+        shrunk since it was mapped), the shareable object, or for anonymous
+        memory its own length.
+
+        A region of :func:`map_file` or :func:`map_fd` keeps no descriptor: the
+        file is found through ``/proc/self/maps`` (its device, inode and path).
+        OSError when it cannot be: ENOENT when the file was deleted, ESTALE
+        when its path now names another file, EBADF for an empty region (it
+        maps no page), ENOTSUP without ``/proc``.
+        """
+        with self._lock:
+            h = self._check_open()
+            if self._direct:
+                return self._len
+            if _lib.has("mm_fd"):
+                fd = _lib_c.mm_fd(h)
+                if fd >= 0:
+                    return os.fstat(fd).st_size
+            if not self._len:
+                raise OSError(_errno.EBADF, "an empty region maps no page to find its "
+                                            "file by, and keeps no descriptor")
+            return _mapped_file_size(self._address())
+
+    if sys.version_info >= (3, 12):
+        def __buffer__(self, flags: int, /) -> memoryview:
+            """``memoryview(r)``, ``numpy.frombuffer(r)``, ``re.search(p, r)``
+            (Python 3.12+, PEP 688): the same zero-copy view as :meth:`view`,
+            with its rules (BufferError from :meth:`close` while it is alive;
+            SIGBUS on a truncated file until the guard lands)."""
+            operator.index(flags)
+            return self.view()
+
+        def __release_buffer__(self, view: memoryview, /) -> None:
+            """Release a view of this region (as :meth:`__buffer__` gave)."""
+            release_view(self, view)
+
     def sync(self, offset: int = 0, length: int = 0, *, wait: bool = True,
              invalidate: bool = False) -> None:
         """Flush ``[offset, offset+length)`` to the file (``msync``; length 0: to the end).
@@ -668,6 +715,21 @@ class Region:
     def __deepcopy__(self, memo: Any) -> "Region":
         """Refused, like :meth:`__copy__` (TypeError)."""
         raise TypeError("cannot copy an mmkit.Region")
+
+
+def release_view(region: Optional[Region], view: Any) -> None:
+    """``__release_buffer__``: release ``view`` if it is a view of ``region``
+    (TypeError for a non-memoryview, ValueError for another object's view,
+    nothing for a view already released), as CPython's own wrapper does."""
+    if not isinstance(view, memoryview):
+        raise TypeError("expected a memoryview object")
+    try:
+        exporter = view.obj
+    except ValueError:  # released already
+        return
+    if region is None or getattr(exporter, "_region", None) is not region:
+        raise ValueError("memoryview's buffer is not this object")
+    view.release()
 
 
 # Every live region, by id (a Region's __del__ takes it out before the id can

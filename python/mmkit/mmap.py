@@ -55,7 +55,7 @@ from ._args import _as_ssize, _bytes_of, _c_int, _c_ssize, _c_ubyte, _has_index,
 from ._constants import SHARED
 from ._errors import invalid
 from ._map import _fd_flags
-from ._region import Region
+from ._region import Region, release_view
 from ._stdmmap import (
     ACCESS_COPY as _ACCESS_COPY, ACCESS_DEFAULT as _ACCESS_DEFAULT, ACCESS_NAMES as _ACCESS_NAMES,
     ACCESS_READ as _ACCESS_READ, ACCESS_WRITE as _ACCESS_WRITE, MAP_SHARED as _MAP_SHARED,
@@ -589,19 +589,7 @@ class mmap:
 
         def __release_buffer__(self, view: memoryview, /) -> None:
             """Release a view :meth:`__buffer__` gave."""
-            _release(self._region, view)
-
-
-def _release(r: Optional[Region], view: Any) -> None:
-    if not isinstance(view, memoryview):
-        raise TypeError("expected a memoryview object")
-    try:
-        exporter = view.obj
-    except ValueError:  # released already
-        return
-    if r is None or getattr(exporter, "_region", None) is not r:
-        raise ValueError("memoryview's buffer is not this object")
-    view.release()
+            release_view(self._region, view)
 
 
 def _new(cls: type, fileno: Any, length: Any, flags: Any, prot: Any, access: Any,
