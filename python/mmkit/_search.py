@@ -5,9 +5,12 @@ the whole range:
 
 * **In place** -- libc's ``memmem`` on the mapped memory itself, through
   ctypes, when no one can take a page of the range away: anonymous memory
-  (nothing backs it that another process could truncate), or a guarded
-  region (``MM_GUARD``: a lost page reads as zeros), and every page of the
-  range readable.  Zero-copy.
+  (nothing backs it that another process could truncate), every page of the
+  range readable.  Zero-copy.  (A guarded region, ``MM_GUARD``, could be
+  searched in place too once the library has it -- a lost page reads as
+  zeros there -- but only followed by ``mm_check``, so that a search over
+  lost pages is ``OSError(EFAULT)`` as ``mm_read`` makes it, not a result
+  found in zeros.)
 * **Fault-safe** -- ``mm_read`` copies the range a window at a time
   (``_WINDOW`` bytes, overlapping by ``len(needle) - 1``) into one buffer, and
   ``memmem`` (``bytearray.rfind`` backwards) searches the copy.  A page of a
@@ -33,7 +36,6 @@ if TYPE_CHECKING:
 
 _lib_c = _lib.lib
 
-GUARD = 0x8000  # MM_GUARD: a lost page reads as zeros (the library sets it in mm_flags)
 _WINDOW = 1 << 20
 
 
@@ -54,9 +56,7 @@ _memmem = _libc_memmem()
 def in_place(region: "Region", start: int, length: int) -> bool:
     """True when ``[start, start+length)`` can be read in place without any
     fault: memory no one can shrink, every page readable."""
-    if not region._direct and not region._mm_flags() & GUARD:
-        return False
-    return bool(region._access(start, length) & READ)
+    return region._direct and bool(region._access(start, length) & READ)
 
 
 def _window(region: "Region", n: int, needle_len: int) -> "tuple[bytearray, Any, int]":

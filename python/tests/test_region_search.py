@@ -176,3 +176,21 @@ def test_size_without_proc(monkeypatch, tmp_path):
         with pytest.raises(OSError) as info:
             r.size()
         assert info.value.errno == errno.ENOTSUP
+
+
+def test_anonymous_memory_is_searched_in_place_and_files_through_copies(tmp_path, monkeypatch):
+    copies = []
+    real_fill = mmkit._search._fill
+
+    def counting_fill(*args):
+        copies.append(args[1])
+        return real_fill(*args)
+    monkeypatch.setattr(mmkit._search, "_fill", counting_fill)
+    data = b"-" * (2 * PAGE) + b"here"
+    regions = _regions(tmp_path, data)
+    with regions["anon"] as r:
+        assert r.find(b"here") == 2 * PAGE and copies == []      # memmem in place
+        assert r.rfind(b"here") == 2 * PAGE and copies           # rfind: windows
+    del copies[:]
+    with regions["file"] as r:
+        assert r.find(b"here") == 2 * PAGE and copies == [0]     # one fault-safe window
