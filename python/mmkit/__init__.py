@@ -39,6 +39,10 @@ Errors:
 * functions of the C contract that the loaded library does not export yet
   raise :class:`NotImplementedError`.
 
+:mod:`mmkit.mmap` is a drop-in for the standard :mod:`mmap` module (``import
+mmkit.mmap as mmap``): the same names and behaviour, built on :class:`Region`,
+every read and write it makes fault-safe.
+
 The library is found through ``$MMKIT_LIBRARY`` (a path), then a copy bundled
 in the package (``mmkit/_lib/libmmkit.so``), then the system's library path,
 then ``pkg-config --variable=libdir mmkit``.  :data:`LIBRARY_PATH` tells which

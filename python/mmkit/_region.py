@@ -218,7 +218,7 @@ class Region:
             if rc < 0:
                 error = _error(rc)
                 if rc == -_errno.EACCES:
-                    raise read_only(error.strerror)
+                    raise read_only(error.strerror or "the region may not be written")
                 # EFAULT on pages mm_read can read: protected, not gone
                 if rc == -_errno.EFAULT and _lib.has("mm_read") and \
                         _lib_c.mm_read(h, offset, ctypes.create_string_buffer(n), n) == 0:

@@ -48,7 +48,7 @@ import operator as _operator
 import os as _os
 import sys as _sys
 import weakref as _weakref
-from typing import Any, Dict, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 
 from . import _search, _stdmmap
 from ._args import _as_ssize, _bytes_of, _c_int, _c_ssize, _c_ubyte, _has_index, _SSIZE_MAX
@@ -65,6 +65,41 @@ from ._stdmmap import (
 _std = _stdmmap.std
 globals().update(_stdmmap.CONSTANTS)  # PAGESIZE, ACCESS_*, MAP_*, PROT_*, MADV_* ...
 error = OSError
+
+if TYPE_CHECKING:  # the names type checkers cannot see in the update above (Linux's)
+    PAGESIZE: int
+    ALLOCATIONGRANULARITY: int
+    ACCESS_DEFAULT: int
+    ACCESS_READ: int
+    ACCESS_WRITE: int
+    ACCESS_COPY: int
+    MAP_SHARED: int
+    MAP_PRIVATE: int
+    MAP_ANON: int
+    MAP_ANONYMOUS: int
+    MAP_DENYWRITE: int
+    MAP_EXECUTABLE: int
+    MAP_POPULATE: int
+    MAP_STACK: int
+    PROT_READ: int
+    PROT_WRITE: int
+    PROT_EXEC: int
+    MADV_NORMAL: int
+    MADV_RANDOM: int
+    MADV_SEQUENTIAL: int
+    MADV_WILLNEED: int
+    MADV_DONTNEED: int
+    MADV_FREE: int
+    MADV_REMOVE: int
+    MADV_DONTFORK: int
+    MADV_DOFORK: int
+    MADV_HWPOISON: int
+    MADV_MERGEABLE: int
+    MADV_UNMERGEABLE: int
+    MADV_HUGEPAGE: int
+    MADV_NOHUGEPAGE: int
+    MADV_DONTDUMP: int
+    MADV_DODUMP: int
 
 __all__ = sorted(_stdmmap.CONSTANTS) + ["error", "mmap"]
 
@@ -130,6 +165,19 @@ class mmap:
 
     __slots__ = ("_region", "_lock", "_pos", "_size", "_fd", "_offset", "_access",
                  "_anon", "_shared", "_mm", "_trackfd", "__weakref__")
+
+    if TYPE_CHECKING:  # attribute types, for type checkers only
+        _region: Optional[Region]  # None once closed
+        _lock: Any                 # an RLock
+        _pos: int
+        _size: int
+        _fd: int                   # the duplicated descriptor (trackfd), or -1
+        _offset: int
+        _access: int               # ACCESS_*
+        _anon: bool
+        _shared: bool
+        _mm: int                   # the MM_* flag word it was mapped with
+        _trackfd: bool
 
     if _HAS_TRACKFD:
         def __new__(cls, fileno: int, length: int, flags: int = _MAP_SHARED,
