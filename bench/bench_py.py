@@ -9,10 +9,16 @@
   The map, the page faults, the sum and the unmap are all inside the clock.
 * loop: ``mmkit.map_anon(4096)`` + ``r.close()`` against ``mmap.mmap(-1, 4096)``
   + ``m.close()``, in batches.
+* find (issue 18): ``mmkit.mmap.mmap(...).find(needle)`` of an 8-byte needle that
+  is not there, over the first 64 MiB of FILE256M, against the standard
+  ``mmap.find`` (both ACCESS_READ); ``Region.find`` alongside.  Target <= 1.5.
+* readline (issue 18): ``mmkit.mmap`` ``readline()`` through a 64 MiB text file
+  (made beside FILE256M) against the standard module's.  Target <= 3.
 
 Each round runs mmkit, mmap, mmap, mmkit (ABBA) and gives the ratio of the
 two sums of times; report.py takes the median over rounds. Rounds:
-BENCH_ROUNDS_PYSUM (25), BENCH_ROUNDS_PYLOOP (51); batch: BENCH_BATCH_PYLOOP (500).
+BENCH_ROUNDS_PYSUM (25), BENCH_ROUNDS_PYLOOP (51), BENCH_ROUNDS_PYFIND (15),
+BENCH_ROUNDS_PYLINE (5); batch: BENCH_BATCH_PYLOOP (500).
 
 Needs MMKIT_LIBRARY and PYTHONPATH=<repo>/python (bench/run.sh sets both).
 """
@@ -25,6 +31,7 @@ import time
 import numpy as np
 
 import mmkit
+import mmkit.mmap as kmmap
 
 
 def env_num(name, default):
@@ -95,6 +102,82 @@ def loop_mmap_private(n):
     for _ in range(n):
         m = mmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE)
         m.close()
+
+
+FIND_SPAN = 64 << 20
+
+
+def open_both(path, length):
+    with open(path, "rb") as f:
+        return (kmmap.mmap(f.fileno(), length, access=kmmap.ACCESS_READ),
+                mmap.mmap(f.fileno(), length, access=mmap.ACCESS_READ))
+
+
+def missing_needle(m):
+    """An 8-byte needle that is not in ``m``."""
+    for seed in range(1000):
+        needle = bytes((seed * 37 + i * 101) % 256 for i in range(8))
+        if m.find(needle) == -1:
+            return needle
+    raise RuntimeError("no missing needle found")
+
+
+def text_file(directory, size=64 << 20):
+    """A text file of ``size`` bytes: lines of 1 to 20 short words."""
+    path = os.path.join(directory, "text64.txt")
+    rnd = __import__("random").Random(18)
+    words = [bytes(rnd.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(2, 10)))
+             for _ in range(5000)]
+    out = bytearray()
+    while len(out) < size:
+        out += b" ".join(rnd.choice(words) for _ in range(rnd.randint(1, 20))) + b"\n"
+    with open(path, "wb") as f:
+        f.write(out[:size])
+    return path
+
+
+def all_lines(m):
+    m.seek(0)
+    readline = m.readline
+    n = 0
+    while readline():
+        n += 1
+    return n
+
+
+def bench_find_and_readline(path):
+    km, sm = open_both(path, FIND_SPAN)
+    region = mmkit.map_file(path, 0, FIND_SPAN)
+    needle = missing_needle(sm)
+    if km.find(needle) != -1 or region.find(needle) != -1:
+        raise RuntimeError("mmkit found a needle the mmap module did not")
+    rounds = env_num("BENCH_ROUNDS_PYFIND", 15)
+    ratios, tk, ts = duel(rounds, lambda: km.find(needle), lambda: sm.find(needle))
+    row("Python mmkit.mmap find, missing 8-byte needle, 64 MiB file vs mmap.find", "<=1.5",
+        ratios)
+    ratios, tr, _ = duel(rounds, lambda: region.find(needle), lambda: sm.find(needle))
+    row("Python Region.find, the same vs mmap.find", "-", ratios)
+    print("INFO\tfigure 6: find over 64 MiB: mmkit.mmap %.1f ms, Region %.1f ms, mmap module "
+          "%.1f ms (medians; mmkit searches fault-safe mm_read windows with libc memmem)"
+          % (tk * 1e3, tr * 1e3, ts * 1e3))
+    for m in (km, sm, region):
+        m.close()
+
+    text = text_file(os.path.dirname(os.path.abspath(path)))
+    km, sm = open_both(text, 0)
+    lines = all_lines(sm)
+    if all_lines(km) != lines:
+        raise RuntimeError("mmkit.mmap read another number of lines")
+    ratios, tk, ts = duel(env_num("BENCH_ROUNDS_PYLINE", 5), lambda: all_lines(km),
+                          lambda: all_lines(sm), warm=0)
+    row("Python mmkit.mmap readline through a 64 MiB text file vs mmap.readline", "<=3",
+        ratios)
+    print("INFO\tfigure 6: readline: %d lines; mmkit.mmap %.0f ns, mmap module %.0f ns per "
+          "line (medians; mmkit's is one fault-safe mm_read per line)"
+          % (lines, tk / lines * 1e9, ts / lines * 1e9))
+    for m in (km, sm):
+        m.close()
+    os.unlink(text)
 
 
 def duel(rounds, a, b, warm=1):
@@ -185,6 +268,8 @@ def main(argv):
     print("INFO\tfigure 6: like for like: MAP_SHARED mmkit %.2f us vs mmap %.2f us; MAP_PRIVATE "
           "mmkit %.2f us vs mmap %.2f us per iteration (medians)"
           % (tm / batch * 1e6, tp / batch * 1e6, tm2 / batch * 1e6, tp2 / batch * 1e6))
+    sys.stdout.flush()
+    bench_find_and_readline(path)
     sys.stdout.flush()
     return 0
 

@@ -48,6 +48,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
     export BENCH_ROUNDS_FILEPOP=${BENCH_ROUNDS_FILEPOP:-3}
     export BENCH_ROUNDS_COPY=${BENCH_ROUNDS_COPY:-11} BENCH_ROUNDS_COPY_RECORD=${BENCH_ROUNDS_COPY_RECORD:-5}
     export BENCH_ROUNDS_GUARDMAP=${BENCH_ROUNDS_GUARDMAP:-15} BENCH_ROUNDS_REPAIR=${BENCH_ROUNDS_REPAIR:-5}
+    export BENCH_ROUNDS_PYFIND=${BENCH_ROUNDS_PYFIND:-3} BENCH_ROUNDS_PYLINE=${BENCH_ROUNDS_PYLINE:-1}
     cat_rounds_file=3 cat_rounds_append=3 cat_rounds_pipe=3 cat_rounds_pipe1=3
 else
     cat_rounds_file=${BENCH_ROUNDS_CAT_FILE:-15}
@@ -196,7 +197,7 @@ fi
 rm -f "$work/in512.bin"
 
 if want 6; then
-    step "figure 6: Python mmkit vs the mmap module"
+    step "figure 6: Python mmkit vs the mmap module (and mmkit.mmap find/readline, issue 18)"
     PYTHONPATH=$root/python${PYTHONPATH:+:$PYTHONPATH} run fig6 "$py" "$here/bench_py.py" "$work/in256.bin" || status=1
 fi
 rm -f "$work/in256.bin"

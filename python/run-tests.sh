@@ -7,9 +7,20 @@
 #                  (from `make stage`), else target/release/libmmkit.so
 #   MMKIT_EXAMPLES the compiled C examples (anon_mmap, map_cat) to compare with;
 #                  default build/examples when it exists, else those tests skip
+#   MMKIT_TEST_PYTHONS  `:`-separated Pythons for CPython's test_mmap (default:
+#                  every pyenv version and python3 on the PATH, 3.9 or later)
+#   MMKIT_TEST_NO_NEWER=1  skip the second run below
 #
-# Prints pytest's report, then one `PASS: name` / `FAIL: name: why` /
-# `SKIP: name: why` line per test, and exits with pytest's exit status.
+# Three runs, each printing one `PASS: name` / `FAIL: name: why` / `SKIP: name:
+# why` line per check:
+#   1. the tests under $PYTHON;
+#   2. when $PYTHON is older than 3.12, the same tests under the newest Python
+#      3.12+ found (build/venv-X.Y, made like build/venv), so that the buffer
+#      protocol (PEP 688) is tested; its lines end in [pyX.Y];
+#   3. CPython's own Lib/test/test_mmap.py of every Python found, unmodified,
+#      against mmkit.mmap, and the side-by-side comparison with the standard
+#      module (tests/run_cpython_test_mmap.py).
+# Exits non-zero when any run failed.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -49,5 +60,31 @@ export PYTHONDONTWRITEBYTECODE=1
 export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
 
 cd "$root" || exit 1
-"$PYTHON" -m pytest -q -p no:cacheprovider python/tests
-exit $?
+status=0
+"$PYTHON" -m pytest -q -p no:cacheprovider python/tests || status=1
+
+# 2. Under the newest Python 3.12+, when $PYTHON is older.
+if [ "${MMKIT_TEST_NO_NEWER:-0}" != 1 ] && \
+        ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+    newer=$("$PYTHON" "$here/tests/run_cpython_test_mmap.py" --newest 3.12)
+    if [ -z "$newer" ]; then
+        echo "SKIP: python/tests [3.12+]: no Python 3.12 or later found (the buffer protocol is untested)"
+    else
+        version=${newer%% *}
+        venv=$root/build/venv-$version
+        if ! "$venv/bin/python" -c 'import pytest, numpy' >/dev/null 2>&1; then
+            echo "run-tests.sh: creating $venv with pytest and numpy" >&2
+            "${newer#* }" -m venv "$venv" && "$venv/bin/python" -m pip install -q pytest numpy
+        fi
+        if "$venv/bin/python" -c 'import pytest, numpy' >/dev/null 2>&1; then
+            MMKIT_TEST_TAG=py$version "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+                python/tests || status=1
+        else
+            echo "SKIP: python/tests [py$version]: cannot make $venv with pytest and numpy"
+        fi
+    fi
+fi
+
+# 3. CPython's test_mmap, and the comparison, under every Python found.
+"$PYTHON" "$here/tests/run_cpython_test_mmap.py" || status=1
+exit $status

@@ -22,8 +22,14 @@ Errors:
   library's ``mm_last_error()`` text as the message, so ``FileNotFoundError``,
   ``PermissionError``, ``FileExistsError``, ``IsADirectoryError``... come for
   free;
-* a wrong Python type is :class:`TypeError`; a negative size or offset is
-  :class:`ValueError`, raised before any call into the library;
+* an out-of-range or invalid argument -- a negative size or offset (checked
+  before any call into the library), a range outside the region, anything the
+  library refuses with ``EINVAL`` -- raises :class:`InvalidArgument`, which is
+  both a :class:`ValueError` and an ``OSError(EINVAL)``;
+* a write to a read-only region (or page) raises :class:`ReadOnlyError`, both
+  a :class:`TypeError` and a ``PermissionError(EACCES)``, whichever way it is
+  written (``r[i] = v``, ``r[a:b] = data``, ``r.write()``);
+* a wrong Python type is :class:`TypeError`;
 * ``close()`` (or ``resize()``) while a view or an array over it is alive is
   :class:`BufferError`, and so are ``close()``, ``resize()`` and ``protect()``
   from code that runs inside another method of the same region (a signal
@@ -32,6 +38,10 @@ Errors:
   uses the region, so one that closes it gives :class:`ValueError`;
 * functions of the C contract that the loaded library does not export yet
   raise :class:`NotImplementedError`.
+
+:mod:`mmkit.mmap` is a drop-in for the standard :mod:`mmap` module (``import
+mmkit.mmap as mmap``): the same names and behaviour, built on :class:`Region`,
+every read and write it makes fault-safe.
 
 The library is found through ``$MMKIT_LIBRARY`` (a path), then a copy bundled
 in the package (``mmkit/_lib/libmmkit.so``), then the system's library path,
@@ -49,11 +59,14 @@ from ._constants import (
     SEAL_SHRINK, SEAL_WRITE, SHARED, WRITE, __version__,
 )
 from ._args import Buffer as Buffer, PathType as PathType  # the types of some arguments
+from ._errors import InvalidArgument, ReadOnlyError
 from ._region import Region
 from ._map import map_anon, map_fd, map_file, map_shareable
+from . import mmap  # the drop-in for the standard module (not in __all__: import it by name)
 
 __all__ = [
     "Region", "map_anon", "map_file", "map_fd", "map_shareable",
+    "InvalidArgument", "ReadOnlyError",
     "PAGE_SIZE", "LIBRARY_PATH", "__version__",
     "READ", "WRITE", "EXEC", "SHARED", "PRIVATE", "POPULATE", "HUGEPAGES",
     "NORESERVE", "DEVZERO", "CREATE", "EXCL",

@@ -1,8 +1,9 @@
 """Checking and converting the arguments of the public API (internal).
 
 Every function here runs before a method takes its region's lock: a wrong
-type is TypeError, a negative size or offset ValueError, too large a value
-OverflowError, before any call into the library.
+type is TypeError, a negative size or offset InvalidArgument (a ValueError and
+an OSError(EINVAL)), too large a value OverflowError, before any call into the
+library.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import ctypes
 import operator
 import os
 from typing import Any, Tuple, Union
+
+from ._errors import invalid
 
 _SIZE_MAX = (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1
 _U64_MAX = (1 << 64) - 1
@@ -29,7 +32,7 @@ def _int(value: Any, name: str) -> int:
 def _size(value: Any, name: str, maximum: int = _SIZE_MAX) -> int:
     n = _int(value, name)
     if n < 0:
-        raise ValueError("%s must not be negative (got %d)" % (name, n))
+        raise invalid("%s must not be negative (got %d)" % (name, n))
     if n > maximum:
         raise OverflowError("%s is too large (got %d, at most %d)" % (name, n, maximum))
     return n
@@ -56,7 +59,7 @@ def _path(path: Any) -> bytes:
         raise TypeError("path must be str, bytes or os.PathLike, not %r" % type(path).__name__)
     encoded = os.fsencode(path)
     if b"\0" in encoded:
-        raise ValueError("path contains an embedded null byte")
+        raise invalid("path contains an embedded null byte")
     return encoded
 
 
@@ -68,7 +71,7 @@ def _name(name: Any) -> bytes:
     else:
         raise TypeError("name must be str or bytes, not %r" % type(name).__name__)
     if b"\0" in encoded:
-        raise ValueError("name contains an embedded null byte")
+        raise invalid("name contains an embedded null byte")
     return encoded
 
 
@@ -105,5 +108,73 @@ def _plain_slice(key: slice) -> slice:
     start, stop, step = key.start, key.stop, key.step
     if (start is None or type(start) is int) and (stop is None or type(stop) is int) \
             and (step is None or type(step) is int):
-        return key
-    return slice(*(None if p is None else operator.index(p) for p in (start, stop, step)))
+        plain = key
+    else:
+        plain = slice(*(None if p is None else operator.index(p) for p in (start, stop, step)))
+    if plain.step == 0:
+        raise invalid("slice step cannot be zero")
+    return plain
+
+
+
+# --- C-style conversions, as the standard mmap module's argument parsing does ---------
+#
+# mmkit.mmap takes its arguments the way CPython's C code parses them: bool is an
+# int, a float is TypeError, a value the C type cannot hold is OverflowError, with
+# CPython's messages.
+
+_SSIZE_MAX = (1 << (8 * ctypes.sizeof(ctypes.c_ssize_t) - 1)) - 1
+_INT_MAX = (1 << (8 * ctypes.sizeof(ctypes.c_int) - 1)) - 1
+_LLONG_MAX = (1 << 63) - 1
+
+
+def _c_ssize(value: Any) -> int:
+    """A ``Py_ssize_t`` argument (the ``n`` format)."""
+    v = operator.index(value)
+    if not -_SSIZE_MAX - 1 <= v <= _SSIZE_MAX:
+        raise OverflowError("Python int too large to convert to C ssize_t")
+    return v
+
+
+def _c_long(value: Any) -> int:
+    v = operator.index(value)
+    if not -_LLONG_MAX - 1 <= v <= _LLONG_MAX:
+        raise OverflowError("Python int too large to convert to C long")
+    return v
+
+
+def _c_int(value: Any) -> int:
+    """A C ``int`` argument (the ``i`` format)."""
+    v = _c_long(value)
+    if v > _INT_MAX:
+        raise OverflowError("signed integer is greater than maximum")
+    if v < -_INT_MAX - 1:
+        raise OverflowError("signed integer is less than minimum")
+    return v
+
+
+def _c_longlong(value: Any) -> int:
+    """A C ``long long`` argument (the ``L`` format: an ``off_t``)."""
+    return _c_long(value)
+
+
+def _c_ubyte(value: Any) -> int:
+    """An ``unsigned char`` argument (the ``b`` format)."""
+    v = _c_long(value)
+    if v < 0:
+        raise OverflowError("unsigned byte integer is less than minimum")
+    if v > 255:
+        raise OverflowError("unsigned byte integer is greater than maximum")
+    return v
+
+
+def _as_ssize(value: Any, error: type) -> int:
+    """``PyNumber_AsSsize_t(value, error)``: an ``__index__`` value, ``error`` if it does not fit."""
+    v = operator.index(value)
+    if not -_SSIZE_MAX - 1 <= v <= _SSIZE_MAX:
+        raise error("cannot fit 'int' into an index-sized integer")
+    return v
+
+
+def _has_index(value: Any) -> bool:
+    return hasattr(type(value), "__index__")

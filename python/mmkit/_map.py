@@ -23,12 +23,26 @@ _lib_c = _lib.lib
 
 def _adopt_out(rc: int, out: ctypes.c_void_p,
                filename: Optional[Union[str, bytes]] = None,
-               length: Optional[int] = None) -> Region:
+               length: Optional[int] = None, direct: bool = False) -> Region:
     if rc < 0:
         raise _error(rc, filename)
     if not out.value:
         raise OSError(_errno.EIO, "mmkit returned success without a region")
-    return Region._adopt(out.value, length)
+    return Region._adopt(out.value, length, direct)
+
+
+def _anon_flags(length: int, flags: int) -> Region:
+    """``mm_map_anon`` with a raw ``MM_*`` flag word (for mmkit.mmap; no checks here)."""
+    out = ctypes.c_void_p()
+    rc = _lib_c.mm_map_anon(length, flags, ctypes.byref(out))
+    return _adopt_out(rc, out, None, length, True)
+
+
+def _fd_flags(fd: int, offset: int, length: int, flags: int) -> Region:
+    """``mm_map_fd`` with a raw ``MM_*`` flag word (for mmkit.mmap; no checks here)."""
+    out = ctypes.c_void_p()
+    rc = _lib_c.mm_map_fd(fd, offset, length, flags, ctypes.byref(out))
+    return _adopt_out(rc, out, None, length or None)
 
 
 def map_anon(length: int, *, shared: bool = False, populate: bool = False,
@@ -67,7 +81,7 @@ def map_anon(length: int, *, shared: bool = False, populate: bool = False,
     h = out.value
     if rc < 0 or not h:
         return _adopt_out(rc, out)  # raises
-    return Region._adopt(h, n)
+    return Region._adopt(h, n, True)
 
 
 def map_file(path: PathType, offset: int = 0, length: int = 0, *, write: bool = False,

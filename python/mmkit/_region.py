@@ -9,18 +9,21 @@ from __future__ import annotations
 import _thread
 import ctypes
 import errno as _errno
+import operator
 import os
 import sys
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Union, overload
 
-from . import _keeper, _lib
+from . import _keeper, _lib, _search
 from ._args import _U32_MAX, Buffer, _bool, _bytes_of, _int, _options, _plain_slice, _size
+from ._errors import error as _error, invalid, read_only
 from ._constants import (
-    _MS_ASYNC, _MS_INVALIDATE, _MS_SYNC, EXEC, LIBRARY_PATH, PAGE_SIZE, READ, SEAL_GROW,
+    _MS_ASYNC, _MS_INVALIDATE, _MS_SYNC, EXEC, LIBRARY_PATH, READ, SEAL_GROW,
     SEAL_SHRINK, SEAL_WRITE, WRITE, __version__,
 )
 from ._keeper import _KEEPER_BASE, _arm_keeper, _array_copy, _keeper_refs
+from ._procmaps import kernel_prot as _kernel_prot, mapped_file_size as _mapped_file_size
 
 if TYPE_CHECKING:
     import threading
@@ -39,14 +42,6 @@ _UNMAP_WHEN_FREED = _keeper._UNMAP_WHEN_FREED
 _KEEPER_TEMPLATE = _keeper._KEEPER_TEMPLATE
 
 
-def _error(rc: int, filename: Optional[Union[str, bytes]] = None) -> OSError:
-    """Build the OSError for a negative return ``rc``; call right after the failure."""
-    message = _lib.last_error() or os.strerror(-rc)
-    if filename is not None:
-        return OSError(-rc, message, filename)
-    return OSError(-rc, message)
-
-
 def _require(name: str) -> Callable[..., int]:
     if not _lib.has(name):
         raise NotImplementedError(
@@ -54,31 +49,6 @@ def _require(name: str) -> Callable[..., int]:
             % (name, LIBRARY_PATH, __version__))
     fn: Callable[..., int] = getattr(_lib_c, name)
     return fn
-
-
-def _kernel_prot(address: int, length: int) -> Optional[int]:
-    """The protection every page of ``[address, address+length)`` has, as
-    ``/proc/self/maps`` tells; None where it cannot (no such file, a hole)."""
-    try:
-        with open("/proc/self/maps", "rb") as maps:
-            lines = maps.read().splitlines()
-    except OSError:
-        return None
-    at, end = address - address % PAGE_SIZE, address + length
-    prot = READ | WRITE | EXEC
-    for line in lines:  # in address order
-        span, perms = line.split(None, 2)[:2]
-        lo, hi = (int(x, 16) for x in span.split(b"-"))
-        if hi <= at:
-            continue
-        if lo > at:
-            return None
-        prot &= ((READ if perms[0:1] == b"r" else 0) | (WRITE if perms[1:2] == b"w" else 0)
-                 | (EXEC if perms[2:3] == b"x" else 0))
-        at = hi
-        if at >= end:
-            return prot
-    return None
 
 
 class Region:
@@ -98,7 +68,7 @@ class Region:
     """
 
     __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_partly", "_keep",
-                 "_arr_type", "_write_sealed", "__weakref__")
+                 "_arr_type", "_write_sealed", "_direct", "__weakref__")
 
     if TYPE_CHECKING:  # attribute types, for type checkers only
         _handle: Optional[int]
@@ -110,6 +80,7 @@ class Region:
         _keep: Optional[Any]       # once a view is made: see mmkit._keeper
         _arr_type: Optional[Any]   # a ctypes array type of the region's length
         _write_sealed: bool
+        _direct: bool              # anonymous memory: no one can take a page away
 
     def __init__(self) -> None:
         """Not callable: regions come from the ``map_*`` functions."""
@@ -117,12 +88,15 @@ class Region:
                         "map_fd() or map_shareable()")
 
     @classmethod
-    def _adopt(cls, handle: int, length: Optional[int] = None) -> "Region":
+    def _adopt(cls, handle: int, length: Optional[int] = None,
+               direct: bool = False) -> "Region":
         """Own ``handle``.  ``length`` (the usable length) spares the library
         call that would tell it; the address and the flags are asked for when
-        first needed."""
+        first needed.  ``direct``: anonymous memory, which nothing backs that
+        another process could truncate (see mmkit._search)."""
         self = object.__new__(cls)
         self._handle = handle
+        self._direct = direct
         self._lock = _RLock()
         self._keep = None
         self._arr_type = None
@@ -231,23 +205,25 @@ class Region:
         return ctypes.string_at(self._address() + offset, n) if n else b""
 
     def _write_bytes(self, offset: int, data: bytes) -> None:
-        """Copy ``data`` in at ``offset``: PermissionError (EACCES) when the
-        region or a page of the range may not be written, OSError(EFAULT) for
-        a page that is gone or inaccessible (with ``mm_write``)."""
+        """Copy ``data`` in at ``offset``: ReadOnlyError (a TypeError and a
+        PermissionError(EACCES)) when the region or a page of the range may
+        not be written, OSError(EFAULT) for a page that is gone or
+        inaccessible (with ``mm_write``)."""
         h = self._check_open()
         n = len(data)
         if self._write_sealed:
-            raise PermissionError(_errno.EACCES, "the region is sealed against writing")
+            raise read_only("the region is sealed against writing")
         if _lib.has("mm_write"):
             rc = _lib_c.mm_write(h, offset, data, n)
             if rc < 0:
                 error = _error(rc)
+                if rc == -_errno.EACCES:
+                    raise read_only(error.strerror or "the region may not be written")
                 # EFAULT on pages mm_read can read: protected, not gone
                 if rc == -_errno.EFAULT and _lib.has("mm_read") and \
                         _lib_c.mm_read(h, offset, ctypes.create_string_buffer(n), n) == 0:
-                    raise PermissionError(_errno.EACCES, "the range [%d, %d) is protected "
-                                          "against writing (see Region.protect)"
-                                          % (offset, offset + n))
+                    raise read_only("the range [%d, %d) is protected against writing "
+                                    "(see Region.protect)" % (offset, offset + n))
                 raise error
             return
         if offset + n > self._len:
@@ -257,8 +233,7 @@ class Region:
             raise OSError(_errno.EFAULT, "the range [%d, %d) is not accessible (see "
                           "Region.protect)" % (offset, offset + n))
         if not access & WRITE:
-            raise PermissionError(_errno.EACCES, "the range [%d, %d) may not be written"
-                                  % (offset, offset + n))
+            raise read_only("the range [%d, %d) may not be written" % (offset, offset + n))
         if n:
             ctypes.memmove(self._address() + offset, data, n)
 
@@ -391,7 +366,10 @@ class Region:
     def __setitem__(self, key: Union[int, slice], value: Any) -> None:
         """``r[i] = byte`` (0..255) or ``r[a:b:c] = data`` (exactly as many bytes).
 
-        TypeError when the region, or a page of the range, may not be written.
+        :class:`ReadOnlyError` (a TypeError) when the region, or a page of the
+        range, may not be written; IndexError for an index outside the region
+        or a slice of another length; :class:`InvalidArgument` for a byte
+        outside 0..255.
         """
         if isinstance(key, slice):
             key, data = _plain_slice(key), _bytes_of(value)
@@ -399,7 +377,7 @@ class Region:
             key = key if type(key) is int else _int(key, "index")
             byte = value if type(value) is int else _int(value, "value")
             if not 0 <= byte <= 255:
-                raise ValueError("byte must be in range(0, 256)")
+                raise invalid("byte must be in range(0, 256)")
             data = bytes((byte,))
         with self._lock:
             self._check_open()
@@ -420,17 +398,15 @@ class Region:
                 start = key + n if key < 0 else key
                 if not 0 <= start < n:
                     raise IndexError("mmkit.Region index out of range")
-            try:
-                self._write_bytes(start, data)
-            except PermissionError as e:
-                raise TypeError("cannot modify a read-only mmkit.Region (%s)" % e.strerror) from None
+            self._write_bytes(start, data)
 
     def read(self, offset: int = 0, n: Optional[int] = None) -> bytes:
         """Copy ``n`` bytes from ``offset`` (to the end when ``n`` is None) with ``mm_read``.
 
         Fault-safe: if the file under the mapping was truncated, or a page is
         protected against reading, the result is ``OSError(EFAULT)`` instead of
-        SIGBUS or SIGSEGV; a range outside the region is ``OSError(EINVAL)``.
+        SIGBUS or SIGSEGV; a range outside the region is :class:`InvalidArgument`
+        (a ValueError and an ``OSError(EINVAL)``).
         NotImplementedError if the library lacks ``mm_read``.
         """
         off = _size(offset, "offset")
@@ -440,17 +416,17 @@ class Region:
             _require("mm_read")
             if size is not None and (off > self._len or size > self._len - off):
                 # Refused before a buffer of `size` bytes is made.
-                raise OSError(_errno.EINVAL, "mm_read: range [%d, %d) is outside the region "
-                              "(%d bytes)" % (off, off + size, self._len))
+                raise invalid("mm_read: range [%d, %d) is outside the region (%d bytes)"
+                              % (off, off + size, self._len))
             return self._read_bytes(off, max(0, self._len - off) if size is None else size)
 
     def write(self, offset: int, data: Buffer) -> None:
         """Copy the bytes-like ``data`` into the region at ``offset`` with ``mm_write``.
 
         Fault-safe like :meth:`read`; writing a read-only region, or a page
-        protected against writing, is ``PermissionError`` (EACCES) -- the bytes
-        before such a page may have been written --, a range outside the region
-        ``OSError(EINVAL)``.  NotImplementedError if the library lacks ``mm_write``.
+        protected against writing, is :class:`ReadOnlyError` (a TypeError and a
+        ``PermissionError(EACCES)``) -- the bytes before such a page may have
+        been written --, a range outside the region :class:`InvalidArgument`.  NotImplementedError if the library lacks ``mm_write``.
         """
         off = _size(offset, "offset")
         payload = _bytes_of(data)
@@ -458,6 +434,76 @@ class Region:
             self._check_open()
             _require("mm_write")
             self._write_bytes(off, payload)
+
+    def _find(self, sub: Buffer, start: int, end: Optional[int], reverse: bool) -> int:
+        needle = _bytes_of(sub)
+        lo = _size(start, "start")
+        hi = None if end is None else _size(end, "end")
+        with self._lock:
+            self._check_open()
+            n = self._len
+            if hi is None:
+                hi = n
+            if lo > hi or hi > n:
+                raise invalid("range [%d, %d) is not inside the region (%d bytes)" % (lo, hi, n))
+            if reverse:
+                return _search.rfind(self, needle, lo, hi)
+            return _search.find(self, needle, lo, hi)
+
+    def find(self, sub: Buffer, start: int = 0, end: Optional[int] = None) -> int:
+        """The lowest offset in ``[start, end)`` (``end`` None: to the end) where
+        the bytes-like ``sub`` starts, or -1; an empty ``sub`` is found at ``start``.
+
+        At C speed, never a Python loop or a copy of the whole range: libc's
+        ``memmem`` on the memory itself for anonymous memory (nothing can
+        truncate it), else on windows copied with the fault-safe ``mm_read`` --
+        a page of a file truncated behind the mapping is ``OSError(EFAULT)``,
+        not SIGBUS.  A range not inside the region (``start > end``, ``end`` past
+        the end, a negative value) is :class:`InvalidArgument`.
+        """
+        return self._find(sub, start, end, False)
+
+    def rfind(self, sub: Buffer, start: int = 0, end: Optional[int] = None) -> int:
+        """The highest offset in ``[start, end)`` where ``sub`` starts, or -1 (an
+        empty ``sub`` is found at ``end``); as :meth:`find` otherwise."""
+        return self._find(sub, start, end, True)
+
+    def size(self) -> int:
+        """The size now of what backs the region: the file (it may have grown or
+        shrunk since it was mapped), the shareable object, or for anonymous
+        memory its own length.
+
+        A region of :func:`map_file` or :func:`map_fd` keeps no descriptor: the
+        file is found through ``/proc/self/maps`` (its device, inode and path).
+        OSError when it cannot be: ENOENT when the file was deleted, ESTALE
+        when its path now names another file, EBADF for an empty region (it
+        maps no page), ENOTSUP without ``/proc``.
+        """
+        with self._lock:
+            h = self._check_open()
+            if self._direct:
+                return self._len
+            if _lib.has("mm_fd"):
+                fd = _lib_c.mm_fd(h)
+                if fd >= 0:
+                    return os.fstat(fd).st_size
+            if not self._len:
+                raise OSError(_errno.EBADF, "an empty region maps no page to find its "
+                                            "file by, and keeps no descriptor")
+            return _mapped_file_size(self._address())
+
+    if sys.version_info >= (3, 12):
+        def __buffer__(self, flags: int, /) -> memoryview:
+            """``memoryview(r)``, ``numpy.frombuffer(r)``, ``re.search(p, r)``
+            (Python 3.12+, PEP 688): the same zero-copy view as :meth:`view`,
+            with its rules (BufferError from :meth:`close` while it is alive;
+            SIGBUS on a truncated file until the guard lands)."""
+            operator.index(flags)
+            return self.view()
+
+        def __release_buffer__(self, view: memoryview, /) -> None:
+            """Release a view of this region (as :meth:`__buffer__` gave)."""
+            release_view(self, view)
 
     def sync(self, offset: int = 0, length: int = 0, *, wait: bool = True,
              invalidate: bool = False) -> None:
@@ -522,8 +568,8 @@ class Region:
         at the ends of the region (else OSError EINVAL).  Taking access away
         while a view is alive raises BufferError (the view would fault).  After
         it, reading a page without access is OSError(EFAULT) and writing a page
-        without write access PermissionError (TypeError for ``r[...] = ``), as
-        the library's copies tell; :meth:`view` refuses while a page is
+        without write access :class:`ReadOnlyError` (a TypeError and a
+        PermissionError), as the library's copies tell; :meth:`view` refuses while a page is
         unreadable.  Pages a later :meth:`resize` adds get the protection the
         whole region had last (what ``mm_flags`` tells), as the library gives them.
         """
@@ -669,6 +715,21 @@ class Region:
     def __deepcopy__(self, memo: Any) -> "Region":
         """Refused, like :meth:`__copy__` (TypeError)."""
         raise TypeError("cannot copy an mmkit.Region")
+
+
+def release_view(region: Optional[Region], view: Any) -> None:
+    """``__release_buffer__``: release ``view`` if it is a view of ``region``
+    (TypeError for a non-memoryview, ValueError for another object's view,
+    nothing for a view already released), as CPython's own wrapper does."""
+    if not isinstance(view, memoryview):
+        raise TypeError("expected a memoryview object")
+    try:
+        exporter = view.obj
+    except ValueError:  # released already
+        return
+    if region is None or getattr(exporter, "_region", None) is not region:
+        raise ValueError("memoryview's buffer is not this object")
+    view.release()
 
 
 # Every live region, by id (a Region's __del__ takes it out before the id can

@@ -94,8 +94,11 @@ def pytest_runtest_logreport(report):
 def pytest_terminal_summary(terminalreporter):
     if not os.environ.get("MMKIT_TEST_LINES"):
         return
+    tag = os.environ.get("MMKIT_TEST_TAG")  # the same tests under another Python
     for name, (outcome, why) in _results.items():
         line = "%s: python/tests/%s" % (outcome, name.split("tests/", 1)[-1])
+        if tag:
+            line += " [%s]" % tag
         if outcome != "PASS":
             line += ": " + " ".join(why.split())
         terminalreporter.write_line(line)

@@ -118,11 +118,16 @@ HOSTILE = {
     "resize length": lambda r, a: r.resize(Index(4 * PAGE, a)),
     "seal seals": lambda r, a: r.seal(Index(mmkit.SEAL_GROW, a)),
     "seal shrink": lambda r, a: r.seal(shrink=Truth(1, a)),
+    "find start": lambda r, a: r.find(bytes([OWN]), Index(0, a)),
+    "find end": lambda r, a: r.find(b"\0", 0, Index(SIZE, a)),
+    "rfind start": lambda r, a: r.rfind(bytes([OWN]), Index(PAGE, a)),
+    "rfind end": lambda r, a: r.rfind(b"\0", 0, Index(SIZE, a)),
 }
 if sys.version_info >= (3, 12):
     HOSTILE.update({
         "write buffer": lambda r, a: r.write(0, Exporter(b"w" * 64, a)),
         "setitem buffer": lambda r, a: r.__setitem__(slice(PAGE, SIZE), Exporter(b"w" * PAGE, a)),
+        "find buffer": lambda r, a: r.find(Exporter(bytes([OWN]) * 2, a), PAGE),
     })
 
 ACTIONS = ["close", "remap", "shrink", "grow"]
@@ -255,6 +260,9 @@ INSIDE = {
     "resize": lambda r: r.resize(4 * PAGE),
     "writable": lambda r: r.writable,
     "len": lambda r: len(r),
+    "find": lambda r: r.find(b"\0"),
+    "rfind": lambda r: r.rfind(bytes([OWN]), 0, PAGE),
+    "size": lambda r: r.size(),
 }
 
 

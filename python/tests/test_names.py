@@ -1,5 +1,8 @@
 """What ``import mmkit`` gives: the public names, frozen.
 
+Issue 18 added ``InvalidArgument`` and ``ReadOnlyError`` (and the ``mmap``
+submodule, a drop-in for the standard module).
+
 The names were taken from ``dir(mmkit)`` of the single-file package, before
 it was split into modules (issue 16).  That file also showed the modules and
 typing names it imported (``ctypes``, ``functools``, ``operator``, ``os``,
@@ -15,6 +18,7 @@ import mmkit
 
 ALL = [
     "Region", "map_anon", "map_file", "map_fd", "map_shareable",
+    "InvalidArgument", "ReadOnlyError",                       # issue 18
     "PAGE_SIZE", "LIBRARY_PATH", "__version__",
     "READ", "WRITE", "EXEC", "SHARED", "PRIVATE", "POPULATE", "HUGEPAGES",
     "NORESERVE", "DEVZERO", "CREATE", "EXCL",
@@ -28,10 +32,10 @@ ALL = [
 PUBLIC = {
     "ADV_DONTNEED", "ADV_HUGEPAGE", "ADV_NOHUGEPAGE", "ADV_NORMAL", "ADV_RANDOM",
     "ADV_SEQUENTIAL", "ADV_WILLNEED", "Buffer", "CREATE", "DEVZERO", "EXCL", "EXEC",
-    "HUGEPAGES", "LIBRARY_PATH", "NORESERVE", "PAGE_SIZE", "POPULATE", "PRIVATE",
-    "PROT_EXEC", "PROT_NONE", "PROT_READ", "PROT_WRITE", "PathType", "READ", "Region",
+    "HUGEPAGES", "InvalidArgument", "LIBRARY_PATH", "NORESERVE", "PAGE_SIZE", "POPULATE", "PRIVATE",
+    "PROT_EXEC", "PROT_NONE", "PROT_READ", "PROT_WRITE", "PathType", "READ", "ReadOnlyError", "Region",
     "SEAL_GROW", "SEAL_SHRINK", "SEAL_WRITE", "SHARED", "WRITE",
-    "map_anon", "map_fd", "map_file", "map_shareable",
+    "map_anon", "map_fd", "map_file", "map_shareable", "mmap",
 }
 
 
@@ -55,7 +59,7 @@ def test_the_private_names_are_the_package_s_modules():
 def test_the_api_is_named_mmkit():
     # repr, help() and pickling by reference say mmkit.Region, as before the split.
     for obj in (mmkit.Region, mmkit.map_anon, mmkit.map_file, mmkit.map_fd,
-                mmkit.map_shareable):
+                mmkit.map_shareable, mmkit.InvalidArgument, mmkit.ReadOnlyError):
         assert obj.__module__ == "mmkit", obj
         assert pickle.loads(pickle.dumps(obj)) is obj
     assert repr(mmkit.Region) == "<class 'mmkit.Region'>"
