@@ -18,6 +18,7 @@ NORESERVE = 0x400   #: MM_NORESERVE
 DEVZERO = 0x1000    #: MM_DEVZERO -- set in flags when /dev/zero served an anonymous region
 CREATE = 0x2000     #: MM_CREATE
 EXCL = 0x4000       #: MM_EXCL
+GUARD = 0x8000      #: MM_GUARD -- the default of map_file/map_fd/map_shareable; see Region.check
 
 PROT_NONE = 0       #: no access, for :meth:`Region.protect`
 PROT_READ = READ    #: readable

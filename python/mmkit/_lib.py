@@ -18,7 +18,7 @@ Every symbol used gets its ``argtypes`` and ``restype``.  Strings owned by the
 library (``mm_last_error``, ``mm_version``) are returned as ``c_void_p`` and
 copied with :func:`ctypes.string_at`, never as ``c_char_p``.  The functions of
 the contract that a library may not have yet (``mm_read``, ``mm_write``,
-``mm_resize``, ``mm_map_shareable``, ``mm_fd``, ``mm_seal``) are declared only
+``mm_resize``, ``mm_map_shareable``, ``mm_fd``, ``mm_seal``, ``mm_check``) are declared only
 when present; :func:`has` tells which ones are.
 """
 
@@ -64,6 +64,7 @@ OPTIONAL: Dict[str, Tuple[object, List[object]]] = {
                                         _c_region_out]),
     "mm_fd": (ctypes.c_int, [_c_region]),
     "mm_seal": (ctypes.c_int, [_c_region, ctypes.c_uint32]),
+    "mm_check": (ctypes.c_int, [_c_region]),
 }
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -10,7 +10,7 @@ from typing import Any, Optional, Union
 from . import _lib, _region
 from ._args import _SIZE_MAX, _U64_MAX, PathType, _fd, _name, _options, _path, _size
 from ._constants import (
-    CREATE, DEVZERO, EXCL, HUGEPAGES, NORESERVE, POPULATE, PRIVATE, READ, SHARED, WRITE,
+    CREATE, DEVZERO, EXCL, GUARD, HUGEPAGES, NORESERVE, POPULATE, PRIVATE, READ, SHARED, WRITE,
 )
 from ._region import _error, _require
 
@@ -20,15 +20,21 @@ Region = _region.Region
 
 _lib_c = _lib.lib
 
+# MM_GUARD where the library has the guard (mm_check tells); a library from
+# before it would refuse the bit (EINVAL), so guard=True maps unguarded there
+# and Region.guarded says so.
+_GUARD = GUARD if _lib.has("mm_check") else 0
+
 
 def _adopt_out(rc: int, out: ctypes.c_void_p,
                filename: Optional[Union[str, bytes]] = None,
-               length: Optional[int] = None, direct: bool = False) -> Region:
+               length: Optional[int] = None, direct: bool = False,
+               guarded: bool = False) -> Region:
     if rc < 0:
         raise _error(rc, filename)
     if not out.value:
         raise OSError(_errno.EIO, "mmkit returned success without a region")
-    return Region._adopt(out.value, length, direct)
+    return Region._adopt(out.value, length, direct, guarded)
 
 
 def _anon_flags(length: int, flags: int) -> Region:
@@ -39,10 +45,11 @@ def _anon_flags(length: int, flags: int) -> Region:
 
 
 def _fd_flags(fd: int, offset: int, length: int, flags: int) -> Region:
-    """``mm_map_fd`` with a raw ``MM_*`` flag word (for mmkit.mmap; no checks here)."""
+    """``mm_map_fd`` with a raw ``MM_*`` flag word (for mmkit.mmap; no checks here),
+    guarded where the library has the guard."""
     out = ctypes.c_void_p()
-    rc = _lib_c.mm_map_fd(fd, offset, length, flags, ctypes.byref(out))
-    return _adopt_out(rc, out, None, length or None)
+    rc = _lib_c.mm_map_fd(fd, offset, length, flags | _GUARD, ctypes.byref(out))
+    return _adopt_out(rc, out, None, length or None, False, bool(_GUARD))
 
 
 def map_anon(length: int, *, shared: bool = False, populate: bool = False,
@@ -86,7 +93,7 @@ def map_anon(length: int, *, shared: bool = False, populate: bool = False,
 
 def map_file(path: PathType, offset: int = 0, length: int = 0, *, write: bool = False,
              shared: bool = True, create: bool = False, exclusive: bool = False,
-             populate: bool = False) -> Region:
+             populate: bool = False, guard: bool = True) -> Region:
     """Map ``length`` bytes of the file at ``path`` from ``offset`` (0: to the end of the file).
 
     ``path`` is str, bytes or os.PathLike.  ``offset`` need not be
@@ -97,6 +104,13 @@ def map_file(path: PathType, offset: int = 0, length: int = 0, *, write: bool = 
     fails with FileExistsError if the file exists.  An empty file gives a
     region of length 0; ``offset`` past the end of the file is OSError
     (EINVAL).  The file is closed before this returns.
+
+    ``guard=True`` (the default, ``MM_GUARD``): a page the file loses to a
+    truncation never raises SIGBUS, whatever touches it (a view, a numpy
+    array): it reads zeros, and :meth:`Region.check`, ``r[a:b]`` and
+    :meth:`Region.read` over it raise ``OSError(EFAULT)``.  ``guard=False``
+    maps as the standard :mod:`mmap` does.  A library without the guard
+    (no ``mm_check``) maps unguarded; :attr:`Region.guarded` tells.
     """
     encoded = _path(path)
     # The name errors carry, had now: a PathLike is asked once, before the call.
@@ -109,41 +123,45 @@ def map_file(path: PathType, offset: int = 0, length: int = 0, *, write: bool = 
         (create, "create", CREATE, 0),
         (exclusive, "exclusive", EXCL, 0),
         (populate, "populate", POPULATE, 0),
+        (guard, "guard", _GUARD, 0),
     )
     out = ctypes.c_void_p()
     rc = _lib_c.mm_map_file(encoded, off, n, flags, ctypes.byref(out))
-    return _adopt_out(rc, out, filename, n or None)
+    return _adopt_out(rc, out, filename, n or None, False, bool(flags & GUARD))
 
 
 def map_fd(fd: Union[int, Any], offset: int = 0, length: int = 0, *, write: bool = False,
-           shared: bool = True) -> Region:
+           shared: bool = True, guard: bool = True) -> Region:
     """Map ``length`` bytes (0: to the end) of the open descriptor ``fd`` from ``offset``.
 
     ``fd`` is an int or an object with ``fileno()``; it is neither closed nor
     kept.  A write-shared mapping of a descriptor opened read-only is
-    PermissionError (EACCES).
+    PermissionError (EACCES).  ``guard`` as for :func:`map_file`.
     """
     d = _fd(fd)
     off = _size(offset, "offset", _U64_MAX)
     n = _size(length, "length")
-    flags = READ | _options((write, "write", WRITE, 0), (shared, "shared", SHARED, PRIVATE))
+    flags = READ | _options((write, "write", WRITE, 0), (shared, "shared", SHARED, PRIVATE),
+                            (guard, "guard", _GUARD, 0))
     out = ctypes.c_void_p()
     rc = _lib_c.mm_map_fd(d, off, n, flags, ctypes.byref(out))
-    return _adopt_out(rc, out, None, n or None)
+    return _adopt_out(rc, out, None, n or None, False, bool(flags & GUARD))
 
 
-def map_shareable(name: Union[str, bytes], length: int) -> Region:
+def map_shareable(name: Union[str, bytes], length: int, *, guard: bool = True) -> Region:
     """Shared memory of ``length`` bytes that unrelated processes can map (``mm_map_shareable``).
 
     Backed by ``memfd_create`` on Linux (``name`` is only a label).  The
     region keeps a descriptor (:attr:`Region.fd`) to pass to another process,
     which maps it with :func:`map_fd` ``(fd, write=True)``; :meth:`Region.seal`
     restricts what peers may do.  NotImplementedError if the library lacks
-    ``mm_map_shareable``.
+    ``mm_map_shareable``.  ``guard`` as for :func:`map_file` (a peer that
+    shrinks the object cannot kill this process).
     """
     encoded = _name(name)
     n = _size(length, "length")
+    flags = READ | WRITE | SHARED | _options((guard, "guard", _GUARD, 0))
     fn = _require("mm_map_shareable")
     out = ctypes.c_void_p()
-    rc = fn(encoded, n, READ | WRITE | SHARED, ctypes.byref(out))
-    return _adopt_out(rc, out, None, n)
+    rc = fn(encoded, n, flags, ctypes.byref(out))
+    return _adopt_out(rc, out, None, n, False, bool(flags & GUARD))

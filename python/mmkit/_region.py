@@ -19,7 +19,7 @@ from . import _keeper, _lib, _search
 from ._args import _U32_MAX, Buffer, _bool, _bytes_of, _int, _options, _plain_slice, _size
 from ._errors import error as _error, invalid, read_only
 from ._constants import (
-    _MS_ASYNC, _MS_INVALIDATE, _MS_SYNC, EXEC, LIBRARY_PATH, READ, SEAL_GROW,
+    _MS_ASYNC, _MS_INVALIDATE, _MS_SYNC, EXEC, GUARD, LIBRARY_PATH, READ, SEAL_GROW,
     SEAL_SHRINK, SEAL_WRITE, WRITE, __version__,
 )
 from ._keeper import _KEEPER_BASE, _arm_keeper, _array_copy, _keeper_refs
@@ -68,7 +68,7 @@ class Region:
     """
 
     __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_partly", "_keep",
-                 "_arr_type", "_write_sealed", "_direct", "__weakref__")
+                 "_arr_type", "_write_sealed", "_direct", "_guarded", "__weakref__")
 
     if TYPE_CHECKING:  # attribute types, for type checkers only
         _handle: Optional[int]
@@ -81,6 +81,7 @@ class Region:
         _arr_type: Optional[Any]   # a ctypes array type of the region's length
         _write_sealed: bool
         _direct: bool              # anonymous memory: no one can take a page away
+        _guarded: bool             # mapped with MM_GUARD: a lost page reads zeros, no SIGBUS
 
     def __init__(self) -> None:
         """Not callable: regions come from the ``map_*`` functions."""
@@ -89,14 +90,16 @@ class Region:
 
     @classmethod
     def _adopt(cls, handle: int, length: Optional[int] = None,
-               direct: bool = False) -> "Region":
+               direct: bool = False, guarded: bool = False) -> "Region":
         """Own ``handle``.  ``length`` (the usable length) spares the library
         call that would tell it; the address and the flags are asked for when
         first needed.  ``direct``: anonymous memory, which nothing backs that
-        another process could truncate (see mmkit._search)."""
+        another process could truncate (see mmkit._search).  ``guarded``:
+        mapped with ``MM_GUARD`` (a file, descriptor or shareable region)."""
         self = object.__new__(cls)
         self._handle = handle
         self._direct = direct
+        self._guarded = guarded
         self._lock = _RLock()
         self._keep = None
         self._arr_type = None
@@ -265,6 +268,31 @@ class Region:
         with self._lock:
             self._check_open()
             return bool(self._access(0, self._len) & WRITE)
+
+    @property
+    def guarded(self) -> bool:
+        """True when the region is guarded (``MM_GUARD`` in :attr:`flags`): a page
+        its file or shared object loses to a truncation reads zeros, never SIGBUS,
+        and :meth:`check` tells the loss.  Anonymous regions are never guarded
+        (nothing can take their pages away)."""
+        with self._lock:
+            self._check_open()
+            return bool(self._mm_flags() & GUARD)
+
+    def check(self) -> None:
+        """Raise ``OSError(EFAULT)`` when the region lost pages (``mm_check``).
+
+        A guarded region's page counts as lost once an access found it gone (its
+        file was truncated behind the mapping): it reads zeros from then on and
+        writes to it never reach the file.  The message names how many pages and
+        the offset of the first.  Returns None otherwise, and always for a region
+        that is not guarded.  NotImplementedError if the library lacks ``mm_check``.
+        """
+        with self._lock:
+            h = self._check_open()
+            rc = _require("mm_check")(h)
+            if rc < 0:
+                raise _error(rc)
 
     def __len__(self) -> int:
         """The usable length in bytes (``mm_len``)."""

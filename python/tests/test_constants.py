@@ -28,12 +28,7 @@ PRIVATE = {
 }
 
 # MM_* of the header that the package deliberately lacks: name -> why.
-ABSENT = {
-    # Issue 17: the C library has the guard; the package's part (guard=True,
-    # Region.check(), Region.guarded) is not written yet. Remove this line
-    # when mmkit.GUARD exists (the first test fails until then).
-    "MM_GUARD": "the Python side of the guard (issue 17) is not written yet",
-}
+ABSENT: "dict[str, str]" = {}
 
 # Public constants of the package that are not MM_* of the header.
 NOT_FROM_THE_HEADER = {"PAGE_SIZE"}          # mm_page_size() at import

@@ -21,7 +21,7 @@ ALL = [
     "InvalidArgument", "ReadOnlyError",                       # issue 18
     "PAGE_SIZE", "LIBRARY_PATH", "__version__",
     "READ", "WRITE", "EXEC", "SHARED", "PRIVATE", "POPULATE", "HUGEPAGES",
-    "NORESERVE", "DEVZERO", "CREATE", "EXCL",
+    "NORESERVE", "DEVZERO", "CREATE", "EXCL", "GUARD",
     "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_EXEC",
     "ADV_NORMAL", "ADV_RANDOM", "ADV_SEQUENTIAL", "ADV_WILLNEED", "ADV_DONTNEED",
     "ADV_HUGEPAGE", "ADV_NOHUGEPAGE",
@@ -32,7 +32,8 @@ ALL = [
 PUBLIC = {
     "ADV_DONTNEED", "ADV_HUGEPAGE", "ADV_NOHUGEPAGE", "ADV_NORMAL", "ADV_RANDOM",
     "ADV_SEQUENTIAL", "ADV_WILLNEED", "Buffer", "CREATE", "DEVZERO", "EXCL", "EXEC",
-    "HUGEPAGES", "InvalidArgument", "LIBRARY_PATH", "NORESERVE", "PAGE_SIZE", "POPULATE", "PRIVATE",
+    "GUARD", "HUGEPAGES", "InvalidArgument", "LIBRARY_PATH", "NORESERVE", "PAGE_SIZE", "POPULATE",
+    "PRIVATE",
     "PROT_EXEC", "PROT_NONE", "PROT_READ", "PROT_WRITE", "PathType", "READ", "ReadOnlyError", "Region",
     "SEAL_GROW", "SEAL_SHRINK", "SEAL_WRITE", "SHARED", "WRITE",
     "map_anon", "map_fd", "map_file", "map_shareable", "mmap",
