@@ -35,6 +35,20 @@ _RLock = _thread.RLock
 
 _lib_c = _lib.lib
 
+# mm_check after a direct copy of a guarded region (only such regions make one:
+# a library without mm_check maps none, see mmkit._map).
+# Through PyDLL: the GIL is kept over this short call that cannot block (it
+# saves the release and the re-acquisition, about a tenth of r[i]).
+def _check_fn() -> Callable[..., int]:
+    if not _lib.has("mm_check"):
+        return lambda h: 0
+    fn = getattr(ctypes.PyDLL(LIBRARY_PATH), "mm_check")
+    fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_void_p]
+    return fn  # type: ignore[no-any-return]
+
+
+_mm_check: Callable[..., int] = _check_fn()
+
 # Assigned, not imported: CPython (3.11, 3.12) compiles ``name.method()`` on
 # a name bound by an import as an attribute load (a bound method made per
 # call) rather than a method call; close() and view() call these.
@@ -68,7 +82,7 @@ class Region:
     """
 
     __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_partly", "_keep",
-                 "_arr_type", "_write_sealed", "_direct", "_guarded", "__weakref__")
+                 "_arr_type", "_write_sealed", "_direct", "_guarded", "_mv", "__weakref__")
 
     if TYPE_CHECKING:  # attribute types, for type checkers only
         _handle: Optional[int]
@@ -82,6 +96,7 @@ class Region:
         _write_sealed: bool
         _direct: bool              # anonymous memory: no one can take a page away
         _guarded: bool             # mapped with MM_GUARD: a lost page reads zeros, no SIGBUS
+        _mv: Optional[memoryview]  # guarded and readable: the memory itself (see _memory)
 
     def __init__(self) -> None:
         """Not callable: regions come from the ``map_*`` functions."""
@@ -100,6 +115,7 @@ class Region:
         self._handle = handle
         self._direct = direct
         self._guarded = guarded
+        self._mv = None
         self._lock = _RLock()
         self._keep = None
         self._arr_type = None
@@ -133,6 +149,7 @@ class Region:
 
     def _refresh(self) -> None:
         h = self._handle
+        self._mv = None
         self._ptr = _lib_c.mm_ptr(h) or 0
         self._len = int(_lib_c.mm_len(h))
         self._flags = int(_lib_c.mm_flags(h))
@@ -152,6 +169,21 @@ class Region:
         return f
 
     # -- internal helpers (call with self._lock held) --
+
+    def _memory(self) -> Optional[memoryview]:
+        """The region's memory as a plain ``'B'`` memoryview, for the direct copies
+        of a guarded region, or None where they may not be made: not guarded (a
+        lost page would SIGBUS), empty, not readable as a whole, or after a
+        protect() of part of it (a page without access would SIGSEGV).  Not an
+        export: made and dropped under the lock (close, resize, protect drop it)."""
+        mv = self._mv
+        if mv is None:
+            if not self._guarded or self._partly or not self._len \
+                    or not self._mm_flags() & READ:
+                return None
+            arr = (ctypes.c_ubyte * self._len).from_address(self._address())
+            mv = self._mv = memoryview(arr).cast("B")
+        return mv
 
     def _check_open(self) -> int:
         h = self._handle
@@ -192,8 +224,18 @@ class Region:
 
     def _read_bytes(self, offset: int, n: int) -> bytes:
         """Copy ``n`` bytes out from ``offset``: OSError(EFAULT) for a page that
-        is gone or protected against reading, never a signal (with ``mm_read``)."""
+        is gone or protected against reading, never a signal (with ``mm_read``).
+
+        A guarded region is read directly (a lost page reads zeros there, never
+        SIGBUS), then ``mm_check`` asked once; only when the region reports a
+        loss is the range read again with ``mm_read``, which tells whether this
+        range holds a lost page (OSError(EFAULT)) or not (its bytes)."""
         h = self._check_open()
+        mv = self._mv if self._mv is not None else self._memory()
+        if mv is not None and offset + n <= self._len:
+            data = mv[offset:offset + n].tobytes()
+            if _mm_check(h) == 0:
+                return data
         if _lib.has("mm_read"):
             buf = ctypes.create_string_buffer(n)
             rc = _lib_c.mm_read(h, offset, buf, n)
@@ -216,6 +258,13 @@ class Region:
         n = len(data)
         if self._write_sealed:
             raise read_only("the region is sealed against writing")
+        mv = self._mv if self._mv is not None else self._memory()
+        if mv is not None and offset + n <= self._len and self._mm_flags() & WRITE:
+            # Guarded and writable as a whole: a direct copy, then the loss check
+            # (a loss elsewhere: mm_write again tells whether this range holds one).
+            mv[offset:offset + n] = data
+            if _mm_check(h) == 0:
+                return
         if _lib.has("mm_write"):
             rc = _lib_c.mm_write(h, offset, data, n)
             if rc < 0:
@@ -364,6 +413,29 @@ class Region:
 
     def __getitem__(self, key: Union[int, slice]) -> Union[int, bytes]:
         """``r[i]`` is the byte at ``i`` (an int); ``r[a:b:c]`` is a bytes copy."""
+        # A guarded region whose memory is made (see _memory; dropped by close,
+        # resize and protect): the bytes themselves, then one mm_check.  Only
+        # int keys and slices of int (or None) bounds and no step: nothing to
+        # convert, so nothing runs under the lock but this.
+        if type(key) is int:
+            with self._lock:
+                mv = self._mv
+                if mv is not None:
+                    try:
+                        b: int = mv[key]
+                    except IndexError:
+                        raise IndexError("mmkit.Region index out of range") from None
+                    if _mm_check(self._handle) == 0:
+                        return b
+        elif type(key) is slice and key.step is None \
+                and (key.start is None or type(key.start) is int) \
+                and (key.stop is None or type(key.stop) is int):
+            with self._lock:
+                mv = self._mv
+                if mv is not None:
+                    data = mv[key].tobytes()
+                    if _mm_check(self._handle) == 0:
+                        return data
         # Arguments are converted before the lock (their __index__ may close
         # or resize the region), as in every method.
         if type(key) is not int:
@@ -437,9 +509,15 @@ class Region:
         (a ValueError and an ``OSError(EINVAL)``).
         NotImplementedError if the library lacks ``mm_read``.
         """
-        off = _size(offset, "offset")
-        size = None if n is None else _size(n, "n")
+        off = offset if type(offset) is int and offset >= 0 else _size(offset, "offset")
+        size = n if n is None or type(n) is int and n >= 0 else _size(n, "n")
         with self._lock:
+            mv = self._mv
+            if mv is not None and size is not None and off + size <= self._len:
+                # guarded (see _memory): a direct copy, then one mm_check
+                data = mv[off:off + size].tobytes()
+                if _mm_check(self._handle) == 0:
+                    return data
             self._check_open()
             _require("mm_read")
             if size is not None and (off > self._len or size > self._len - off):
@@ -616,6 +694,7 @@ class Region:
                                       "views of it are alive")
             partly = self._partly
             self._partly = True  # a failed mprotect may have changed some pages
+            self._mv = None      # made again, if it may be, for the new protection
             rc = _lib_c.mm_protect(h, off, n, p)
             self._flags = None  # mm_flags follows a protect of the whole region
             if rc < 0:
@@ -718,6 +797,7 @@ class Region:
                 self._keep = None
             self._handle = None
             self._arr_type = None
+            self._mv = None
             rc = _lib_c.mm_unmap(h)
             if rc < 0:
                 raise _error(rc)

@@ -292,3 +292,127 @@ def test_faulthandler_enabled_in_a_child_of_pytest_survives(data_file):
         return 0
 
     assert run_in_child(child) == 0
+
+
+# --- the direct copies of a guarded region ------------------------------------------
+
+
+@needs_guard
+def test_direct_copies_read_and_write_the_memory(data_file):
+    path, data = data_file
+    with mmkit.map_file(path, write=True) as r:
+        assert r[5] == data[5] and r[-1] == data[-1]
+        assert r[10:20] == data[10:20] and r[-5:] == data[-5:] and r[:] == data
+        assert r[5:2] == b"" and r[::3] == data[::3] and r[PAGE:] == data[PAGE:]
+        assert r.read(7, 9) == data[7:16] and r.read() == data and r.read(len(r), 0) == b""
+        r[0:4] = b"abcd"
+        r[4] = 0x65
+        r.write(5, b"f")
+        assert r[0:6] == b"abcdef"
+        with pytest.raises(IndexError, match="index out of range"):
+            r[len(r)]
+        with pytest.raises(IndexError):
+            r[-len(r) - 1]
+        with pytest.raises(mmkit.InvalidArgument):
+            r.read(len(r), 1)
+        with pytest.raises(mmkit.InvalidArgument):
+            r[::0]
+    with open(path, "rb") as f:
+        assert f.read(6) == b"abcdef"
+
+
+@needs_guard
+def test_read_only_guarded_region_refuses_writes(data_file):
+    with mmkit.map_file(data_file[0]) as r:
+        r[0]                                         # the memory is made
+        with pytest.raises(mmkit.ReadOnlyError):
+            r[0:1] = b"x"
+        with pytest.raises(mmkit.ReadOnlyError):
+            r.write(0, b"x")
+
+
+@needs_guard
+def test_closed_and_resized_guarded_regions_drop_the_memory(data_file):
+    path, data = data_file
+    r = mmkit.map_file(path)
+    assert r[0:4] == data[0:4]
+    r.close()
+    for use in (lambda: r[0], lambda: r[0:4], lambda: r.read(0, 1)):
+        with pytest.raises(ValueError):
+            use()
+    if has("mm_resize"):
+        with mmkit.map_file(path, write=True) as r:
+            assert r[PAGE] == data[PAGE]
+            r.resize(PAGE)
+            with pytest.raises(IndexError):
+                r[PAGE]
+            assert r[:] == data[:PAGE]
+
+
+@needs_guard
+def test_protected_guarded_region_uses_the_library_copies(data_file):
+    # A direct copy from a PROT_NONE page would SIGSEGV: in a child, to be safe.
+    path, data = data_file
+
+    def child():
+        r = mmkit.map_file(path, write=True)
+        assert r[0] == data[0]                       # the memory is made
+        r.protect(mmkit.PROT_NONE, PAGE, PAGE)       # part of it
+        assert r[0:8] == data[0:8] and r[2 * PAGE] == data[2 * PAGE]
+        _efault(lambda: r[PAGE])
+        _efault(lambda: r[PAGE:PAGE + 2])
+        _efault(lambda: r.read(PAGE, 2))
+        r.protect(mmkit.PROT_NONE)                   # all of it
+        _efault(lambda: r[0])
+        _efault(lambda: r[0:4])
+        r.protect(mmkit.PROT_READ)
+        assert r[0:8] == data[0:8]
+        with pytest.raises(mmkit.ReadOnlyError):
+            r[0:1] = b"x"
+        r.protect(mmkit.PROT_READ | mmkit.PROT_WRITE)
+        r[0:1] = b"x"
+        assert r[0:1] == b"x"
+        r.close()
+        return 0
+
+    assert run_in_child(child) == 0
+
+
+@needs_guard
+def test_a_loss_elsewhere_does_not_fail_a_copy_of_an_intact_range(data_file):
+    path, data = data_file
+
+    def child():
+        r = _truncated(path, write=True)
+        with r.view() as v:
+            v[2 * PAGE]                              # one lost page found
+        _efault(r.check)
+        assert r[3] == data[3] and r[0:8] == data[0:8] and r.read(8, 8) == data[8:16]
+        r[0:2] = b"zz"
+        r.write(2, b"y")
+        assert r[0:3] == b"zzy"
+        _efault(lambda: r[2 * PAGE])
+        return 0
+
+    assert run_in_child(child) == 0
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="PEP 688 buffers need Python 3.12+")
+@needs_guard
+def test_mmkit_mmap_buffer_reads_zeros_and_copies_raise(data_file):
+    import mmkit.mmap as kmmap
+    path, data = data_file
+
+    def child():
+        with open(path, "r+b") as f:
+            m = kmmap.mmap(f.fileno(), 0)
+        os.truncate(path, PAGE)
+        with memoryview(m) as v:
+            assert v[0] == data[0] and v[2 * PAGE] == 0
+        _efault(lambda: m[2 * PAGE])
+        _efault(lambda: m[PAGE:PAGE + 4])
+        assert m[0:4] == data[0:4]
+        m.close()
+        return 0
+
+    assert run_in_child(child) == 0
