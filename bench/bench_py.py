@@ -2,6 +2,7 @@
 
     python bench/bench_py.py FILE256M          (ROW/INFO lines for report.py)
     python bench/bench_py.py --profile         (cProfile of the map/close loop)
+    python bench/bench_py.py --guard FILE      (figure 8: ROW/INFO lines)
 
 * sum: ``mmkit.map_file(path)`` + ``numpy.frombuffer(r.view(), uint8).sum()`` +
   close, against ``mmap.mmap(f.fileno(), 0, access=ACCESS_READ)`` +
@@ -14,6 +15,14 @@
   ``mmap.find`` (both ACCESS_READ); ``Region.find`` alongside.  Target <= 1.5.
 * readline (issue 18): ``mmkit.mmap`` ``readline()`` through a 64 MiB text file
   (made beside FILE256M) against the standard module's.  Target <= 3.
+
+Figure 8 (issue 17): the copies of a guarded region (``mmkit.map_file(path)``,
+``MM_GUARD`` by default: a direct copy of the memory, then one ``mm_check``)
+against the standard module's on the same resident file (both MAP_SHARED,
+PROT_READ): ``r[i]`` vs ``m[i]`` (target <= 6), ``r[a:b]`` of 64 bytes (<= 4)
+and of 64 KiB (<= 1.3) vs ``m[a:b]``, ``r.read(off, 4096)`` vs
+``m[off:off + 4096]`` (<= 2), each a batch of BENCH_BATCH_PYGUARD (2000)
+calls at offsets moving through the file; rounds BENCH_ROUNDS_PYGUARD (31).
 
 Each round runs mmkit, mmap, mmap, mmkit (ABBA) and gives the ratio of the
 two sums of times; report.py takes the median over rounds. Rounds:
@@ -201,8 +210,47 @@ def duel(rounds, a, b, warm=1):
     return ratios, sorted(ta_all)[rounds // 2], sorted(tb_all)[rounds // 2]
 
 
-def row(what, target, ratios, kind="time"):
-    print("ROW\t6\t%s\t%s\t%s\t%s" % (what, kind, target, ",".join("%.6f" % x for x in ratios)))
+def row(what, target, ratios, kind="time", figure=6):
+    print("ROW\t%d\t%s\t%s\t%s\t%s" % (figure, what, kind, target,
+                                        ",".join("%.6f" % x for x in ratios)))
+
+
+def bench_guard(path):
+    """Figure 8: a guarded region's copies vs the standard module's, same file."""
+    batch = env_num("BENCH_BATCH_PYGUARD", 2000)
+    rounds = env_num("BENCH_ROUNDS_PYGUARD", 31)
+    r = mmkit.map_file(path)
+    if not r.guarded:
+        print("bench_py: the loaded library does not guard (no mm_check)", file=sys.stderr)
+        return 1
+    f = open(path, "rb")
+    m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    size = len(r)
+    for k in (1, 64, 65536, 4096):
+        offs = [(i * 4099) % (size - k) for i in range(batch)]  # through the file, not aligned
+        assert r[offs[1]:offs[1] + k] == m[offs[1]:offs[1] + k]
+        if k == 1:
+            def a(): [r[o] for o in offs]
+            def b(): [m[o] for o in offs]
+            what, target = "Python guarded r[i] vs mmap module m[i]", "<=6"
+        elif k == 4096:
+            def a(): [r.read(o, 4096) for o in offs]
+            def b(): [m[o:o + 4096] for o in offs]
+            what, target = "Python guarded r.read(off, 4096) vs mmap module m[off:off+4096]", "<=2"
+        else:
+            def a(): [r[o:o + k] for o in offs]
+            def b(): [m[o:o + k] for o in offs]
+            what = "Python guarded r[a:b] %s vs mmap module m[a:b]" % (
+                "64 B" if k == 64 else "64 KiB")
+            target = "<=4" if k == 64 else "<=1.3"
+        ratios, ta, tb = duel(rounds, a, b)
+        row(what, target, ratios, figure=8)
+        print("INFO\tfigure 8: %s: mmkit %.0f ns, mmap module %.0f ns per call (medians)"
+              % (what, ta / batch * 1e9, tb / batch * 1e9))
+    m.close()
+    f.close()
+    r.close()
+    return 0
 
 
 def profile():
@@ -220,6 +268,8 @@ def main(argv):
     if len(argv) > 1 and argv[1] == "--profile":
         profile()
         return 0
+    if len(argv) > 2 and argv[1] == "--guard":
+        return bench_guard(argv[2])
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2

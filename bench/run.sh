@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh - mmkit against its peers (issue 7; the guard's figures 7 and 9:
+# bench/run.sh - mmkit against its peers (issue 7; the guard's figures 7, 8 and 9:
 # issue 17). Entry point of `make bench`.
 #
 #   make bench                         (stages the library and the examples first)
@@ -90,7 +90,7 @@ if want 3; then
 fi
 
 py=""
-if want 6; then
+if want 6 || want 8; then
     step "finding a Python with numpy"
     for cand in "${BENCH_PYTHON:-}" "$root/build/venv/bin/python" "$root/build/bench-venv/bin/python"; do
         if [ -n "$cand" ] && [ -x "$cand" ] && "$cand" -c 'import numpy' >/dev/null 2>&1; then
@@ -206,6 +206,10 @@ rm -f "$work/in256.bin"
 if want 7; then
     step "figure 7: guarded mm_read/mm_write vs memcpy, a resident 2 MiB file on $tmpfs (and the unguarded path)"
     run fig7 "$out/bench_guard" copy "$work/in2.bin" || status=1
+fi
+if want 8; then
+    step "figure 8: Python on a guarded region vs the mmap module, a resident 2 MiB file on $tmpfs"
+    PYTHONPATH=$root/python${PYTHONPATH:+:$PYTHONPATH} run fig8 "$py" "$here/bench_py.py" --guard "$work/in2.bin" || status=1
 fi
 if want 9; then
     step "figure 9: mm_map_file/mm_map_fd + mm_unmap 64 KiB with MM_GUARD vs without"

@@ -15,6 +15,9 @@ read-only unless the region is writable) that ``numpy.frombuffer`` can wrap
 while sharing the memory.  ``r[i]``, ``r[a:b]`` and ``r.read()`` / ``r.write()``
 copy bytes in and out; with a library that has ``mm_read`` / ``mm_write`` those
 copies are fault-safe (a truncated file gives ``OSError(EFAULT)``, not SIGBUS).
+File, descriptor and shareable regions are guarded by default (``guard=True``,
+``MM_GUARD``): a page lost to a truncation reads zeros through a view or a numpy
+array instead of killing the interpreter, and ``Region.check()`` reports it.
 
 Errors:
 

@@ -367,9 +367,9 @@ class Region:
         :meth:`close` and :meth:`resize` raise :class:`BufferError`; release
         views with ``del`` or ``view.release()`` (or a ``with`` block).
         Touching a view (or an array over it) of a file that was truncated
-        behind the mapping raises SIGBUS and kills the interpreter, as with
-        :mod:`mmap`, until the guard (``MM_GUARD``) lands; ``r[a:b]`` /
-        :meth:`read` are the fault-safe way when the library has ``mm_read``.  PermissionError
+        behind the mapping reads zeros on a guarded region (:attr:`guarded`,
+        see :meth:`check`); on an unguarded one it raises SIGBUS and kills the
+        interpreter, as with :mod:`mmap`.  PermissionError
         while a page is protected against reading (or, after protect() of
         part of the region, where the system cannot tell).  BufferError from
         code run inside one of the region's own methods (a profiler, a signal
@@ -603,7 +603,7 @@ class Region:
             """``memoryview(r)``, ``numpy.frombuffer(r)``, ``re.search(p, r)``
             (Python 3.12+, PEP 688): the same zero-copy view as :meth:`view`,
             with its rules (BufferError from :meth:`close` while it is alive;
-            SIGBUS on a truncated file until the guard lands)."""
+            zeros on a truncated file when guarded, SIGBUS when not)."""
             operator.index(flags)
             return self.view()
 
