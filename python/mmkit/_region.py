@@ -35,19 +35,8 @@ _RLock = _thread.RLock
 
 _lib_c = _lib.lib
 
-# mm_check after a direct copy of a guarded region (only such regions make one:
-# a library without mm_check maps none, see mmkit._map).
-# Through PyDLL: the GIL is kept over this short call that cannot block (it
-# saves the release and the re-acquisition, about a tenth of r[i]).
-def _check_fn() -> Callable[..., int]:
-    if not _lib.has("mm_check"):
-        return lambda h: 0
-    fn = getattr(ctypes.PyDLL(LIBRARY_PATH), "mm_check")
-    fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_void_p]
-    return fn  # type: ignore[no-any-return]
-
-
-_mm_check: Callable[..., int] = _check_fn()
+# mm_check after a direct copy of a guarded region (see mmkit._lib.check_fast).
+_mm_check = _lib.check_fast
 
 # Assigned, not imported: CPython (3.11, 3.12) compiles ``name.method()`` on
 # a name bound by an import as an attribute load (a bound method made per
@@ -562,7 +551,8 @@ class Region:
 
         At C speed, never a Python loop or a copy of the whole range: libc's
         ``memmem`` on the memory itself for anonymous memory (nothing can
-        truncate it), else on windows copied with the fault-safe ``mm_read`` --
+        truncate it) and, for ``find``, a guarded region (then ``mm_check``),
+        else on windows copied with the fault-safe ``mm_read`` --
         a page of a file truncated behind the mapping is ``OSError(EFAULT)``,
         not SIGBUS.  A range not inside the region (``start > end``, ``end`` past
         the end, a negative value) is :class:`InvalidArgument`.

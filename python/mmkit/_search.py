@@ -6,11 +6,11 @@ the whole range:
 * **In place** -- libc's ``memmem`` on the mapped memory itself, through
   ctypes, when no one can take a page of the range away: anonymous memory
   (nothing backs it that another process could truncate), every page of the
-  range readable.  Zero-copy.  (A guarded region, ``MM_GUARD``, could be
-  searched in place too once the library has it -- a lost page reads as
-  zeros there -- but only followed by ``mm_check``, so that a search over
-  lost pages is ``OSError(EFAULT)`` as ``mm_read`` makes it, not a result
-  found in zeros.)
+  range readable.  Zero-copy.  ``find`` on a guarded region (``MM_GUARD``,
+  readable as a whole) too -- a lost page reads as zeros there --, followed
+  by ``mm_check``: when the region reports a loss the range is searched again
+  the fault-safe way, so that a search over lost pages is ``OSError(EFAULT)``
+  as ``mm_read`` makes it, not a result found in zeros.
 * **Fault-safe** -- ``mm_read`` copies the range a window at a time
   (``_WINDOW`` bytes, overlapping by ``len(needle) - 1``) into one buffer, and
   ``memmem`` (``bytearray.rfind`` backwards) searches the copy.  A page of a
@@ -83,10 +83,16 @@ def find(region: "Region", needle: bytes, start: int, end: int) -> int:
         return start
     if end - start < n:
         return -1
-    if _memmem is not None and in_place(region, start, end - start):
-        base = region._address()
-        p = _memmem(base + start, end - start, needle, n)
-        return -1 if not p else p - base
+    if _memmem is not None:
+        if in_place(region, start, end - start):
+            base = region._address()
+            p = _memmem(base + start, end - start, needle, n)
+            return -1 if not p else p - base
+        if region._memory() is not None:  # guarded: in place, then the loss check
+            base = region._address()
+            p = _memmem(base + start, end - start, needle, n)
+            if _lib.check_fast(region._handle) == 0:
+                return -1 if not p else p - base
     buf, cbuf, addr = _window(region, end - start, n)
     pos = start
     while True:

@@ -416,3 +416,19 @@ def test_mmkit_mmap_buffer_reads_zeros_and_copies_raise(data_file):
         return 0
 
     assert run_in_child(child) == 0
+
+
+@needs_guard
+def test_find_on_a_guarded_region_reports_lost_pages(data_file):
+    path, data = data_file
+
+    def child():
+        r = _truncated(path)
+        _efault(lambda: r.find(b"absent"))           # in place meets zeros, then mm_check
+        _efault(lambda: r.rfind(b"absent"))
+        needle = data[10:18]
+        assert r.find(needle, 0, PAGE) == data.find(needle, 0, PAGE)
+        assert r.rfind(needle, 0, PAGE) == data.rfind(needle, 0, PAGE)
+        return 0
+
+    assert run_in_child(child) == 0

@@ -12,13 +12,15 @@ PAGE = mmkit.PAGE_SIZE
 
 
 def _regions(tmp_path, data):
-    """The same bytes in anonymous memory (searched in place) and in a file
-    (searched through mm_read windows)."""
+    """The same bytes in anonymous memory (searched in place), in an unguarded
+    file (searched through mm_read windows) and in a guarded one (find in
+    place, then mm_check; rfind through windows)."""
     anon = mmkit.map_anon(len(data))
     anon[:] = data
     path = tmp_path / "data.bin"
     path.write_bytes(data)
-    return {"anon": anon, "file": mmkit.map_file(path)}
+    return {"anon": anon, "file": mmkit.map_file(path, guard=False),
+            "guarded": mmkit.map_file(path)}
 
 
 @pytest.mark.parametrize("window", [64, 1 << 20])
@@ -194,3 +196,7 @@ def test_anonymous_memory_is_searched_in_place_and_files_through_copies(tmp_path
     del copies[:]
     with regions["file"] as r:
         assert r.find(b"here") == 2 * PAGE and copies == [0]     # one fault-safe window
+    del copies[:]
+    with regions["guarded"] as r:
+        if r.guarded:
+            assert r.find(b"here") == 2 * PAGE and copies == []  # in place, then mm_check
