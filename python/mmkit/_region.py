@@ -15,7 +15,7 @@ import sys
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Union, overload
 
-from . import _keeper, _lib, _search
+from . import _copies, _keeper, _lib, _search
 from ._args import _U32_MAX, Buffer, _bool, _bytes_of, _int, _options, _plain_slice, _size
 from ._errors import error as _error, invalid, read_only
 from ._constants import (
@@ -23,7 +23,7 @@ from ._constants import (
     SEAL_SHRINK, SEAL_WRITE, WRITE, __version__,
 )
 from ._keeper import _KEEPER_BASE, _arm_keeper, _array_copy, _keeper_refs
-from ._procmaps import kernel_prot as _kernel_prot, mapped_file_size as _mapped_file_size
+from ._procmaps import mapped_file_size as _mapped_file_size
 
 if TYPE_CHECKING:
     import threading
@@ -159,20 +159,11 @@ class Region:
 
     # -- internal helpers (call with self._lock held) --
 
-    def _memory(self) -> Optional[memoryview]:
-        """The region's memory as a plain ``'B'`` memoryview, for the direct copies
-        of a guarded region, or None where they may not be made: not guarded (a
-        lost page would SIGBUS), empty, not readable as a whole, or after a
-        protect() of part of it (a page without access would SIGSEGV).  Not an
-        export: made and dropped under the lock (close, resize, protect drop it)."""
-        mv = self._mv
-        if mv is None:
-            if not self._guarded or self._partly or not self._len \
-                    or not self._mm_flags() & READ:
-                return None
-            arr = (ctypes.c_ubyte * self._len).from_address(self._address())
-            mv = self._mv = memoryview(arr).cast("B")
-        return mv
+    # The copies and the memory they may touch (mmkit._copies).
+    _memory = _copies.memory
+    _access = _copies.access
+    _read_bytes = _copies.read_bytes
+    _write_bytes = _copies.write_bytes
 
     def _check_open(self) -> int:
         h = self._handle
@@ -195,88 +186,8 @@ class Region:
         # debugger's saved locals, can only make this refuse, never allow.)
         return 0 if self._keep is None else _keeper_refs(self) - _KEEPER_BASE
 
-    def _access(self, start: int, length: int, unknown: int = 0) -> int:
-        """The protection (READ/WRITE/EXEC) every page of ``[start, start+length)``
-        has: ``mm_flags``, or after a protect() of part of the region the
-        kernel's (``unknown`` where it cannot tell); no WRITE once sealed."""
-        prot: Optional[int]
-        if self._partly and length:
-            prot = _kernel_prot(self._address() + start, length)
-            if prot is None:
-                prot = unknown
-        else:
-            prot = self._mm_flags() & (READ | WRITE | EXEC)
-        return prot & ~WRITE if self._write_sealed else prot
-
     def _range(self, offset: Any, length: Any) -> Tuple[int, int]:
         return _size(offset, "offset"), _size(length, "length")
-
-    def _read_bytes(self, offset: int, n: int) -> bytes:
-        """Copy ``n`` bytes out from ``offset``: OSError(EFAULT) for a page that
-        is gone or protected against reading, never a signal (with ``mm_read``).
-
-        A guarded region is read directly (a lost page reads zeros there, never
-        SIGBUS), then ``mm_check`` asked once; only when the region reports a
-        loss is the range read again with ``mm_read``, which tells whether this
-        range holds a lost page (OSError(EFAULT)) or not (its bytes)."""
-        h = self._check_open()
-        mv = self._mv if self._mv is not None else self._memory()
-        if mv is not None and offset + n <= self._len:
-            data = mv[offset:offset + n].tobytes()
-            if _mm_check(h) == 0:
-                return data
-        if _lib.has("mm_read"):
-            buf = ctypes.create_string_buffer(n)
-            rc = _lib_c.mm_read(h, offset, buf, n)
-            if rc < 0:
-                raise _error(rc)
-            return buf.raw
-        if offset + n > self._len:  # callers pass checked ranges; keep it safe anyway
-            raise IndexError("range [%d, %d) outside the region" % (offset, offset + n))
-        if n and not self._access(offset, n) & READ:
-            raise OSError(_errno.EFAULT, "the range [%d, %d) is protected against reading "
-                          "(see Region.protect)" % (offset, offset + n))
-        return ctypes.string_at(self._address() + offset, n) if n else b""
-
-    def _write_bytes(self, offset: int, data: bytes) -> None:
-        """Copy ``data`` in at ``offset``: ReadOnlyError (a TypeError and a
-        PermissionError(EACCES)) when the region or a page of the range may
-        not be written, OSError(EFAULT) for a page that is gone or
-        inaccessible (with ``mm_write``)."""
-        h = self._check_open()
-        n = len(data)
-        if self._write_sealed:
-            raise read_only("the region is sealed against writing")
-        mv = self._mv if self._mv is not None else self._memory()
-        if mv is not None and offset + n <= self._len and self._mm_flags() & WRITE:
-            # Guarded and writable as a whole: a direct copy, then the loss check
-            # (a loss elsewhere: mm_write again tells whether this range holds one).
-            mv[offset:offset + n] = data
-            if _mm_check(h) == 0:
-                return
-        if _lib.has("mm_write"):
-            rc = _lib_c.mm_write(h, offset, data, n)
-            if rc < 0:
-                error = _error(rc)
-                if rc == -_errno.EACCES:
-                    raise read_only(error.strerror or "the region may not be written")
-                # EFAULT on pages mm_read can read: protected, not gone
-                if rc == -_errno.EFAULT and _lib.has("mm_read") and \
-                        _lib_c.mm_read(h, offset, ctypes.create_string_buffer(n), n) == 0:
-                    raise read_only("the range [%d, %d) is protected against writing "
-                                    "(see Region.protect)" % (offset, offset + n))
-                raise error
-            return
-        if offset + n > self._len:
-            raise IndexError("range [%d, %d) outside the region" % (offset, offset + n))
-        access = self._access(offset, n)
-        if n and not access & READ:
-            raise OSError(_errno.EFAULT, "the range [%d, %d) is not accessible (see "
-                          "Region.protect)" % (offset, offset + n))
-        if not access & WRITE:
-            raise read_only("the range [%d, %d) may not be written" % (offset, offset + n))
-        if n:
-            ctypes.memmove(self._address() + offset, data, n)
 
     # -- public API --
 

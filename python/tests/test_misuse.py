@@ -457,7 +457,7 @@ def test_views_may_outlive_a_protect_that_takes_nothing_they_use():
 def test_where_the_system_cannot_tell_the_pages_protection_views_are_refused(monkeypatch):
     # Without /proc/self/maps, a region protected in part cannot be viewed
     # (a page could be inaccessible) until it is protected whole again.
-    monkeypatch.setattr(mmkit._region, "_kernel_prot", lambda address, length: None)
+    monkeypatch.setattr(mmkit._copies, "_kernel_prot", lambda address, length: None)
     with mmkit.map_anon(2 * PAGE) as r:
         with r.view() as v:
             r.protect(mmkit.PROT_READ | mmkit.PROT_WRITE)  # whole: mm_flags tells
