@@ -102,3 +102,14 @@ def pytest_terminal_summary(terminalreporter):
         if outcome != "PASS":
             line += ": " + " ".join(why.split())
         terminalreporter.write_line(line)
+
+
+class Index:
+    """An integer argument whose conversion (``__index__``) runs ``action`` first."""
+
+    def __init__(self, value, action):
+        self.value, self.action = value, action
+
+    def __index__(self):
+        self.action()
+        return self.value

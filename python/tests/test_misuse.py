@@ -23,23 +23,13 @@ import sys
 import pytest
 
 import mmkit
-from conftest import has, run_in_child
+from conftest import Index, has, run_in_child
 
 PAGE = mmkit.PAGE_SIZE
 SIZE = 2 * PAGE
 OWN = 0x11       # every byte of the region under test
 FOREIGN = 0xEE   # every byte of the region mapped after it was closed
 
-
-class Index:
-    """An integer argument whose conversion (``__index__``) runs ``action`` first."""
-
-    def __init__(self, value, action):
-        self.value, self.action = value, action
-
-    def __index__(self):
-        self.action()
-        return self.value
 
 
 class Truth(int):

@@ -22,7 +22,7 @@ import pytest
 
 import mmkit
 import mmkit.mmap as kmmap
-from conftest import run_in_child
+from conftest import Index, run_in_child
 
 std = kmmap._std
 PAGE = kmmap.PAGESIZE
@@ -185,15 +185,6 @@ def test_prot_none_is_efault_not_sigsegv():
 
 
 # --- misuse -----------------------------------------------------------------------------
-
-class Index:
-    def __init__(self, value, action):
-        self.value, self.action = value, action
-
-    def __index__(self):
-        self.action()
-        return self.value
-
 
 def _hostile_calls(m, a):
     return {
