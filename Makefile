@@ -29,7 +29,7 @@ STAGE     := $(CURDIR)/$(BUILD)/prefix
 EXAMPLES  := $(CURDIR)/$(BUILD)/examples
 VENV      := $(CURDIR)/$(BUILD)/venv
 
-.PHONY: all lib install uninstall stage examples demo test test-rust test-c test-examples \
+.PHONY: all lib install uninstall stage examples demo test test-rust test-c test-examples test-packaging \
         test-python test-man test-oom check-memory cross-check fuzz bench lint header clean FORCE
 
 all: lib
@@ -115,6 +115,11 @@ test-examples: examples
 test-python: examples
 	MMKIT_PREFIX=$(STAGE) MMKIT_EXAMPLES=$(EXAMPLES) MMKIT_LIBRARY=$(STAGE)/lib/libmmkit.so \
 	  bash python/run-tests.sh
+
+# The sdist and the py3-none wheel (auditwheel-repaired to manylinux), each
+# installed in a fresh venv of every Python present (python/tests/packaging/).
+test-packaging:
+	bash python/tests/packaging/check.sh
 
 test-man:
 	bash man/check.sh

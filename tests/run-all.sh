@@ -77,6 +77,7 @@ step oom lines make -s test-oom
 step man lines make -s test-man
 step examples lines make -s test-examples
 step python lines make -s test-python
+step packaging lines make -s test-packaging
 step check-memory lines make -s check-memory
 step cross-check lines make -s cross-check
 

@@ -6,7 +6,7 @@ The shared library is looked for, in this order:
    set (and not empty) it is the *only* candidate: a wrong path is an error,
    never a silent fallback to some other copy.
 2. A copy bundled inside the package: ``mmkit/_lib/libmmkit.so`` (put there by
-   ``pip install ./python`` after ``make``, see ``python/setup.py``).
+   ``pip install``, which compiles it, see ``python/setup.py``).
 3. The system's library search path: ``libmmkit.so.0`` through ``dlopen``
    (``LD_LIBRARY_PATH``, ``ld.so.cache``), then ``ctypes.util.find_library``.
 4. pkg-config: ``pkg-config --variable=libdir mmkit``.
