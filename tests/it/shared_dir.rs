@@ -73,6 +73,19 @@ fn as_attacker(script: &str) {
     );
 }
 
+/// The attacker plants a file of theirs at `at`: "planted", mode 0666.
+fn plant_file(at: &Path) {
+    as_attacker(&format!(
+        "umask 0; printf planted > {0}; chmod 666 {0}",
+        quote(at)
+    ));
+}
+
+/// The attacker plants a symbolic link to `target` at `at`.
+fn plant_link(target: &Path, at: &Path) {
+    as_attacker(&format!("ln -s {} {}", quote(target), quote(at)));
+}
+
 fn quote(p: &Path) -> String {
     format!("'{}'", p.display())
 }
@@ -120,7 +133,7 @@ fn an_attackers_symlink_in_a_sticky_directory_is_not_followed() {
     let (_v, secret) = victim();
     let d = shared_dir("sticky-link", 0o1777, 0, 0);
     let out = d.join("out.dat");
-    as_attacker(&format!("ln -s {} {}", quote(&secret), quote(&out)));
+    plant_link(&secret, &out);
     assert_refused(
         Region::file(&out, 0, 4096, CREATE),
         &out,
@@ -143,7 +156,7 @@ fn an_attackers_dangling_symlink_in_a_sticky_directory_creates_nothing() {
     let d = shared_dir("sticky-dangling", 0o1777, 0, 0);
     let out = d.join("out.dat");
     let target = v.join("made-by-the-victim");
-    as_attacker(&format!("ln -s {} {}", quote(&target), quote(&out)));
+    plant_link(&target, &out);
     assert_refused(
         Region::file(&out, 0, 4096, CREATE),
         &out,
@@ -157,10 +170,7 @@ fn an_attackers_file_in_a_sticky_directory_is_refused() {
     need_two_users!();
     let d = shared_dir("sticky-file", 0o1777, 0, 0);
     let out = d.join("out.dat");
-    as_attacker(&format!(
-        "umask 0; printf planted > {0}; chmod 666 {0}",
-        quote(&out)
-    ));
+    plant_file(&out);
     assert_refused(Region::file(&out, 0, 4096, CREATE), &out, &[libc::EPERM]);
     assert_unchanged(&out, b"planted");
     assert_eq!(fs::metadata(&out).unwrap().len(), 7, "the file was grown");
@@ -172,10 +182,7 @@ fn an_attackers_file_in_a_sticky_group_writable_directory_is_refused() {
     need_two_users!();
     let d = shared_dir("sticky-group", 0o1770, 0, NOBODY);
     let out = d.join("out.dat");
-    as_attacker(&format!(
-        "umask 0; printf planted > {0}; chmod 666 {0}",
-        quote(&out)
-    ));
+    plant_file(&out);
     assert_refused(Region::file(&out, 0, 4096, CREATE), &out, &[libc::EPERM]);
     assert_unchanged(&out, b"planted");
 }
@@ -188,7 +195,7 @@ fn an_attackers_link_behind_the_callers_own_link_is_not_followed() {
     let (_v, secret) = victim();
     let d = shared_dir("sticky-chain", 0o1777, 0, 0);
     let planted = d.join("planted");
-    as_attacker(&format!("ln -s {} {}", quote(&secret), quote(&planted)));
+    plant_link(&secret, &planted);
     let mine = d.join("mine");
     symlink("planted", &mine).unwrap();
     assert_refused(
@@ -206,10 +213,7 @@ fn an_attackers_file_behind_the_callers_own_link_is_refused() {
     need_two_users!();
     let d = shared_dir("sticky-behind", 0o1777, 0, 0);
     let planted = d.join("planted");
-    as_attacker(&format!(
-        "umask 0; printf planted > {0}; chmod 666 {0}",
-        quote(&planted)
-    ));
+    plant_file(&planted);
     let private = TempDir::new("private-link");
     let mine = private.join("mine");
     symlink(&planted, &mine).unwrap();
@@ -223,7 +227,7 @@ fn the_c_abi_refuses_an_attackers_symlink() {
     let (_v, secret) = victim();
     let d = shared_dir("sticky-ffi", 0o1777, 0, 0);
     let out = d.join("out.dat");
-    as_attacker(&format!("ln -s {} {}", quote(&secret), quote(&out)));
+    plant_link(&secret, &out);
     let c = cstr(&out);
     let mut r = std::ptr::null_mut();
     // SAFETY: a valid C string and out pointer.
@@ -362,7 +366,7 @@ fn files_and_links_of_the_directorys_owner_are_accepted() {
     let private = TempDir::new("owner-target");
     let target = private.file("target", b"target");
     let link = d.join("link");
-    as_attacker(&format!("ln -s {} {}", quote(&target), quote(&link)));
+    plant_link(&target, &link);
     Region::file(&link, 0, 4096, CREATE).unwrap();
     assert_eq!(fs::metadata(&target).unwrap().len(), 4096);
 }
@@ -399,7 +403,7 @@ fn excl_creates_in_a_sticky_directory_and_never_follows() {
     let m = fs::metadata(&fresh).unwrap();
     assert_eq!((m.uid(), m.mode() & 0o7777, m.len()), (0, 0o600, 4096));
     let out = d.join("out.dat");
-    as_attacker(&format!("ln -s {} {}", quote(&secret), quote(&out)));
+    plant_link(&secret, &out);
     let e = Region::file(&out, 0, 4096, CREATE | Flags::EXCL).unwrap_err();
     assert_eq!(e.errno(), libc::EEXIST, "{e}");
     assert_unchanged(&secret, SECRET);
