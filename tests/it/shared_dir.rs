@@ -279,7 +279,7 @@ fn an_attackers_directory_link_on_the_way_is_not_followed() {
     let (v, secret) = victim();
     let d = shared_dir("sticky-dirlink", 0o1777, 0, 0);
     let cache = d.join("cache");
-    as_attacker(&format!("ln -s {} {}", quote(v.path()), quote(&cache)));
+    plant_link(v.path(), &cache);
     let through = cache.join("secret");
     for flags in [CREATE, CREATE.union(Flags::EXCL)] {
         let e = Region::file(&through, 0, 4096, flags).expect_err("followed the attacker's link");
