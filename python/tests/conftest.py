@@ -113,3 +113,26 @@ class Index:
     def __index__(self):
         self.action()
         return self.value
+
+
+def attempts_inside(event, name, calls, run):
+    """Call ``run()`` under a profiler that, at the first profiler ``event``
+    of a function named ``name`` (code run inside a method, as a signal
+    handler or finalizer may be), tries each of ``calls`` once: "refused" for
+    a BufferError, "done" otherwise. Returns run's result and the outcomes."""
+    outcome = []
+
+    def profiler(frame, ev, arg):
+        if ev == event and frame.f_code.co_name == name and not outcome:
+            for call in calls:
+                try:
+                    call()
+                    outcome.append("done")
+                except BufferError:
+                    outcome.append("refused")
+    sys.setprofile(profiler)
+    try:
+        result = run()
+    finally:
+        sys.setprofile(None)
+    return result, outcome

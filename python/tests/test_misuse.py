@@ -23,7 +23,7 @@ import sys
 import pytest
 
 import mmkit
-from conftest import Index, has, run_in_child
+from conftest import Index, attempts_inside, has, run_in_child
 
 PAGE = mmkit.PAGE_SIZE
 SIZE = 2 * PAGE
@@ -218,9 +218,7 @@ def _status(code):
 @pytest.mark.parametrize("kind", ACTIONS)
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_an_argument_that_closes_resizes_or_remaps_gets_a_clean_error(name, kind):
-    for needed in ("mm_read", "mm_write", "mm_resize"):
-        if not has(needed):
-            pytest.skip("needs %s" % needed)
+    _need_copies()
     code = run_in_child(lambda: _hostile_case(name, kind))
     assert code == 0, _status(code)
 
@@ -293,31 +291,17 @@ def _inside_case(name, kind):
 @pytest.mark.parametrize("kind", ["close", "remap", "shrink"])
 @pytest.mark.parametrize("name", sorted(INSIDE))
 def test_code_run_inside_a_method_cannot_pull_the_region_from_under_it(name, kind):
-    for needed in ("mm_read", "mm_write", "mm_resize"):
-        if not has(needed):
-            pytest.skip("needs %s" % needed)
+    _need_copies()
     code = run_in_child(lambda: _inside_case(name, kind))
     assert code == 0, _status(code)
 
 
 def test_close_inside_a_method_is_buffer_error_and_the_region_stays_usable():
     with _region() as r:
-        outcome = []
-
-        def profiler(frame, event, arg):
-            if event == "c_call" and frame.f_code.co_name == "read" and not outcome:
-                for call in (r.close, lambda: r.resize(PAGE),
-                             lambda: r.protect(mmkit.PROT_NONE)):
-                    try:
-                        call()
-                        outcome.append("done")
-                    except BufferError:
-                        outcome.append("refused")
-        sys.setprofile(profiler)
-        try:
-            data = r.read(0, 16)
-        finally:
-            sys.setprofile(None)
+        data, outcome = attempts_inside(
+            "c_call", "read",
+            (r.close, lambda: r.resize(PAGE), lambda: r.protect(mmkit.PROT_NONE)),
+            lambda: r.read(0, 16))
         assert outcome == ["refused"] * 3
         assert data == bytes([OWN]) * 16 and not r.closed and len(r) == SIZE
         r[0] = 1

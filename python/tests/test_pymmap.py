@@ -22,7 +22,7 @@ import pytest
 
 import mmkit
 import mmkit.mmap as kmmap
-from conftest import Index, run_in_child
+from conftest import Index, attempts_inside, run_in_child
 
 std = kmmap._std
 PAGE = kmmap.PAGESIZE
@@ -221,21 +221,8 @@ def test_an_argument_that_resizes_the_map_gets_a_clean_answer(name, tmp_path):
 
 def test_close_and_resize_inside_a_method_are_refused():
     m = kmmap.mmap(-1, PAGE)
-    outcome = []
-
-    def profiler(frame, event, arg):
-        if event == "call" and frame.f_code.co_name == "_get" and not outcome:
-            for call in (m.close, lambda: m.resize(PAGE // 2)):
-                try:
-                    call()
-                    outcome.append("done")
-                except BufferError:
-                    outcome.append("refused")
-    sys.setprofile(profiler)
-    try:
-        data = m.read(16)
-    finally:
-        sys.setprofile(None)
+    data, outcome = attempts_inside(
+        "call", "_get", (m.close, lambda: m.resize(PAGE // 2)), lambda: m.read(16))
     assert outcome == ["refused", "refused"] and data == bytes(16) and not m.closed
     m.close()
 
