@@ -78,7 +78,9 @@ impl Error {
             Error::AccessDenied { .. } => errno::EACCES,
             Error::Unsupported { .. } => errno::ENOTSUP,
             Error::TooLarge { .. } => errno::ENOMEM,
-            Error::Os { source, .. } => source.raw_os_error().unwrap_or_else(|| kind_errno(source)),
+            Error::Os { source, .. } => {
+                crate::sys::errno_of(source).unwrap_or_else(|| kind_errno(source))
+            }
             Error::Internal { .. } => errno::EIO,
         }
     }
@@ -134,7 +136,7 @@ impl Error {
         Error::Os {
             call,
             msg: text(format_args!("{msg}")),
-            source: io::Error::from_raw_os_error(errno),
+            source: crate::sys::errno_error(errno),
         }
     }
 }
@@ -142,7 +144,7 @@ impl Error {
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         let errno = e.errno();
-        io::Error::new(io::Error::from_raw_os_error(errno).kind(), e)
+        io::Error::new(crate::sys::errno_error(errno).kind(), e)
     }
 }
 
@@ -173,10 +175,7 @@ pub(crate) struct OsText<'a>(&'a io::Error);
 
 impl fmt::Display for OsText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(code) = self.0.raw_os_error() else {
-            return fmt::Display::fmt(self.0, f);
-        };
-        crate::sys::write_error_text(code, f)
+        crate::sys::write_os_error(self.0, f)
     }
 }
 

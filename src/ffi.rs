@@ -16,7 +16,6 @@
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::os::fd::BorrowedFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::{msg, Error, Result, Text};
@@ -331,14 +330,18 @@ pub unsafe extern "C" fn mm_map_fd(
         if fd < 0 {
             return Err(Error::os(
                 CALL,
-                libc::EBADF,
+                crate::sys::errno::EBADF,
                 format_args!("fd {fd} is not a descriptor"),
             ));
         }
         let flags = map_flags(CALL, flags)?;
         // SAFETY: fd >= 0; it is only borrowed for this call and every use of
         // it goes through system calls that report EBADF if it is not open.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let fd = unsafe { crate::sys::borrow_c_fd(fd) }.map_err(|e| Error::Os {
+            call: CALL,
+            msg: msg!("fd {fd} is not an open descriptor"),
+            source: e,
+        })?;
         // SAFETY: out is non-NULL and, per the C contract, writable.
         unsafe { create(CALL, out, || Region::from_fd(fd, offset, len, flags)) }
     })
@@ -657,14 +660,14 @@ pub unsafe extern "C" fn mm_fd(r: *const mm_region) -> c_int {
     let rc = guard(CALL, || {
         // SAFETY: r is NULL or a live handle (C contract).
         let r = unsafe { region(CALL, r) }?;
-        match r.fd() {
-            Some(f) => {
-                fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+        match r.fd_number() {
+            Some(n) => {
+                fd = n;
                 Ok(())
             }
             None => Err(Error::os(
                 CALL,
-                libc::EBADF,
+                crate::sys::errno::EBADF,
                 "the region keeps no descriptor (only mm_map_shareable regions do)",
             )),
         }

@@ -2,6 +2,9 @@
 //! rules of shared (sticky) directories; make a new file durable, or remove it.
 
 use super::*;
+use crate::sys::OpenAt;
+
+use std::os::unix::ffi::OsStrExt;
 
 impl Region {
     /// [`Region::file`] with `MM_CREATE`: find or create the file with
@@ -63,7 +66,7 @@ impl Region {
             Err(e)
                 if !excl
                     && matches!(
-                        e.raw_os_error(),
+                        sys::errno_of(&e),
                         Some(
                             errno::EEXIST
                                 | errno::EACCES
@@ -162,7 +165,7 @@ impl Region {
             };
             if entry.kind != FileKind::Link {
                 // The kernel's own protected_regular says EACCES: say why.
-                if err.raw_os_error() == Some(errno::EACCES)
+                if sys::errno_of(&err) == Some(errno::EACCES)
                     && matches!(entry.kind, FileKind::Regular | FileKind::Fifo)
                     && files_guarded
                     && !trusted(entry.uid)
@@ -223,7 +226,7 @@ impl Region {
 pub(super) fn sync_parent_dir(call: &'static str, dir: &sys::Dir, path: &Path) -> Result<()> {
     match dir.sync() {
         // Some file systems cannot fsync a directory; the entry is as durable as they allow.
-        Err(e) if e.raw_os_error() == Some(errno::EINVAL) => Ok(()),
+        Err(e) if sys::errno_of(&e) == Some(errno::EINVAL) => Ok(()),
         r => r,
     }
     .map_err(|e| Error::Os {
@@ -334,12 +337,12 @@ pub(super) fn open_dir(
         }
         links += 1;
         if links > MAX_LINKS {
-            return Err(fail(io::Error::from_raw_os_error(errno::ELOOP)));
+            return Err(fail(sys::errno_error(errno::ELOOP)));
         }
         let target = cur.read_link(name.as_cstr()).map_err(fail)?;
         let mut next: Vec<u8> = Vec::new();
         next.try_reserve_exact(target.len() + 1 + todo.len() - end)
-            .map_err(|_| fail(io::Error::from_raw_os_error(errno::ENOMEM)))?;
+            .map_err(|_| fail(sys::errno_error(errno::ENOMEM)))?;
         next.extend_from_slice(&target);
         next.push(b'/');
         next.extend_from_slice(&todo[end..]);
@@ -355,7 +358,7 @@ pub(super) fn open_dir(
 fn owned_bytes(bytes: &[u8]) -> io::Result<Vec<u8>> {
     let mut v = Vec::new();
     v.try_reserve_exact(bytes.len())
-        .map_err(|_| io::Error::from_raw_os_error(errno::ENOMEM))?;
+        .map_err(|_| sys::errno_error(errno::ENOMEM))?;
     v.extend_from_slice(bytes);
     Ok(v)
 }
@@ -538,7 +541,12 @@ mod create_path_tests {
             (b"/", None),
         ];
         for (path, want) in cases {
-            assert_eq!(split_name(path), want, "{:?}", OsStr::from_bytes(path));
+            assert_eq!(
+                split_name(path),
+                want,
+                "{:?}",
+                std::ffi::OsStr::from_bytes(path)
+            );
         }
     }
 }

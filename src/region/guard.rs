@@ -11,7 +11,7 @@ use super::*;
 #[inline(never)]
 pub(super) fn guard_mapping(call: &'static str, map: &Mapping, flags: Flags) -> Result<Guard> {
     Guard::arm(map, Prot::of(flags)).map_err(|e| {
-        let why = if e.raw_os_error() == Some(errno::ENOMEM) {
+        let why = if sys::errno_of(&e) == Some(errno::ENOMEM) {
             msg!(
                 "MM_GUARD: {} guarded regions are mapped already, the library's limit; unmap one \
                  (or map without MM_GUARD)",

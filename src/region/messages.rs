@@ -8,7 +8,7 @@ use super::*;
 #[cold]
 #[inline(never)]
 pub(super) fn because(e: &io::Error, asked: sys::Asked) -> Because {
-    Because(if e.raw_os_error() == Some(errno::ENOMEM) {
+    Because(if sys::errno_of(e) == Some(errno::ENOMEM) {
         sys::why_no_memory(asked)
     } else {
         None
@@ -40,7 +40,7 @@ pub(super) fn describe(path: &Path) -> Quoted<'_> {
 
 /// Bytes of a path, quoted as [`describe`] quotes a path.
 pub(super) fn show(bytes: &[u8]) -> Quoted<'_> {
-    describe(Path::new(OsStr::from_bytes(bytes)))
+    describe(sys::path_of_bytes(bytes).unwrap_or(Path::new("?")))
 }
 
 /// [`describe`]: a path as messages show it, formatted only when one is.
@@ -78,7 +78,7 @@ pub(super) fn open_error(
     flags: &str,
     e: io::Error,
 ) -> Error {
-    if e.raw_os_error() == Some(errno::ENXIO) {
+    if sys::errno_of(&e) == Some(errno::ENXIO) {
         return Error::os(
             call,
             errno::ENODEV,

@@ -142,7 +142,7 @@ impl Region {
                 msg: msg!(
                     "MM_POPULATE could not prefault {} bytes{}",
                     map.len(),
-                    if e.raw_os_error() == Some(errno::EFAULT) {
+                    if sys::errno_of(&e) == Some(errno::EFAULT) {
                         " (the pages could not be supplied: a full file system, or memory limits)"
                     } else {
                         ""
@@ -165,7 +165,12 @@ impl Region {
 
     /// [`Region::file`] for a C caller's NUL-terminated path, opened as it is.
     pub(crate) fn file_c(path: &CStr, offset: u64, len: usize, flags: Flags) -> Result<Region> {
-        let bytes = Path::new(OsStr::from_bytes(path.to_bytes()));
+        let Some(bytes) = sys::path_of_bytes(path.to_bytes()) else {
+            return Err(Error::invalid(
+                "mm_map_file",
+                "the path is not valid UTF-8 (paths are UTF-8 on this platform)",
+            ));
+        };
         Self::file_at(bytes, Some(path), offset, len, flags)
     }
 
@@ -340,12 +345,13 @@ impl Region {
                 ),
             ));
         }
-        let page = sys::page_size() as u64;
-        let aligned = offset & !(page - 1);
+        // Mappings start at a multiple of the granularity (the page size;
+        // 64 KiB on Windows) and cover whole pages.
+        let aligned = offset & !(sys::map_granularity() as u64 - 1);
         let delta = (offset - aligned) as usize;
         let map_len = delta
             .checked_add(len)
-            .and_then(|l| sys::round_up(l, page as usize))
+            .and_then(|l| sys::round_up(l, sys::page_size()))
             .filter(|&l| l <= isize::MAX as usize);
         let Some(map_len) = map_len else {
             return Err(too_large(
@@ -359,7 +365,7 @@ impl Region {
             if let Err(e) = sys::allocate(fd, offset, len as u64, size) {
                 let msg = msg!(
                     "{what}: MM_CREATE could not allocate bytes [{offset}, {end}){}",
-                    if e.raw_os_error() == Some(errno::EFBIG) {
+                    if sys::errno_of(&e) == Some(errno::EFBIG) {
                         " (past RLIMIT_FSIZE or the largest file size)"
                     } else {
                         ""
@@ -464,7 +470,7 @@ impl Region {
             ));
         }
         let (fd, sealable) =
-            sys::with_c_bytes(name, sys::shareable_object).map_err(|e| Error::Os {
+            sys::with_c_bytes(name, |c| sys::shareable_object(c, len)).map_err(|e| Error::Os {
                 call: CALL,
                 msg: msg!("creating the shared memory object {shown}"),
                 source: e,
@@ -563,10 +569,8 @@ mod tests {
     #[test]
     pub(super) fn a_kernel_refusing_map_anonymous_is_served_by_dev_zero() {
         for errno in [errno::EINVAL, errno::ENODEV, errno::ENOTSUP] {
-            let r = Region::anon_with(8192, RW_SHARED, |_, _| {
-                Err(io::Error::from_raw_os_error(errno))
-            })
-            .unwrap();
+            let r =
+                Region::anon_with(8192, RW_SHARED, |_, _| Err(sys::errno_error(errno))).unwrap();
             assert!(r.flags().contains(Flags::DEVZERO), "errno {errno}");
             assert_eq!(r.len(), 8192);
             // SAFETY: our own fresh region.
@@ -576,10 +580,8 @@ mod tests {
 
     #[test]
     pub(super) fn a_real_failure_of_map_anonymous_is_reported_not_hidden() {
-        let e = Region::anon_with(8192, RW_SHARED, |_, _| {
-            Err(io::Error::from_raw_os_error(errno::ENOMEM))
-        })
-        .unwrap_err();
+        let e = Region::anon_with(8192, RW_SHARED, |_, _| Err(sys::errno_error(errno::ENOMEM)))
+            .unwrap_err();
         assert_eq!(e.errno(), errno::ENOMEM);
         assert!(
             e.to_string()

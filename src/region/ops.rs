@@ -206,6 +206,15 @@ impl Region {
         }
     }
 
+    /// The number `mm_fd` shows for a shareable region's descriptor (on
+    /// Windows a C runtime descriptor of its section); `None` for others.
+    pub(crate) fn fd_number(&self) -> Option<i32> {
+        match &self.kind {
+            Kind::Shareable { fd, .. } => Some(fd.as_raw_fd()),
+            _ => None,
+        }
+    }
+
     /// Seal a shareable region's object (`mm_seal`) with `MM_SEAL_*` bits:
     /// `SHRINK` (nobody can shrink it, so readers never `SIGBUS`), `GROW`,
     /// `WRITE` (nobody can write it through `write(2)` or a new mapping; this
@@ -386,7 +395,7 @@ impl Region {
         // SAFETY: offset + n <= len, so the range lies inside the mapping.
         let at = unsafe { self.as_ptr().add(offset) };
         sys::copy_checked(dir, at, buf, n).map_err(|e| {
-            let cause = if e.raw_os_error() == Some(errno::EFAULT) {
+            let cause = if sys::errno_of(&e) == Some(errno::EFAULT) {
                 ": the pages are gone (the file under the mapping was truncated) or not accessible"
             } else {
                 ""
@@ -434,7 +443,7 @@ pub(super) fn lock_failed(
     e: io::Error,
 ) -> Error {
     // Read before unlocking, which may merge kernel mappings again.
-    let why = if e.raw_os_error() == Some(errno::ENOMEM) {
+    let why = if sys::errno_of(&e) == Some(errno::ENOMEM) {
         sys::why_no_memory(sys::Asked::Lock)
     } else {
         None
@@ -461,7 +470,7 @@ pub(super) fn lock_error(
     e: io::Error,
     why: Option<sys::NoMemory>,
 ) -> Error {
-    let errno = e.raw_os_error();
+    let errno = sys::errno_of(&e);
     // ENOMEM (Linux, BSD) and EAGAIN (BSD: a system-wide limit) for limits,
     // EPERM for a missing privilege.
     if !matches!(errno, Some(errno::ENOMEM | errno::EAGAIN | errno::EPERM)) {

@@ -41,7 +41,7 @@ impl Region {
         if let (None, Kind::File(origin)) = (&self.map, &self.kind) {
             // An empty file region has no mapping yet: its first page starts
             // at the aligned offset.
-            self.delta = (origin.offset % page as u64) as usize;
+            self.delta = (origin.offset % sys::map_granularity() as u64) as usize;
         }
         let new_map_len = self
             .delta
@@ -111,10 +111,12 @@ impl Region {
                 };
                 if let Some(size) = set {
                     sys::set_len(fd.as_fd(), size).map_err(|e| {
-                        let why = if e.raw_os_error() == Some(errno::EPERM) {
-                            " (the object is sealed)"
-                        } else {
-                            ""
+                        let why = match sys::errno_of(&e) {
+                            Some(errno::EPERM) => " (the object is sealed)",
+                            Some(errno::ENOTSUP) => {
+                                " (this platform's shared memory cannot grow: map a new, larger region)"
+                            }
+                            _ => "",
                         };
                         Error::Os {
                             call: CALL,
@@ -266,13 +268,13 @@ impl Region {
             (None, Some(fd)) => {
                 sys::map_fd(fd, offset, new_map_len, spec).map(|m| self.map = Some(m))
             }
-            (None, None) => Err(io::Error::from_raw_os_error(errno::EINVAL)),
+            (None, None) => Err(sys::errno_error(errno::EINVAL)),
         };
         // The guard follows the mapping, moved, resized or as it was.
         if let (Err(e), Ok(())) = (self.guard_resumed(call), &res) {
             return Err(e);
         }
-        res.map_err(|e| match e.raw_os_error() {
+        res.map_err(|e| match sys::errno_of(&e) {
             Some(errno::EBUSY) => {
                 let why = if sys::MOVE_KEEPS_PAGE_STATE {
                     "mm_protect, mm_lock or mm_advise of part of it split it into several kernel \
@@ -314,7 +316,7 @@ impl Region {
                 ),
             },
             _ => {
-                let why = match e.raw_os_error() {
+                let why = match sys::errno_of(&e) {
                     Some(errno::EFAULT) => " (pages of the region are not accessible)",
                     _ => "",
                 };

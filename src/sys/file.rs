@@ -302,3 +302,23 @@ pub(crate) fn fsync(fd: BorrowedFd<'_>) -> SysResult<()> {
 pub(crate) fn set_len(fd: BorrowedFd<'_>, len: u64) -> SysResult<()> {
     truncate(fd, len)
 }
+
+/// A path's bytes, as the system takes them.
+#[inline]
+pub(crate) fn path_bytes(p: &std::path::Path) -> Option<&[u8]> {
+    use std::os::unix::ffi::OsStrExt;
+    Some(p.as_os_str().as_bytes())
+}
+
+/// The path of these bytes (any bytes are a Unix path).
+#[inline]
+pub(crate) fn path_of_bytes(b: &[u8]) -> Option<&std::path::Path> {
+    use std::os::unix::ffi::OsStrExt;
+    Some(std::path::Path::new(std::ffi::OsStr::from_bytes(b)))
+}
+
+/// [`path_of_bytes`], owned: the bytes move into the path, no copy.
+pub(crate) fn path_buf_of_vec(v: Vec<u8>) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    Some(std::ffi::OsString::from_vec(v).into())
+}

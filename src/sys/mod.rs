@@ -43,12 +43,24 @@ pub type BorrowedDescriptor<'a> = std::os::fd::BorrowedFd<'a>;
 pub type OwnedDescriptor = std::os::fd::OwnedFd;
 pub(crate) use std::os::fd::{AsFd as AsDescriptor, AsRawFd as AsRawDescriptor};
 
+/// The descriptor `fd` of a C caller (`mm_map_fd`), borrowed.
+///
+/// # Safety
+/// `fd >= 0`, and it stays open while borrowed (the caller's duty for the
+/// length of the call); a descriptor that is not open is reported `EBADF`
+/// by the system calls made on it.
+#[inline]
+pub(crate) unsafe fn borrow_c_fd<'a>(fd: i32) -> io::Result<BorrowedDescriptor<'a>> {
+    // SAFETY: as the caller promises.
+    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
 /// The system's error numbers, by their names: what the rest of the crate
 /// reports (as `-errno` through the C ABI) and compares with.
 pub(crate) mod errno {
     pub(crate) use libc::{
-        EACCES, EAGAIN, EBUSY, EDQUOT, EEXIST, EFAULT, EFBIG, EINTR, EINVAL, EIO, EISDIR, ELOOP,
-        ENODEV, ENOENT, ENOMEM, ENOSPC, ENOTSUP, ENXIO, EPERM, EROFS, ESTALE,
+        EACCES, EAGAIN, EBADF, EBUSY, EDQUOT, EEXIST, EFAULT, EFBIG, EINTR, EINVAL, EIO, EISDIR,
+        ELOOP, ENODEV, ENOENT, ENOMEM, ENOSPC, ENOTSUP, ENXIO, EPERM, EROFS, ESTALE,
     };
 }
 
@@ -67,6 +79,28 @@ pub(crate) fn write_error_text(code: i32, f: &mut std::fmt::Formatter<'_>) -> st
     match std::str::from_utf8(bytes) {
         Ok(s) => f.write_str(s),
         Err(e) => f.write_str(std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or("")),
+    }
+}
+
+/// The errno an error of this backend stands for (what the C ABI returns,
+/// negated), or `None` for an error that carries none.
+#[inline]
+pub(crate) fn errno_of(e: &io::Error) -> Option<i32> {
+    e.raw_os_error()
+}
+
+/// An error standing for `errno` (the backend's own kind of error, so that
+/// [`errno_of`] gives `errno` back).
+#[inline]
+pub(crate) fn errno_error(errno: i32) -> io::Error {
+    io::Error::from_raw_os_error(errno)
+}
+
+/// Write the system's text for `e`: its errno's, or its own when it has none.
+pub(crate) fn write_os_error(e: &io::Error, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    match e.raw_os_error() {
+        Some(code) => write_error_text(code, f),
+        None => std::fmt::Display::fmt(e, f),
     }
 }
 
@@ -90,6 +124,13 @@ pub(crate) fn page_size() -> usize {
         }
         page => page,
     }
+}
+
+/// Where a file mapping may start: file offsets are aligned down to a
+/// multiple of this (the page size here).
+#[inline]
+pub(crate) fn map_granularity() -> usize {
+    page_size()
 }
 
 /// `n` rounded up to a multiple of `align` (a power of two), or `None` on overflow.

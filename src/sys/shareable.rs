@@ -6,8 +6,13 @@ use super::*;
 /// platform allows: `memfd_create` on Linux (sealable); an `O_TMPFILE` file on
 /// `/dev/shm` (Linux without memfd); `shm_open(SHM_ANON)` (FreeBSD). Elsewhere
 /// `shm_open` under a random name, unlinked at once. Returns the descriptor
-/// (close-on-exec) and whether it can be sealed.
-pub(crate) fn shareable_object(name: &std::ffi::CStr) -> SysResult<(std::os::fd::OwnedFd, bool)> {
+/// (close-on-exec) and whether it can be sealed. `len` is the size it will
+/// be given (by [`set_len`], which every Unix object takes; a Windows section is
+/// made with its size).
+pub(crate) fn shareable_object(
+    name: &std::ffi::CStr,
+    _len: usize,
+) -> SysResult<(std::os::fd::OwnedFd, bool)> {
     #[cfg(mmkit_memfd)]
     match memfd_object(name) {
         // Old kernels or a seccomp filter: fall back to the next kind.
