@@ -37,6 +37,10 @@ mod error;
 pub mod ffi;
 mod flags;
 mod region;
+#[cfg(unix)]
+mod sys;
+#[cfg(windows)]
+#[path = "windows/mod.rs"]
 mod sys;
 
 pub use error::{Error, Result};

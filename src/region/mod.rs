@@ -1,9 +1,8 @@
 //! The safe Rust core: [`Region`], one mapping with its bounds and flags.
 
-use std::ffi::{CStr, OsStr};
+use std::ffi::CStr;
 use std::fs::File;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
@@ -11,10 +10,15 @@ use crate::error::{msg, Error, Result, Text};
 use crate::flags::{Advice, Flags, SyncFlags, MM_SEAL_GROW, MM_SEAL_SHRINK, MM_SEAL_WRITE};
 use crate::sys::{
     self, errno, Access, AsDescriptor, AsRawDescriptor, BorrowedDescriptor, FileKind, Guard,
-    LockedRuns, MapSpec, Mapping, OpenAt, OwnedDescriptor, Prot, Share,
+    LockedRuns, MapSpec, Mapping, OwnedDescriptor, Prot, Share,
 };
 
 mod check;
+// MM_CREATE: the sticky-directory rules of Unix, or Windows' one open.
+#[cfg(unix)]
+mod create;
+#[cfg(windows)]
+#[path = "create_windows.rs"]
 mod create;
 mod guard;
 mod messages;
@@ -70,7 +74,10 @@ impl SavedPath {
 
     /// `None` when a long path finds no heap memory.
     fn new(path: &Path) -> Option<SavedPath> {
-        let b = path.as_os_str().as_bytes();
+        let Some(b) = sys::path_bytes(path) else {
+            // Not representable as bytes (Windows: not valid Unicode).
+            return Some(SavedPath::Heap(path.to_path_buf()));
+        };
         if b.len() <= Self::INLINE {
             let mut bytes = [0u8; Self::INLINE];
             bytes[..b.len()].copy_from_slice(b);
@@ -83,14 +90,14 @@ impl SavedPath {
         heap.try_reserve_exact(b.len()).ok()?;
         // Within the reserved room; the conversions below move, not copy.
         heap.extend_from_slice(b);
-        use std::os::unix::ffi::OsStringExt;
-        Some(SavedPath::Heap(std::ffi::OsString::from_vec(heap).into()))
+        sys::path_buf_of_vec(heap).map(SavedPath::Heap)
     }
 
     fn as_path(&self) -> &Path {
         match self {
             SavedPath::Inline { len, bytes } => {
-                Path::new(OsStr::from_bytes(&bytes[..usize::from(*len)]))
+                // Bytes path_bytes gave, so always a path again.
+                sys::path_of_bytes(&bytes[..usize::from(*len)]).unwrap_or(Path::new(""))
             }
             SavedPath::Heap(p) => p,
         }

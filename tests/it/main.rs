@@ -9,19 +9,35 @@
 //! `support::naming_in_dev_shm()`. Tests that re-execute this binary as a
 //! helper process name the helper with `support::test_name!`.
 
+#[cfg(unix)]
 mod support;
 
+#[cfg(unix)]
 mod anon;
+#[cfg(unix)]
 mod beyond;
+#[cfg(unix)]
 mod fds;
+#[cfg(unix)]
 mod ffi;
+#[cfg(unix)]
 mod file;
+#[cfg(unix)]
 mod guard;
+#[cfg(unix)]
 mod guard_model;
 mod header;
+#[cfg(unix)]
 mod limits;
+#[cfg(unix)]
 mod process;
+#[cfg(unix)]
 mod proptest_abi;
+#[cfg(unix)]
 mod pseudo_fs;
+#[cfg(unix)]
 mod reliability;
+#[cfg(unix)]
 mod shared_dir;
+#[cfg(windows)]
+mod windows;

@@ -1,0 +1,476 @@
+//! Files: opening by path (UTF-8 to UTF-16), access modes, allocation,
+//! truncation, file information, flushing; views of a file or a section.
+
+use super::*;
+use std::fs::File;
+use std::os::windows::io::FromRawHandle;
+
+use windows_sys::Win32::Storage::FileSystem as fs;
+
+/// `NtQuerySection` and `NtQueryObject` (ntdll, documented in the WDK):
+/// the size of a section, the access a handle was granted.
+mod nt {
+    use std::ffi::c_void;
+    use windows_sys::Win32::Foundation::HANDLE;
+
+    #[repr(C)]
+    pub(super) struct SectionBasicInformation {
+        pub base: *mut c_void,
+        pub attributes: u32,
+        pub size: i64,
+    }
+
+    #[repr(C)]
+    pub(super) struct ObjectBasicInformation {
+        pub attributes: u32,
+        pub granted_access: u32,
+        pub handle_count: u32,
+        pub pointer_count: u32,
+        pub reserved: [u32; 10],
+    }
+
+    #[link(name = "ntdll")]
+    extern "system" {
+        pub(super) fn NtQuerySection(
+            section: HANDLE,
+            class: u32,
+            info: *mut c_void,
+            len: usize,
+            ret: *mut usize,
+        ) -> i32;
+        pub(super) fn NtQueryObject(
+            handle: HANDLE,
+            class: u32,
+            info: *mut c_void,
+            len: u32,
+            ret: *mut u32,
+        ) -> i32;
+    }
+}
+
+/// The size of the section `h`, or `None` when `h` is not a section.
+pub(super) fn section_size(h: HANDLE) -> Option<u64> {
+    let mut info = nt::SectionBasicInformation {
+        base: ptr::null_mut(),
+        attributes: 0,
+        size: 0,
+    };
+    // SAFETY: class 0 (SectionBasicInformation) writes at most the struct's
+    // size into it; any handle value is checked by the kernel.
+    let status = unsafe {
+        nt::NtQuerySection(
+            h,
+            0,
+            ptr::addr_of_mut!(info).cast(),
+            std::mem::size_of::<nt::SectionBasicInformation>(),
+            ptr::null_mut(),
+        )
+    };
+    (status >= 0).then_some(info.size.max(0) as u64)
+}
+
+fn raw(fd: BorrowedDescriptor<'_>) -> HANDLE {
+    fd.as_raw_handle() as HANDLE
+}
+
+/// Map `len` bytes of `fd` (a file or a section) from `offset` (a multiple
+/// of the allocation granularity). A file gets a section of its current
+/// size; the view asks only for the bytes the file has (the rest of its
+/// last page reads as zeros), since a view may not pass its section.
+pub(crate) fn map_fd(
+    fd: BorrowedDescriptor<'_>,
+    offset: u64,
+    len: usize,
+    spec: &MapSpec,
+) -> SysResult<Mapping> {
+    let h = raw(fd);
+    if let Some(size) = section_size(h) {
+        let want = view_len(size, offset, len)?;
+        let mut map = Mapping::view(h, offset, want, spec)?;
+        map.len = len;
+        return Ok(map);
+    }
+    let size = fstat(fd)?.size;
+    let want = view_len(size, offset, len)?;
+    let exec = spec.prot.0 & Prot::EXEC != 0;
+    let page = match (spec.share, spec.prot.writable(), exec) {
+        (Share::Private, _, false) => mem::PAGE_WRITECOPY,
+        (Share::Private, _, true) => mem::PAGE_EXECUTE_WRITECOPY,
+        (Share::Shared, true, false) => mem::PAGE_READWRITE,
+        (Share::Shared, true, true) => mem::PAGE_EXECUTE_READWRITE,
+        (Share::Shared, false, false) => mem::PAGE_READONLY,
+        (Share::Shared, false, true) => mem::PAGE_EXECUTE_READ,
+    };
+    // SAFETY: h is an open file handle; size 0 means "the file's size", so
+    // the file is never grown; the result is checked.
+    let section = unsafe { mem::CreateFileMappingW(h, ptr::null(), page, 0, 0, ptr::null()) };
+    if section.is_null() {
+        return Err(last_error("CreateFileMappingW"));
+    }
+    // SAFETY: a fresh handle this function owns; the view keeps the section
+    // alive after it is closed.
+    let section = unsafe { OwnedHandle::from_raw_handle(section as _) };
+    let mut map = Mapping::view(raw(section.as_handle()), offset, want, spec)?;
+    map.len = len;
+    if spec.share == Share::Shared && spec.prot.writable() {
+        // For FlushFileBuffers at mm_sync: the file's handle, duplicated.
+        if let How::View { file, .. } = &mut map.how {
+            *file = Some(fd.try_clone_to_owned()?);
+        }
+    }
+    Ok(map)
+}
+
+/// How many bytes of a section of `size` bytes a view from `offset` may ask
+/// for when `len` are wanted: all of them, but not past its end.
+fn view_len(size: u64, offset: u64, len: usize) -> SysResult<usize> {
+    let have = size.saturating_sub(offset);
+    if have == 0 {
+        return Err(errno_error(errno::EINVAL));
+    }
+    Ok(usize::try_from(have).map_or(len, |h| h.min(len)))
+}
+
+/// UTF-16, NUL-terminated, for the `W` functions (fallible allocation).
+pub(crate) fn wide(path: &std::path::Path) -> SysResult<Vec<u16>> {
+    use std::os::windows::ffi::OsStrExt;
+    let n = path.as_os_str().encode_wide().count();
+    let mut w: Vec<u16> = Vec::new();
+    w.try_reserve_exact(n + 1)
+        .map_err(|_| errno_error(errno::ENOMEM))?;
+    w.extend(path.as_os_str().encode_wide());
+    if w.contains(&0) {
+        return Err(errno_error(errno::EINVAL));
+    }
+    w.push(0);
+    Ok(w)
+}
+
+const SHARE_ALL: fs::FILE_SHARE_MODE =
+    fs::FILE_SHARE_READ | fs::FILE_SHARE_WRITE | fs::FILE_SHARE_DELETE;
+
+fn create_file(
+    path: &[u16],
+    access: u32,
+    disposition: fs::FILE_CREATION_DISPOSITION,
+    flags: fs::FILE_FLAGS_AND_ATTRIBUTES,
+) -> SysResult<File> {
+    // SAFETY: path is NUL-terminated; the handle is checked and owned below.
+    let h = unsafe {
+        fs::CreateFileW(
+            path.as_ptr(),
+            access,
+            SHARE_ALL,
+            ptr::null(),
+            disposition,
+            flags,
+            ptr::null_mut(),
+        )
+    };
+    if !valid(h) {
+        return Err(last_error("CreateFileW"));
+    }
+    // SAFETY: a fresh handle nobody else owns.
+    Ok(unsafe { File::from_raw_handle(h as _) })
+}
+
+const GENERIC_READ: u32 = 0x8000_0000;
+const GENERIC_WRITE: u32 = 0x4000_0000;
+const GENERIC_EXECUTE: u32 = 0x2000_0000;
+const DELETE: u32 = 0x0001_0000;
+
+/// Open `path` to map it: read-only, or read-write where `read_write`; with
+/// execute access where the file allows it (for `MM_EXEC`), and
+/// `FILE_FLAG_BACKUP_SEMANTICS` so that a directory opens and is refused
+/// by its kind (`EISDIR`), as on Unix. `c_path` is unused: paths are UTF-8
+/// and become UTF-16 here.
+pub(crate) fn open_path(
+    path: &std::path::Path,
+    _c_path: Option<&CStr>,
+    read_write: bool,
+) -> SysResult<File> {
+    let w = wide(path)?;
+    let access = GENERIC_READ | if read_write { GENERIC_WRITE } else { 0 };
+    let flags = fs::FILE_ATTRIBUTE_NORMAL | fs::FILE_FLAG_BACKUP_SEMANTICS;
+    match create_file(&w, access | GENERIC_EXECUTE, fs::OPEN_EXISTING, flags) {
+        Err(e) if errno_of(&e) == Some(errno::EACCES) => {
+            create_file(&w, access, fs::OPEN_EXISTING, flags)
+        }
+        r => r,
+    }
+}
+
+/// `MM_CREATE`: open `path` read-write, creating it if missing (`excl`:
+/// only creating it, `EEXIST` otherwise). Links are not followed: a name
+/// that is a symbolic link or junction is `ELOOP` (Windows has no sticky
+/// directories whose rules would say which links are safe). Returns the
+/// file and whether this call created it.
+pub(crate) fn open_create(path: &std::path::Path, excl: bool) -> SysResult<(File, bool)> {
+    let w = wide(path)?;
+    let disposition = if excl {
+        fs::CREATE_NEW
+    } else {
+        fs::OPEN_ALWAYS
+    };
+    let flags = fs::FILE_ATTRIBUTE_NORMAL | fs::FILE_FLAG_OPEN_REPARSE_POINT;
+    let file = create_file(
+        &w,
+        GENERIC_READ | GENERIC_WRITE | DELETE,
+        disposition,
+        flags,
+    )?;
+    // SAFETY: no preconditions; read right after the CreateFileW above.
+    let existed = unsafe { windows_sys::Win32::Foundation::GetLastError() } == 183;
+    let created = excl || !existed;
+    let mut info = std::mem::MaybeUninit::<fs::BY_HANDLE_FILE_INFORMATION>::uninit();
+    // SAFETY: the struct is written whole on success.
+    if unsafe { fs::GetFileInformationByHandle(raw(file.as_handle()), info.as_mut_ptr()) } == 0 {
+        return Err(last_error("GetFileInformationByHandle"));
+    }
+    // SAFETY: initialised by the successful call.
+    let info = unsafe { info.assume_init() };
+    if info.dwFileAttributes & fs::FILE_ATTRIBUTE_REPARSE_POINT != 0 {
+        return Err(errno_error(errno::ELOOP));
+    }
+    Ok((file, created))
+}
+
+/// Remove the file `file` is open on (one `MM_CREATE` made): by its handle,
+/// so exactly that file goes, whatever its name is now.
+pub(crate) fn remove_open(file: &File) -> SysResult<()> {
+    let info = fs::FILE_DISPOSITION_INFO { DeleteFile: true };
+    // SAFETY: the handle is open with DELETE access; the struct is live.
+    let ok = unsafe {
+        fs::SetFileInformationByHandle(
+            raw(file.as_handle()),
+            fs::FileDispositionInfo,
+            ptr::addr_of!(info).cast(),
+            std::mem::size_of::<fs::FILE_DISPOSITION_INFO>() as u32,
+        )
+    };
+    if ok == 0 {
+        return Err(last_error("SetFileInformationByHandle"));
+    }
+    Ok(())
+}
+
+/// What a descriptor was opened for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    ReadOnly,
+    WriteOnly,
+    ReadWrite,
+}
+
+/// The access a handle was granted: file data read/write, or for a section
+/// map read/write.
+pub(crate) fn access_mode(fd: BorrowedDescriptor<'_>) -> SysResult<Access> {
+    let h = raw(fd);
+    let mut info = std::mem::MaybeUninit::<nt::ObjectBasicInformation>::zeroed();
+    // SAFETY: class 0 (ObjectBasicInformation) writes at most the struct's size.
+    let status = unsafe {
+        nt::NtQueryObject(
+            h,
+            0,
+            info.as_mut_ptr().cast(),
+            std::mem::size_of::<nt::ObjectBasicInformation>() as u32,
+            ptr::null_mut(),
+        )
+    };
+    if status < 0 {
+        return Err(errno_error(errno::EBADF));
+    }
+    // SAFETY: zeroed, then written by the call.
+    let granted = unsafe { info.assume_init() }.granted_access;
+    let (read, write) = if section_size(h).is_some() {
+        (0x4, 0x2) // SECTION_MAP_READ, SECTION_MAP_WRITE
+    } else {
+        (0x1, 0x2) // FILE_READ_DATA, FILE_WRITE_DATA
+    };
+    Ok(match (granted & read != 0, granted & write != 0) {
+        (true, true) => Access::ReadWrite,
+        (false, true) => Access::WriteOnly,
+        _ => Access::ReadOnly,
+    })
+}
+
+fn set_info<T>(
+    fd: BorrowedDescriptor<'_>,
+    class: fs::FILE_INFO_BY_HANDLE_CLASS,
+    info: &T,
+) -> SysResult<()> {
+    // SAFETY: info is a live struct of the class's type and size.
+    let ok = unsafe {
+        fs::SetFileInformationByHandle(
+            raw(fd),
+            class,
+            (info as *const T).cast(),
+            std::mem::size_of::<T>() as u32,
+        )
+    };
+    if ok == 0 {
+        return Err(last_error("SetFileInformationByHandle"));
+    }
+    Ok(())
+}
+
+/// Reserve the blocks of `[offset, offset+len)` and make the file at least
+/// `offset + len` long, so later stores through a view cannot meet a full
+/// disk (`FileAllocationInfo` where the system has it, then
+/// `FileEndOfFileInfo`).
+pub(crate) fn allocate(
+    fd: BorrowedDescriptor<'_>,
+    offset: u64,
+    len: u64,
+    old_size: u64,
+) -> SysResult<()> {
+    let end = offset
+        .checked_add(len)
+        .filter(|&e| e <= i64::MAX as u64)
+        .ok_or_else(|| errno_error(errno::EFBIG))?;
+    if end <= old_size {
+        return Ok(());
+    }
+    let reserved = set_info(
+        fd,
+        fs::FileAllocationInfo,
+        &fs::FILE_ALLOCATION_INFO {
+            AllocationSize: end as i64,
+        },
+    );
+    match reserved {
+        // Wine has no FileAllocationInfo; setting the end of file allocates
+        // the clusters anyway (NTFS files are not sparse unless asked).
+        Err(e) if errno_of(&e) == Some(errno::ENOTSUP) => {}
+        r => r?,
+    }
+    truncate(fd, end)
+}
+
+/// Set the file's length (`FileEndOfFileInfo`). A section cannot change
+/// its size: `ENOTSUP`, unless it already has `size` bytes or more.
+pub(crate) fn truncate(fd: BorrowedDescriptor<'_>, size: u64) -> SysResult<()> {
+    if let Some(have) = section_size(raw(fd)) {
+        return if size <= have {
+            Ok(())
+        } else {
+            Err(errno_error(errno::ENOTSUP))
+        };
+    }
+    let size = i64::try_from(size).map_err(|_| errno_error(errno::EFBIG))?;
+    set_info(
+        fd,
+        fs::FileEndOfFileInfo,
+        &fs::FILE_END_OF_FILE_INFO { EndOfFile: size },
+    )
+}
+
+/// [`truncate`], for resizing shareable objects.
+pub(crate) fn set_len(fd: BorrowedDescriptor<'_>, len: u64) -> SysResult<()> {
+    truncate(fd, len)
+}
+
+/// `FlushFileBuffers`.
+pub(crate) fn fsync(fd: BorrowedDescriptor<'_>) -> SysResult<()> {
+    // SAFETY: only acts on the handle.
+    if unsafe { fs::FlushFileBuffers(raw(fd)) } == 0 {
+        return Err(last_error("FlushFileBuffers"));
+    }
+    Ok(())
+}
+
+/// What kind of file a handle is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    Regular,
+    Directory,
+    Fifo,
+    CharDevice,
+    Other,
+}
+
+impl FileKind {
+    /// The kind with its article, for messages ("a directory").
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FileKind::Regular => "a regular file",
+            FileKind::Directory => "a directory",
+            FileKind::Fifo => "a pipe",
+            FileKind::CharDevice => "a character device (console, NUL, COM port)",
+            FileKind::Other => "an unknown kind of file",
+        }
+    }
+}
+
+/// What the system says of a handle, as far as mapping cares.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stat {
+    pub kind: FileKind,
+    pub size: u64,
+    /// The volume serial number and the file index: which file this is.
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// The kind, size and identity of a file, or of a section (a regular
+/// "file" of its size, identity 0).
+pub(crate) fn fstat(fd: BorrowedDescriptor<'_>) -> SysResult<Stat> {
+    let h = raw(fd);
+    if let Some(size) = section_size(h) {
+        return Ok(Stat {
+            kind: FileKind::Regular,
+            size,
+            dev: 0,
+            ino: 0,
+        });
+    }
+    // SAFETY: only reads the handle's type.
+    let kind = match unsafe { fs::GetFileType(h) } {
+        fs::FILE_TYPE_DISK => FileKind::Regular,
+        fs::FILE_TYPE_PIPE => FileKind::Fifo,
+        fs::FILE_TYPE_CHAR => FileKind::CharDevice,
+        _ => {
+            let e = last_error("GetFileType");
+            if win_code(&e).is_some() {
+                return Err(e);
+            }
+            FileKind::Other
+        }
+    };
+    if kind != FileKind::Regular {
+        return Ok(Stat {
+            kind,
+            size: 0,
+            dev: 0,
+            ino: 0,
+        });
+    }
+    let mut info = std::mem::MaybeUninit::<fs::BY_HANDLE_FILE_INFORMATION>::uninit();
+    // SAFETY: the struct is written whole on success.
+    if unsafe { fs::GetFileInformationByHandle(h, info.as_mut_ptr()) } == 0 {
+        return Err(last_error("GetFileInformationByHandle"));
+    }
+    // SAFETY: initialised by the successful call.
+    let info = unsafe { info.assume_init() };
+    let kind = if info.dwFileAttributes & fs::FILE_ATTRIBUTE_DIRECTORY != 0 {
+        FileKind::Directory
+    } else {
+        FileKind::Regular
+    };
+    Ok(Stat {
+        kind,
+        size: (u64::from(info.nFileSizeHigh) << 32) | u64::from(info.nFileSizeLow),
+        dev: u64::from(info.dwVolumeSerialNumber),
+        ino: (u64::from(info.nFileIndexHigh) << 32) | u64::from(info.nFileIndexLow),
+    })
+}
+
+/// No pseudo-filesystems on Windows.
+pub(crate) fn may_be_pseudo(_st: &Stat) -> bool {
+    false
+}
+
+/// No pseudo-filesystems on Windows.
+pub(crate) fn pseudo_fs(_fd: BorrowedDescriptor<'_>) -> SysResult<Option<&'static str>> {
+    Ok(None)
+}

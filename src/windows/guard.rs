@@ -1,0 +1,53 @@
+//! The guard (`MM_GUARD`) on Windows: nothing to guard. Windows refuses to
+//! shrink a file below a mapped view (`ERROR_USER_MAPPED_FILE`), and a
+//! section never shrinks, so no page of a region can be lost; the flag is
+//! accepted and every record is empty.
+
+use super::*;
+
+/// The library's limit of guarded regions (none is kept here).
+pub(crate) const GUARD_SLOTS: usize = usize::MAX;
+
+/// A guarded mapping's record: always empty.
+#[derive(Debug)]
+pub(crate) struct Guard(());
+
+/// Lost pages of a range (never, here).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lost {
+    pub(crate) pages: usize,
+    pub(crate) first: usize,
+    pub(crate) exact: bool,
+}
+
+impl Guard {
+    /// Register a mapping: nothing to install.
+    pub(crate) fn arm(_map: &Mapping, _prot: Prot) -> SysResult<Guard> {
+        Ok(Guard(()))
+    }
+
+    /// How many pages were lost: none.
+    #[inline(always)]
+    pub(crate) fn lost(&self) -> usize {
+        0
+    }
+
+    /// Lost pages among `[first, end)`: none.
+    pub(crate) fn lost_in(&self, _first: usize, _end: usize) -> Option<Lost> {
+        None
+    }
+
+    /// Lost pages of the whole mapping: none.
+    pub(crate) fn lost_all(&self) -> Option<Lost> {
+        None
+    }
+
+    /// A protection change: nothing to follow.
+    pub(crate) fn protected(&self, _prot: Prot, _whole: bool) {}
+
+    /// Before a remap: nothing to pause.
+    pub(crate) fn pause(&self) {}
+
+    /// After a remap: nothing to follow.
+    pub(crate) fn resume(&self, _map: &Mapping) {}
+}
