@@ -4,7 +4,7 @@
 #   make install PREFIX=/usr/local [DESTDIR=...] [LIBDIR=...]
 #   make uninstall PREFIX=... [DESTDIR=...]
 #   make demo                 build, install into ./build/prefix, compile and run the book's examples
-#   make test                 every test: Rust, C against the installed prefix, examples, Python
+#   make test                 every test: Rust, C against the installed prefix, CMake, examples, Python
 #   make clean
 
 CARGO      ?= cargo
@@ -33,7 +33,7 @@ STAGE     := $(CURDIR)/$(BUILD)/prefix
 EXAMPLES  := $(CURDIR)/$(BUILD)/examples
 VENV      := $(CURDIR)/$(BUILD)/venv
 
-.PHONY: all lib install uninstall stage examples demo test test-rust test-c test-examples test-packaging \
+.PHONY: all lib install uninstall stage examples demo test test-rust test-c test-cmake test-examples test-packaging \
         test-python test-man test-oom check-memory cross-check fuzz bench lint header clean FORCE
 
 all: lib
@@ -141,6 +141,11 @@ test-rust:
 
 test-c: stage
 	MMKIT_PREFIX=$(STAGE) bash tests/c/run.sh
+
+# A CMake project built with find_package(mmkit) against the staged prefix,
+# shared and static (tests/cmake/; installs cmake when it is missing).
+test-cmake: stage
+	MMKIT_PREFIX=$(STAGE) bash tests/cmake/run.sh
 
 test-examples: examples
 	MMKIT_PREFIX=$(STAGE) MMKIT_EXAMPLES=$(EXAMPLES) bash c-examples/test.sh
