@@ -17,17 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int failures;
-
-static void check(int ok, const char *name, const char *detail)
-{
-    if (ok) {
-        printf("PASS: %s\n", name);
-    } else {
-        printf("FAIL: %s: %s\n", name, detail);
-        failures++;
-    }
-}
+#include "check.h"
 
 /* rc must be -err and mm_last_error() must start with "call: ". */
 static void check_err(int rc, int err, const char *call, const char *name)

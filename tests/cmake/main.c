@@ -8,22 +8,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../c/check.h"
+
 /* The use the macros are for: code chosen by version in the preprocessor. */
 #if !defined(MMKIT_VERSION_NUM) || MMKIT_VERSION_NUM < 0x000100
 #error "mmkit.h has no MMKIT_VERSION_NUM of 0.1.0 or later"
 #endif
-
-static int failures;
-
-static void check(int ok, const char *name, const char *detail)
-{
-    if (ok) {
-        printf("PASS: %s\n", name);
-    } else {
-        printf("FAIL: %s: %s\n", name, detail);
-        failures++;
-    }
-}
 
 int main(void)
 {
