@@ -25,9 +25,9 @@ fail() { echo "FAIL: $1: $2"; fails=$((fails + 1)); }
 # ------------------------------------------------------------------ cmake
 if ! command -v cmake > /dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null 2>&1; then
     echo "# cmake missing: apt-get install -y --no-install-recommends cmake" >&2
-    apt() { DEBIAN_FRONTEND=noninteractive apt-get "$@" >> "$out/apt.log" 2>&1; }
-    apt install -y -q --no-install-recommends cmake ||
-        { apt update -q && apt install -y -q --no-install-recommends cmake; } ||
+    apt_get() { DEBIAN_FRONTEND=noninteractive apt-get "$@" >> "$out/apt.log" 2>&1; }
+    apt_get install -y -q --no-install-recommends cmake ||
+        { apt_get update -q && apt_get install -y -q --no-install-recommends cmake; } ||
         tail -n 3 "$out/apt.log" | sed 's/^/#   /' >&2
 fi
 if ! command -v cmake > /dev/null 2>&1; then
