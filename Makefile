@@ -1,24 +1,28 @@
 # mmkit — build, install, test.
 #
-#   make                      build libmmkit.so / libmmkit.a / mmkit.pc (release)
+#   make                      build libmmkit.so / libmmkit.a / mmkit.pc / the CMake package (release)
 #   make install PREFIX=/usr/local [DESTDIR=...] [LIBDIR=...]
 #   make uninstall PREFIX=... [DESTDIR=...]
 #   make demo                 build, install into ./build/prefix, compile and run the book's examples
-#   make test                 every test: Rust, C against the installed prefix, examples, Python
+#   make test                 every test: Rust, C against the installed prefix, CMake, examples, Python
 #   make clean
 
 CARGO      ?= cargo
+RUSTC      ?= rustc
 CC         ?= cc
 PYTHON3    ?= python3
 PREFIX     ?= /usr/local
 EXEC_PREFIX ?= $(PREFIX)
 LIBDIR     ?= $(EXEC_PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+BINDIR     ?= $(EXEC_PREFIX)/bin
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR   ?= $(LIBDIR)/cmake/mmkit
 MANDIR     ?= $(PREFIX)/share/man
 DESTDIR    ?=
 
 VERSION   := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+MAJOR     := $(firstword $(subst ., ,$(VERSION)))
 SOMAJOR   := 0
 SONAME    := libmmkit.so.$(SOMAJOR)
 REALNAME  := libmmkit.so.$(VERSION)
@@ -29,13 +33,13 @@ STAGE     := $(CURDIR)/$(BUILD)/prefix
 EXAMPLES  := $(CURDIR)/$(BUILD)/examples
 VENV      := $(CURDIR)/$(BUILD)/venv
 
-.PHONY: all lib install uninstall stage examples demo test test-rust test-c test-examples test-packaging \
+.PHONY: all lib install uninstall stage examples demo test test-rust test-c test-cmake test-examples test-packaging \
         test-python test-man test-oom check-memory cross-check fuzz bench lint header clean FORCE
 
 all: lib
 
 # cargo decides what is stale; FORCE makes make always ask it.
-lib: $(BUILD)/mmkit.pc
+lib: $(BUILD)/mmkit.pc $(BUILD)/cmake/mmkitConfig.cmake $(BUILD)/cmake/mmkitConfigVersion.cmake
 $(RELEASE)/libmmkit.so $(RELEASE)/libmmkit.a: FORCE
 	$(CARGO) build --release --lib
 
@@ -62,20 +66,50 @@ $(BUILD)/mmkit.pc: $(BUILD)/native-static-libs.txt FORCE
 	   echo "Libs.private: $$(cat $(BUILD)/native-static-libs.txt)"; \
 	   echo 'Cflags: -I$${includedir}'; } > $@
 
+# The CMake package (find_package(mmkit)) finds every path from where it lies,
+# so it records them relative: the prefix as the way up from CMAKEDIR
+# (../../.. from lib/cmake/mmkit), LIBDIR, BINDIR (Windows' mmkit.dll) and
+# INCLUDEDIR below the prefix. A directory outside PREFIX is recorded as it is.
+# The static target's system libraries are Libs.private as a CMake list; the
+# pointer size (the version file's check) is the target's, from rustc.
+empty :=
+space := $(empty) $(empty)
+norm_dir = $(patsubst %/,%,$(subst //,/,$(1)))
+under_prefix = $(patsubst $(call norm_dir,$(PREFIX))/%,%,$(call norm_dir,$(1)))
+up_from = $(subst $(space),/,$(patsubst %,..,$(subst /, ,$(1))))
+prefix_from_cmakedir = $(if $(filter /%,$(call under_prefix,$(CMAKEDIR))),$(PREFIX),$(call up_from,$(call under_prefix,$(CMAKEDIR))))
+SIZEOF_VOID_P ?= $(shell $(RUSTC) --print cfg $(if $(CARGO_BUILD_TARGET),--target $(CARGO_BUILD_TARGET)) 2>/dev/null \
+                   | sed -n 's/^target_pointer_width="\([0-9]*\)"/\1/p' | awk '{print $$1 / 8}')
+
+# Regenerated every time, as mmkit.pc is.
+$(BUILD)/cmake/%.cmake: cmake/%.cmake.in $(BUILD)/native-static-libs.txt FORCE
+	@mkdir -p $(BUILD)/cmake
+	@sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@MAJOR@|$(MAJOR)|g' -e 's|@SOMAJOR@|$(SOMAJOR)|g' \
+	     -e 's|@PREFIX_FROM_CMAKEDIR@|$(prefix_from_cmakedir)|g' \
+	     -e 's|@LIBDIR@|$(call under_prefix,$(LIBDIR))|g' \
+	     -e 's|@BINDIR@|$(call under_prefix,$(BINDIR))|g' \
+	     -e 's|@INCLUDEDIR@|$(call under_prefix,$(INCLUDEDIR))|g' \
+	     -e "s|@STATIC_LIBS@|$$(tr -s ' ' ';' < $(BUILD)/native-static-libs.txt)|g" \
+	     -e 's|@SIZEOF_VOID_P@|$(SIZEOF_VOID_P)|g' $< > $@.tmp
+	@if grep -n '@[A-Z_]*@' $@.tmp; then echo "$@: a placeholder is left" >&2; exit 1; fi
+	@mv $@.tmp $@
+
 install: lib
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR)
 	install -m 0755 $(RELEASE)/libmmkit.so $(DESTDIR)$(LIBDIR)/$(REALNAME)
 	ln -sf $(REALNAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmmkit.so
 	install -m 0644 $(RELEASE)/libmmkit.a $(DESTDIR)$(LIBDIR)/libmmkit.a
 	install -m 0644 include/mmkit.h $(DESTDIR)$(INCLUDEDIR)/mmkit.h
 	install -m 0644 $(BUILD)/mmkit.pc $(DESTDIR)$(PKGCONFIGDIR)/mmkit.pc
+	install -m 0644 $(BUILD)/cmake/mmkitConfig.cmake $(BUILD)/cmake/mmkitConfigVersion.cmake $(DESTDIR)$(CMAKEDIR)/
 	if [ -d man ]; then install -d $(DESTDIR)$(MANDIR)/man3 && install -m 0644 man/*.3 $(DESTDIR)$(MANDIR)/man3/; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/$(REALNAME) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libmmkit.so $(DESTDIR)$(LIBDIR)/libmmkit.a \
-	      $(DESTDIR)$(INCLUDEDIR)/mmkit.h $(DESTDIR)$(PKGCONFIGDIR)/mmkit.pc
+	      $(DESTDIR)$(INCLUDEDIR)/mmkit.h $(DESTDIR)$(PKGCONFIGDIR)/mmkit.pc \
+	      $(DESTDIR)$(CMAKEDIR)/mmkitConfig.cmake $(DESTDIR)$(CMAKEDIR)/mmkitConfigVersion.cmake
 	if [ -d man ]; then for f in man/*.3; do rm -f $(DESTDIR)$(MANDIR)/man3/$${f#man/}; done; fi
 
 # Install into ./build/prefix, as a user would install into /usr/local.
@@ -107,6 +141,11 @@ test-rust:
 
 test-c: stage
 	MMKIT_PREFIX=$(STAGE) bash tests/c/run.sh
+
+# A CMake project built with find_package(mmkit) against the staged prefix,
+# shared and static (tests/cmake/; installs cmake when it is missing).
+test-cmake: stage
+	MMKIT_PREFIX=$(STAGE) bash tests/cmake/run.sh
 
 test-examples: examples
 	MMKIT_PREFIX=$(STAGE) MMKIT_EXAMPLES=$(EXAMPLES) bash c-examples/test.sh

@@ -191,6 +191,7 @@ fn generate_header() {
         documentation_style: cbindgen::DocumentationStyle::Doxy,
         usize_is_size_t: true,
         style: cbindgen::Style::Type,
+        after_includes: Some(version_macros()),
         header: Some(
             "/*\n \
              * mmkit.h - the Unix memory-mapping toolbox behind one small, stable C ABI.\n \
@@ -200,6 +201,7 @@ fn generate_header() {
              * failure mm_last_error() describes it (the message is per thread).\n \
              *\n \
              * Build: cc prog.c $(pkg-config --cflags --libs mmkit)\n \
+             * CMake: find_package(mmkit REQUIRED), target_link_libraries(prog mmkit::mmkit)\n \
              */"
             .into(),
         ),
@@ -239,4 +241,55 @@ fn generate_header() {
         text = text.replace("\n\n\n", "\n\n");
     }
     std::fs::write(&out, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
+}
+
+/// The compile-time version macros, from Cargo.toml's version: the header says
+/// which version it declares, `mm_version()` which library runs. One byte each
+/// for minor and patch, as zlib's `ZLIB_VERNUM` and curl's
+/// `LIBCURL_VERSION_NUM` pack theirs, so the number compares in `#if`.
+fn version_macros() -> String {
+    let part = |name: &str| -> u32 {
+        let v = env::var(name).unwrap_or_else(|_| panic!("cargo sets {name}"));
+        let n = v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number"));
+        assert!(
+            n <= 255,
+            "{name}={n}: MMKIT_VERSION_NUM has one byte for each part"
+        );
+        n
+    };
+    let (major, minor, patch) = (
+        part("CARGO_PKG_VERSION_MAJOR"),
+        part("CARGO_PKG_VERSION_MINOR"),
+        part("CARGO_PKG_VERSION_PATCH"),
+    );
+    let num = (major << 16) | (minor << 8) | patch;
+    format!(
+        "\n\
+         /**\n \
+         * The major part of the version this header declares, known at compile\n \
+         * time (each part is 0 to 255). mm_version() says which library runs,\n \
+         * which may be newer: the ABI of one major version only grows.\n \
+         */\n\
+         #define MMKIT_VERSION_MAJOR {major}\n\
+         \n\
+         /**\n \
+         * The minor part of the header's version (0 to 255).\n \
+         */\n\
+         #define MMKIT_VERSION_MINOR {minor}\n\
+         \n\
+         /**\n \
+         * The patch part of the header's version (0 to 255).\n \
+         */\n\
+         #define MMKIT_VERSION_PATCH {patch}\n\
+         \n\
+         /**\n \
+         * The header's version as one number that compares in the preprocessor:\n \
+         * (MMKIT_VERSION_MAJOR << 16) | (MMKIT_VERSION_MINOR << 8) | MMKIT_VERSION_PATCH,\n \
+         * so 0x000100 is 0.1.0 and 0x010203 is 1.2.3 (as zlib's ZLIB_VERNUM and\n \
+         * curl's LIBCURL_VERSION_NUM). For example: #if MMKIT_VERSION_NUM >= 0x000100\n \
+         */\n\
+         #define MMKIT_VERSION_NUM 0x{num:06x}\n"
+    )
 }

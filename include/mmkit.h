@@ -6,6 +6,7 @@
  * failure mm_last_error() describes it (the message is per thread).
  *
  * Build: cc prog.c $(pkg-config --cflags --libs mmkit)
+ * CMake: find_package(mmkit REQUIRED), target_link_libraries(prog mmkit::mmkit)
  */
 
 #ifndef MMKIT_H
@@ -13,6 +14,31 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/**
+ * The major part of the version this header declares, known at compile
+ * time (each part is 0 to 255). mm_version() says which library runs,
+ * which may be newer: the ABI of one major version only grows.
+ */
+#define MMKIT_VERSION_MAJOR 0
+
+/**
+ * The minor part of the header's version (0 to 255).
+ */
+#define MMKIT_VERSION_MINOR 1
+
+/**
+ * The patch part of the header's version (0 to 255).
+ */
+#define MMKIT_VERSION_PATCH 0
+
+/**
+ * The header's version as one number that compares in the preprocessor:
+ * (MMKIT_VERSION_MAJOR << 16) | (MMKIT_VERSION_MINOR << 8) | MMKIT_VERSION_PATCH,
+ * so 0x000100 is 0.1.0 and 0x010203 is 1.2.3 (as zlib's ZLIB_VERNUM and
+ * curl's LIBCURL_VERSION_NUM). For example: #if MMKIT_VERSION_NUM >= 0x000100
+ */
+#define MMKIT_VERSION_NUM 0x000100
 
 /**
  * Protection: the region can be read.

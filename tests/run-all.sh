@@ -73,6 +73,7 @@ step rust-portable cargo env MMKIT_DISABLE=map_anonymous,memfd,o_tmpfile,seals,p
     CARGO_TARGET_DIR="$root/target/portable" cargo test
 step stage check make -s stage
 step c lines make -s test-c
+step cmake lines make -s test-cmake
 step oom lines make -s test-oom
 step man lines make -s test-man
 step examples lines make -s test-examples

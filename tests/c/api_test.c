@@ -17,17 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int failures;
-
-static void check(int ok, const char *name, const char *detail)
-{
-    if (ok) {
-        printf("PASS: %s\n", name);
-    } else {
-        printf("FAIL: %s: %s\n", name, detail);
-        failures++;
-    }
-}
+#include "check.h"
 
 /* rc must be -err and mm_last_error() must start with "call: ". */
 static void check_err(int rc, int err, const char *call, const char *name)
@@ -180,6 +170,17 @@ static void test_misc(void)
     mm_unmap(r);
     unsigned a, b, c;
     check(sscanf(mm_version(), "%u.%u.%u", &a, &b, &c) == 3, "misc: mm_version is MAJOR.MINOR.PATCH", mm_version());
+    check(a == MMKIT_VERSION_MAJOR && b == MMKIT_VERSION_MINOR && c == MMKIT_VERSION_PATCH,
+          "misc: MMKIT_VERSION_MAJOR/MINOR/PATCH are mm_version()", mm_version());
+    check(MMKIT_VERSION_NUM == ((a << 16) | (b << 8) | c), "misc: MMKIT_VERSION_NUM is (MAJOR<<16)|(MINOR<<8)|PATCH",
+          mm_version());
+    /* The use the macros are for: choosing code by version in the preprocessor. */
+#if MMKIT_VERSION_NUM >= 0x000100 && MMKIT_VERSION_NUM == \
+    ((MMKIT_VERSION_MAJOR << 16) | (MMKIT_VERSION_MINOR << 8) | MMKIT_VERSION_PATCH)
+    check(1, "misc: #if MMKIT_VERSION_NUM >= 0x000100 compiles and holds", "");
+#else
+    check(0, "misc: #if MMKIT_VERSION_NUM >= 0x000100 compiles and holds", "the macros say an older version");
+#endif
     check(mm_page_size() == (size_t)sysconf(_SC_PAGESIZE), "misc: mm_page_size", "");
     check(mm_last_error() != NULL, "misc: mm_last_error is never NULL", "");
 }

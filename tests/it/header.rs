@@ -37,7 +37,8 @@ fn header_declares_exactly_the_exported_functions() {
 fn every_declaration_carries_its_documentation() {
     let lines: Vec<&str> = GENERATED.lines().collect();
     for (i, l) in lines.iter().enumerate() {
-        let is_decl = (l.starts_with("#define MM_") || (l.contains("mm_") && l.ends_with(");")))
+        let is_decl = ((l.starts_with("#define MM_") || l.starts_with("#define MMKIT_VERSION_"))
+            || (l.contains("mm_") && l.ends_with(");")))
             && !l.starts_with(' ');
         if is_decl {
             assert!(
@@ -46,4 +47,40 @@ fn every_declaration_carries_its_documentation() {
             );
         }
     }
+}
+
+/// The value of `#define NAME VALUE` in the generated header.
+fn macro_value(name: &str) -> u32 {
+    let prefix = format!("#define {name} ");
+    let text = GENERATED
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("the header defines no {name}"));
+    match text.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => text.parse(),
+    }
+    .unwrap_or_else(|e| panic!("{name} is {text}: {e}"))
+}
+
+#[test]
+fn version_macros_are_the_version_mm_version_reports() {
+    // SAFETY: mm_version returns a static NUL-terminated string.
+    let running = unsafe { std::ffi::CStr::from_ptr(mmkit::ffi::mm_version()) };
+    let parts: Vec<u32> = running
+        .to_str()
+        .unwrap()
+        .split('.')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let (major, minor, patch) = (
+        macro_value("MMKIT_VERSION_MAJOR"),
+        macro_value("MMKIT_VERSION_MINOR"),
+        macro_value("MMKIT_VERSION_PATCH"),
+    );
+    assert_eq!(parts, [major, minor, patch], "mm_version() is {running:?}");
+    assert_eq!(
+        macro_value("MMKIT_VERSION_NUM"),
+        (major << 16) | (minor << 8) | patch
+    );
 }
