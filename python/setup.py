@@ -3,8 +3,13 @@
 The Python code is pure (it loads the library through ctypes), so the only
 native part is ``libmmkit.so``, built from the Rust crate by setuptools-rust
 (``RustExtension`` with ``Binding.NoBinding``: a plain cdylib, no Python
-binding) and installed as ``mmkit/_lib/libmmkit.so``.  The wheel is tagged
-``py3-none-<platform>``: one wheel per platform serves every Python 3.
+binding) and installed as ``mmkit/_lib/libmmkit.so`` -- ``libmmkit.dylib`` on
+macOS, ``mmkit.dll`` on Windows (the name cargo gives the cdylib there, for
+windows-gnu and windows-msvc alike; setuptools-rust takes that file, not the
+import library beside it).  The name comes from
+``mmkit._locate.bundled_name``, read from the source tree without importing
+the package, so the loader looks for the file this script writes.  The wheel
+is tagged ``py3-none-<platform>``: one wheel per platform serves every Python 3.
 
 Where the crate is:
 
@@ -26,6 +31,7 @@ is set (so ``make``'s ``target/release`` is left alone).
   library at run time (``MMKIT_LIBRARY``, system library path, pkg-config).
 """
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -36,7 +42,19 @@ from setuptools.command.sdist import sdist
 from setuptools.dist import Distribution
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LIBRARY_NAME = "libmmkit.dylib" if sys.platform == "darwin" else "libmmkit.so"
+
+
+def _locate_module():
+    """mmkit/_locate.py, loaded by path: importing mmkit would load the library."""
+    path = os.path.join(HERE, "mmkit", "_locate.py")
+    spec = importlib.util.spec_from_file_location("_mmkit_locate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The file name of the bundled library: mmkit/_lib/<LIBRARY_NAME>.
+LIBRARY_NAME = _locate_module().bundled_name(sys.platform)
 
 # What the sdist carries of the crate, relative to the crate's directory.
 CRATE_FILES = ("Cargo.toml", "Cargo.lock", "build.rs", "README.md",
@@ -123,8 +141,9 @@ if MODE == "build":
     from setuptools_rust.build import build_rust
 
     class BuildRustPlainName(build_rust):
-        """Install the cdylib as mmkit/_lib/libmmkit.so, not libmmkit.cpython-3X-...so:
-        it is no extension module, and one file serves every Python."""
+        """Install the cdylib as mmkit/_lib/libmmkit.so (LIBRARY_NAME), not
+        libmmkit.cpython-3X-...so or .pyd: it is no extension module, and one
+        file serves every Python."""
 
         def get_dylib_ext_path(self, ext, target_fname):
             path = super().get_dylib_ext_path(ext, target_fname)

@@ -47,9 +47,9 @@ mmkit.mmap as mmap``): the same names and behaviour, built on :class:`Region`,
 every read and write it makes fault-safe.
 
 The library is found through ``$MMKIT_LIBRARY`` (a path), then a copy bundled
-in the package (``mmkit/_lib/libmmkit.so``), then the system's library path,
-then ``pkg-config --variable=libdir mmkit``.  :data:`LIBRARY_PATH` tells which
-one was loaded.
+in the package (``mmkit/_lib/libmmkit.so``; ``mmkit.dll`` on Windows), then the
+system's library path, then ``pkg-config --variable=libdir mmkit`` (not on
+Windows).  :data:`LIBRARY_PATH` tells which one was loaded.
 """
 
 # The package is split by concept (python/README.md, "Layout"); this file

@@ -1,15 +1,42 @@
 """Locating, loading and declaring the mmkit C library (internal).
 
-The shared library is looked for, in this order:
+The shared library is looked for, in this order (the list of candidates per
+platform is :func:`mmkit._locate.candidates`, pure and tested for every
+platform):
 
 1. ``$MMKIT_LIBRARY`` -- a path to the shared library.  When the variable is
    set (and not empty) it is the *only* candidate: a wrong path is an error,
    never a silent fallback to some other copy.
-2. A copy bundled inside the package: ``mmkit/_lib/libmmkit.so`` (put there by
-   ``pip install``, which compiles it, see ``python/setup.py``).
-3. The system's library search path: ``libmmkit.so.0`` through ``dlopen``
-   (``LD_LIBRARY_PATH``, ``ld.so.cache``), then ``ctypes.util.find_library``.
-4. pkg-config: ``pkg-config --variable=libdir mmkit``.
+2. A copy bundled inside the package: ``mmkit/_lib/libmmkit.so`` (then
+   ``libmmkit.so.0``), ``mmkit/_lib/libmmkit.dylib`` on macOS,
+   ``mmkit/_lib/mmkit.dll`` on Windows (put there by ``pip install``, which
+   compiles it, see ``python/setup.py``).
+3. The system's library search path: ``libmmkit.so.0`` then ``libmmkit.so``
+   through ``dlopen`` (``LD_LIBRARY_PATH``, ``ld.so.cache``), on macOS
+   ``libmmkit.0.dylib`` then ``libmmkit.dylib``; then
+   ``ctypes.util.find_library("mmkit")``.
+4. pkg-config: ``pkg-config --variable=libdir mmkit`` (not on Windows).
+
+On Windows (``sys.platform == "win32"``) step 3 is ``mmkit.dll`` by bare
+name, then the ``mmkit.dll`` that ``find_library("mmkit.dll")`` finds on
+``PATH``.  Since Python 3.8, ctypes loads a bare name with ``LoadLibraryExW``
+and the default *safe* search: the application's directory (``python.exe``'s),
+``System32`` and the directories given to :func:`os.add_dll_directory` --
+never ``PATH`` nor the current directory.  ``find_library`` does search
+``PATH``, and its result is loaded by absolute path, so a ``mmkit.dll``
+installed in a ``bin/`` directory on ``PATH`` is still found.  A DLL loaded by
+path also has its own directory searched for the DLLs it depends on, and a
+Rust cdylib built for ``x86_64-pc-windows-gnu`` imports system DLLs only (the
+standard library's ``kernel32``, ``ntdll``, ``msvcrt``, ``bcryptprimitives``,
+``userenv``, ``ws2_32``, an ``api-ms-win-core`` set; libgcc and winpthreads
+are linked statically): no :func:`os.add_dll_directory` is needed for the
+bundled copy.  pkg-config is skipped there: its ``libdir`` holds the import
+libraries (``libmmkit.dll.a``); the DLL goes to ``bin/``, which is on ``PATH``.
+
+Every platform loads with :class:`ctypes.CDLL`: the functions are ``extern
+"C"``, the C calling convention (cdecl).  :class:`ctypes.WinDLL` would call
+them as ``stdcall``, which on 32-bit x86 Windows leaves the stack unbalanced;
+on x64 and ARM64 Windows there is one convention and the two are the same.
 
 When nothing loads, :class:`OSError` is raised naming every candidate tried
 and why each one failed.
@@ -28,7 +55,10 @@ import ctypes
 import ctypes.util
 import os
 import subprocess
+import sys
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
+
+from . import _locate
 
 __all__ = ["lib", "has", "load_library", "LIBRARY_PATH", "REQUIRED", "OPTIONAL"]
 
@@ -68,8 +98,6 @@ OPTIONAL: Dict[str, Tuple[object, List[object]]] = {
 }
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
-_BUNDLED_NAMES = ("libmmkit.so", "libmmkit.so.0", "libmmkit.dylib")
-_SYSTEM_NAMES = ("libmmkit.so.0", "libmmkit.so", "libmmkit.0.dylib", "libmmkit.dylib")
 
 
 def _declare(cdll: ctypes.CDLL) -> None:
@@ -87,6 +115,8 @@ def _declare(cdll: ctypes.CDLL) -> None:
 
 
 def _open(path: str) -> ctypes.CDLL:
+    # CDLL everywhere, WinDLL nowhere: the library's functions use the C
+    # calling convention (cdecl), see the module docstring.
     cdll = ctypes.CDLL(path)
     _declare(cdll)
     return cdll
@@ -109,65 +139,85 @@ def _pkg_config_libdir(environ: Mapping[str, str]) -> Tuple[Optional[str], str]:
     return out, "%s --variable=libdir mmkit -> %s" % (exe, out)
 
 
-def load_library(environ: Optional[Mapping[str, str]] = None) -> Tuple[ctypes.CDLL, str]:
+class _Resolver:
+    """Turns a candidate of :func:`mmkit._locate.candidates` into what to open.
+
+    :meth:`resolve` gives ``(path, label)``: ``path`` is what to hand to
+    ``CDLL`` (``None`` when there is nothing to open, ``label`` then says
+    why), ``label`` names the candidate in the error.  pkg-config runs once,
+    at its first candidate.
+    """
+
+    def __init__(self, platform: str, env: Mapping[str, str]) -> None:
+        self.platform = platform
+        self.env = env
+        self.libdir: Optional[Tuple[Optional[str], str]] = None
+
+    def resolve(self, how: str, what: str) -> Tuple[Optional[str], str]:
+        if how == _locate.BUNDLED and not os.path.exists(what):
+            return None, "%s (no such file)" % what
+        if how == _locate.SYSTEM:
+            search = "the default DLL search" if self.platform == "win32" else "dlopen"
+            return what, "%s via %s" % (what, search)
+        if how == _locate.FIND_LIBRARY:
+            return self._find_library(what)
+        if how == _locate.PKG_CONFIG:
+            return self._pkg_config(what)
+        return what, what  # MMKIT_LIBRARY, bundled: a path
+
+    def _find_library(self, name: str) -> Tuple[Optional[str], str]:
+        found = ctypes.util.find_library(name)
+        if not found:
+            return None, "ctypes.util.find_library(%r) (nothing found)" % name
+        if self.platform == "win32":
+            # A PATH entry of "" or "." gives a bare "mmkit.dll", which
+            # LoadLibraryExW would look for in the safe directories only.  On
+            # ELF systems the result is a SONAME, for dlopen to find by name.
+            found = os.path.abspath(found)
+        return found, "%s via ctypes.util.find_library" % found
+
+    def _pkg_config(self, name: str) -> Tuple[Optional[str], str]:
+        if self.libdir is None:
+            self.libdir = _pkg_config_libdir(self.env)
+        libdir, what = self.libdir
+        if libdir is None:
+            return None, what
+        path = os.path.join(libdir, name)
+        if not os.path.exists(path):
+            return None, "%s from %s (no such file)" % (path, what)
+        return path, "%s from %s" % (path, what)
+
+
+def load_library(environ: Optional[Mapping[str, str]] = None, *, platform: Optional[str] = None,
+                 pkg_dir: Optional[str] = None,
+                 opener: Callable[[str], ctypes.CDLL] = _open) -> Tuple[ctypes.CDLL, str]:
     """Find and load the mmkit shared library; return ``(cdll, how_found)``.
 
-    ``environ`` defaults to :data:`os.environ`.  See the module docstring for
-    the search order.  Raises :class:`OSError` naming every candidate tried.
+    ``environ`` defaults to :data:`os.environ`, ``platform`` to
+    :data:`sys.platform`, ``pkg_dir`` to this package's directory; ``opener``
+    loads one path (``CDLL`` and the declarations).  See the module docstring
+    for the search order.  Raises :class:`OSError` naming every candidate tried.
     """
     env = os.environ if environ is None else environ
-    tried: List[str] = []
-
-    explicit = env.get("MMKIT_LIBRARY")
-    if explicit:
-        try:
-            return _open(explicit), explicit
-        except OSError as exc:
-            raise OSError("mmkit: cannot load the library named by MMKIT_LIBRARY=%s: %s"
-                          % (explicit, exc)) from None
-
-    tried.append("$MMKIT_LIBRARY (not set)")
-
-    # A copy bundled inside the package.
-    for name in _BUNDLED_NAMES:
-        path = os.path.join(_PKG_DIR, "_lib", name)
-        if os.path.exists(path):
+    plat = sys.platform if platform is None else platform
+    resolver = _Resolver(plat, env)
+    tried: List[str] = [] if env.get("MMKIT_LIBRARY") else ["$MMKIT_LIBRARY (not set)"]
+    for how, what in _locate.candidates(plat, env, _PKG_DIR if pkg_dir is None else pkg_dir):
+        if how == _locate.MMKIT_LIBRARY:
             try:
-                return _open(path), path
+                return opener(what), what
             except OSError as exc:
-                tried.append("%s (%s)" % (path, exc))
-        else:
-            tried.append("%s (no such file)" % path)
-
-    # The system's library search path.
-    for name in _SYSTEM_NAMES:
+                raise OSError("mmkit: cannot load the library named by MMKIT_LIBRARY=%s: %s"
+                              % (what, exc)) from None
+        path, label = resolver.resolve(how, what)
+        if path is None:
+            if label not in tried:  # a failed pkg-config is said once
+                tried.append(label)
+            continue
         try:
-            return _open(name), name
+            return opener(path), path
         except OSError as exc:
-            tried.append("%s via dlopen (%s)" % (name, exc))
-    found = ctypes.util.find_library("mmkit")
-    if found:
-        try:
-            return _open(found), found
-        except OSError as exc:
-            tried.append("%s via ctypes.util.find_library (%s)" % (found, exc))
-    else:
-        tried.append("ctypes.util.find_library('mmkit') (nothing found)")
-
-    # pkg-config.
-    libdir, what = _pkg_config_libdir(env)
-    if libdir is None:
-        tried.append(what)
-    else:
-        for name in _SYSTEM_NAMES:
-            path = os.path.join(libdir, name)
-            if not os.path.exists(path):
-                tried.append("%s from %s (no such file)" % (path, what))
-                continue
-            try:
-                return _open(path), path
-            except OSError as exc:
-                tried.append("%s from %s (%s)" % (path, what, exc))
+            tried.append("%s (%s)" % (label, exc))
 
     raise OSError("mmkit: cannot find the mmkit shared library; set MMKIT_LIBRARY to its "
                   "path, install the package with a bundled copy, or install libmmkit. "

@@ -183,6 +183,33 @@ def test_setup_bundles_library(tmp_path):
     assert proc.stdout.decode().strip() == str(bundled)
 
 
+@pytest.mark.parametrize("platform, name", [("win32", "mmkit.dll"), ("darwin", "libmmkit.dylib")])
+def test_setup_bundles_under_the_platform_s_name(tmp_path, platform, name):
+    """setup.py names the bundled file for the platform it runs on: mmkit.dll on Windows.
+
+    The child pretends to be on ``platform`` (``sys.platform`` set after
+    setuptools is imported, before setup.py runs): build_py only copies files.
+    """
+    pytest.importorskip("setuptools", minversion="61")  # reads [project] in pyproject.toml
+    src = tmp_path / "src"
+    src.mkdir()
+    _copy_project(src)
+    library = tmp_path / "built-library"
+    library.write_bytes(b"not really a library")
+    out = tmp_path / "out"
+    code = ("import runpy, sys\n"
+            "import setuptools, setuptools.command.build_py, setuptools.command.sdist\n"
+            "sys.platform = %r\n"
+            "sys.argv = ['setup.py', '-q', 'build_py', '-d', %r]\n"
+            "runpy.run_path('setup.py', run_name='__main__')\n" % (platform, str(out)))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=str(src),
+                          env=dict(os.environ, MMKIT_BUNDLE=str(library)),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    assert proc.returncode == 0, proc.stdout.decode()
+    assert sorted(os.listdir(str(out / "mmkit" / "_lib"))) == [name]
+    assert (out / "mmkit" / "_lib" / name).read_bytes() == library.read_bytes()
+
+
 def test_setup_without_bundle(tmp_path):
     pytest.importorskip("setuptools", minversion="61")  # reads [project] in pyproject.toml
     src = tmp_path / "src"
