@@ -60,7 +60,7 @@ $(BUILD)/mmkit.pc: $(BUILD)/native-static-libs.txt FORCE
 	   echo 'includedir=$(INCLUDEDIR)'; \
 	   echo ''; \
 	   echo 'Name: mmkit'; \
-	   echo 'Description: The Unix memory-mapping toolbox behind one small, stable C ABI'; \
+	   echo 'Description: The memory-mapping toolbox for Unix and Windows behind one small, stable C ABI'; \
 	   echo 'Version: $(VERSION)'; \
 	   echo 'Libs: -L$${libdir} -lmmkit'; \
 	   echo "Libs.private: $$(cat $(BUILD)/native-static-libs.txt)"; \

@@ -194,7 +194,7 @@ fn generate_header() {
         after_includes: Some(version_macros()),
         header: Some(
             "/*\n \
-             * mmkit.h - the Unix memory-mapping toolbox behind one small, stable C ABI.\n \
+             * mmkit.h - the memory-mapping toolbox for Unix and Windows behind one small, stable C ABI.\n \
              *\n \
              * Generated from the Rust sources by cbindgen; do not edit by hand.\n \
              * Every function that can fail returns 0 or a negative errno; after a\n \

@@ -1,5 +1,5 @@
 /*
- * mmkit.h - the Unix memory-mapping toolbox behind one small, stable C ABI.
+ * mmkit.h - the memory-mapping toolbox for Unix and Windows behind one small, stable C ABI.
  *
  * Generated from the Rust sources by cbindgen; do not edit by hand.
  * Every function that can fail returns 0 or a negative errno; after a

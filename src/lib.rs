@@ -1,4 +1,4 @@
-//! # mmkit — the Unix memory-mapping toolbox behind one small, stable C ABI
+//! # mmkit — the memory-mapping toolbox for Unix and Windows behind one small, stable C ABI
 //!
 //! mmkit maps anonymous memory and files for C (through `mmkit.h` and
 //! `pkg-config mmkit`), Python (the `mmkit` ctypes package) and Rust (this
