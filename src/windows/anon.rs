@@ -35,7 +35,6 @@ pub(super) fn virtual_alloc(len: usize, prot: Prot) -> SysResult<Mapping> {
     Ok(Mapping {
         ptr: p.cast(),
         len,
-        reserved: len,
         how: How::Virtual,
     })
 }

@@ -51,6 +51,27 @@ pub(crate) fn copy_checked(
     Ok(())
 }
 
+/// Read the byte at `at` without an access violation (`MM_POPULATE`'s
+/// touch of a page of a mapping it just made readable): `EFAULT` when it
+/// cannot be read.
+pub(crate) fn touch(at: *mut u8) -> SysResult<()> {
+    let (mut byte, mut done) = (0u8, 0usize);
+    // SAFETY: one byte into a live local; the system checks `at`'s access.
+    let ok = unsafe {
+        ReadProcessMemory(
+            current_process(),
+            at.cast(),
+            ptr::addr_of_mut!(byte).cast(),
+            1,
+            &mut done,
+        )
+    };
+    if ok == 0 || done != 1 {
+        return Err(errno_error(errno::EFAULT));
+    }
+    Ok(())
+}
+
 /// Whether every page of `[at, at + n)` is committed and readable (or
 /// `write`: writable) now.
 fn accessible(at: *mut u8, n: usize, write: bool) -> bool {

@@ -259,12 +259,11 @@ enum How {
 }
 
 /// An owned memory mapping: `len` bytes (a page multiple) at `ptr`, freed on
-/// drop. `reserved` is what was mapped (a shrink only lowers `len`).
+/// drop (all of what was mapped: a shrink only lowers `len`).
 #[derive(Debug)]
 pub(crate) struct Mapping {
     ptr: *mut u8,
     len: usize,
-    reserved: usize,
     how: How,
 }
 
@@ -430,7 +429,6 @@ impl Mapping {
         let map = Mapping {
             ptr: view.Value.cast(),
             len,
-            reserved: len,
             how: How::View {
                 copy_on_write,
                 file: None,
@@ -467,7 +465,6 @@ impl Drop for Mapping {
                 }
             }
         }
-        let _ = self.reserved;
     }
 }
 
@@ -530,9 +527,4 @@ fn current_process() -> HANDLE {
 /// Whether a handle value is a real handle.
 fn valid(h: HANDLE) -> bool {
     !h.is_null() && h != INVALID_HANDLE_VALUE
-}
-
-#[allow(dead_code)]
-fn null() -> *mut c_void {
-    ptr::null_mut()
 }

@@ -11,24 +11,19 @@ pub(crate) enum Backing {
     Object,
 }
 
-/// Bring every page of `m` in. Pages are only read (a private view's pages
-/// are copied on their first store, as on Unix for files); an unreadable
-/// page (`MM_PROTECT` none at map time cannot happen: populate runs on a
-/// fresh mapping) is `EFAULT`. A committed page of anonymous memory or a
-/// section exists once touched: Windows charges commit at map time.
+/// Bring every page of `m` in: `PrefetchVirtualMemory` (a hint), then a
+/// fault-safe read of each page ([`touch`]), so a page that cannot be
+/// supplied (an I/O error of the file) is `EFAULT`, never an exception.
+/// Pages are only read: a private view's pages are copied on their first
+/// store, as on Unix for files; Windows charged the commit of anonymous
+/// memory and sections when they were made.
 pub(crate) fn populate(m: &Mapping, _write: bool, _backing: Backing) -> SysResult<()> {
     let _ = prefetch(m.ptr().cast(), m.len());
     let page = page_size();
-    let mut byte = 0u8;
     let mut at = 0;
     while at < m.len() {
-        // SAFETY: at < m.len(), inside the live mapping; one byte into a local.
-        copy_checked(
-            Direction::Read,
-            unsafe { m.ptr().add(at) },
-            ptr::addr_of_mut!(byte),
-            1,
-        )?;
+        // SAFETY: at < m.len(), inside the live mapping.
+        touch(unsafe { m.ptr().add(at) })?;
         at += page;
     }
     Ok(())

@@ -462,3 +462,19 @@ fn the_c_abi_on_windows_takes_c_runtime_descriptors() {
         assert_eq!(mm_map_anon(10, RW_PRIVATE.bits(), ptr::null_mut()), -EINVAL);
     }
 }
+
+#[test]
+fn populate_and_exec_mappings() {
+    let a = Region::anon(1 << 20, RW_PRIVATE | Flags::POPULATE).unwrap();
+    assert!(bytes(&a).iter().all(|&b| b == 0));
+    let d = dir("populate");
+    let p = d.join("data.bin");
+    patterned(&p, 300_000);
+    for flags in [R_SHARED, RW_SHARED, RW_PRIVATE] {
+        let r = Region::file(&p, 70_000, 0, flags | Flags::POPULATE).unwrap();
+        assert_eq!(bytes(&r)[0], (70_000 % 251) as u8, "{flags}");
+    }
+    let x = Region::file(&p, 0, 4096, R_SHARED | Flags::EXEC).unwrap();
+    assert!(x.flags().contains(Flags::EXEC));
+    assert_eq!(bytes(&x)[4095], (4095 % 251) as u8);
+}
