@@ -19,8 +19,10 @@
 # ...), which inherit its stdout/stderr and keep them open long after it
 # exited, so whoever reads the program's output (cargo, $(...)) waits for an
 # EOF that never comes. So when no wineserver runs for the prefix, this
-# script starts a persistent one and the services itself, with their output
-# in build/wine/logs/wine-services.log, before it runs the program.
+# script starts one itself, persistent for a minute after the last program
+# ends (tests/windows/run.sh starts one persistent until killed), and the
+# services, with their output in build/wine/logs/wine-services.log, before it
+# runs the program.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -37,8 +39,9 @@ if [ ! -f "$WINEPREFIX/drive_c/windows/system32/kernel32.dll" ]; then
 fi
 log=$root/build/wine/logs/wine-services.log
 mkdir -p "${log%/*}"
-# wineserver -p exits 0 when it started a server, 2 when one already runs.
-if wineserver -p < /dev/null >> "$log" 2>&1; then
+# wineserver -p exits 0 when it started a server, 2 when one already runs
+# (which it leaves as it is).
+if wineserver -p60 < /dev/null >> "$log" 2>&1; then
     wine cmd.exe /c exit 0 < /dev/null >> "$log" 2>&1
 fi
 # A terminal as standard input makes Wine's console code take it over; tests
