@@ -89,7 +89,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifndef _WIN32
 #include <poll.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,15 @@
 #endif
 
 #include <mmkit.h>
+
+#ifdef _WIN32
+/* The Windows C runtime (MinGW): no O_CLOEXEC (a descriptor children do not
+   inherit instead, in binary mode), no poll() (its descriptors never block
+   with EAGAIN), and write() takes an unsigned int count. */
+#include <io.h>
+#define O_CLOEXEC (O_NOINHERIT | O_BINARY)
+#define WRITE_MAX ((size_t)1 << 30)
+#endif
 
 /* vmsplice(2) is Linux-only; SPLICE_F_GIFT tells us the C library declares it. */
 #if defined(__linux__) && defined(SPLICE_F_GIFT)
@@ -112,12 +123,17 @@
    been left non-blocking by whoever set it up).  Returns 0, or an errno. */
 static int wait_writable(int fd)
 {
+#ifdef _WIN32
+    (void)fd;
+    return EAGAIN;
+#else
     struct pollfd p = { .fd = fd, .events = POLLOUT };
 
     while (poll(&p, 1, -1) < 0)
         if (errno != EINTR)
             return errno;
     return 0;
+#endif
 }
 
 /* Write all n bytes of buf to fd, retrying short writes, EINTR and EAGAIN.
@@ -125,7 +141,11 @@ static int wait_writable(int fd)
 static int write_all(int fd, const char *buf, size_t n)
 {
     while (n > 0) {
+#ifdef _WIN32
+        ssize_t w = write(fd, buf, (unsigned)(n < WRITE_MAX ? n : WRITE_MAX));
+#else
         ssize_t w = write(fd, buf, n);
+#endif
         if (w < 0) {
             int err = errno;
             if (err == EINTR)
@@ -322,6 +342,11 @@ int main(int argc, char *argv[])
 {
     int status = EXIT_SUCCESS;
 
+#ifdef _WIN32
+    /* Bytes, not text: no CR added before LF, no ^Z taken as the end. */
+    _setmode(STDIN_FILENO, O_BINARY);
+    _setmode(STDOUT_FILENO, O_BINARY);
+#endif
 #if HAVE_VMSPLICE
     out_splice = stdout_is_pipe();
 #endif

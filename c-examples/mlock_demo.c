@@ -49,7 +49,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
 #include <sys/resource.h>
+#endif
 
 #include <mmkit.h>
 
@@ -64,6 +66,7 @@ static void usage(void)
     exit(2);
 }
 
+#ifndef _WIN32
 static void print_limit(const char *name, rlim_t v)
 {
     if (v == RLIM_INFINITY)
@@ -71,6 +74,7 @@ static void print_limit(const char *name, rlim_t v)
     else
         printf("%s=%" PRIuMAX, name, (uintmax_t)v);
 }
+#endif
 
 /* Is this refusal the documented RLIMIT_MEMLOCK / privilege refusal? */
 static int expected_refusal(int rc, const char *msg)
@@ -129,7 +133,9 @@ static int try_lock(size_t bytes, const char *label, int unlock_after)
 int main(int argc, char *argv[])
 {
     size_t bytes = DEFAULT_BYTES;
+#ifndef _WIN32
     struct rlimit rl;
+#endif
     int ok = 1;
 
     if (argc > 2)
@@ -145,6 +151,13 @@ int main(int argc, char *argv[])
         bytes = (size_t)v;
     }
 
+#ifdef _WIN32
+    /* Windows has no RLIMIT_MEMLOCK: VirtualLock is bounded by the
+       process's working set instead. */
+    printf("RLIMIT_MEMLOCK: none (Windows)\n");
+    ok &= try_lock(bytes, "", 1);
+    printf("lock above the limit: skipped (no RLIMIT_MEMLOCK on Windows)\n");
+#else
     if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0) {
         perror("mlock_demo: getrlimit(RLIMIT_MEMLOCK)");
         return EXIT_FAILURE;
@@ -169,6 +182,7 @@ int main(int argc, char *argv[])
         ok &= try_lock((size_t)rl.rlim_cur + mm_page_size(),
                        " (above the limit)", 1);
     }
+#endif
 
     printf("result: %s\n", ok ? "as expected" : "unexpected");
     return ok ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -57,6 +57,19 @@
 
 #include <mmkit.h>
 
+#ifdef _WIN32
+/* The Windows C runtime (MinGW) has neither O_CLOEXEC nor pread(): a
+   descriptor children do not inherit, in binary mode, and a seek and a read. */
+#include <io.h>
+#define O_CLOEXEC (O_NOINHERIT | O_BINARY)
+static ssize_t pread(int fd, void *buf, size_t n, long long offset)
+{
+    if (_lseeki64(fd, offset, SEEK_SET) < 0)
+        return -1;
+    return read(fd, buf, (unsigned)n);
+}
+#endif
+
 #define RECORD_MAGIC "MMKITREC"
 
 struct record {
