@@ -6,6 +6,8 @@
 #   make demo                 build, install into ./build/prefix, compile and run the book's examples
 #   make test                 every test: Rust, C against the installed prefix, CMake, examples, Python
 #   make test-windows         the Windows build (MinGW cross-build) tested under Wine
+#   make install-windows PREFIX=...   the Windows build installed: bin/mmkit.dll, lib/libmmkit.dll.a,
+#                             lib/libmmkit.a, include/mmkit.h, mmkit.pc, the CMake package
 #   make clean
 
 CARGO      ?= cargo
@@ -35,7 +37,7 @@ EXAMPLES  := $(CURDIR)/$(BUILD)/examples
 VENV      := $(CURDIR)/$(BUILD)/venv
 
 .PHONY: all lib install uninstall stage examples demo test test-rust test-c test-cmake test-examples test-packaging \
-        test-python test-man test-oom test-windows check-memory cross-check fuzz bench lint header clean FORCE
+        test-python test-man test-oom test-windows install-windows check-memory cross-check fuzz bench lint header clean FORCE
 
 all: lib
 
@@ -112,6 +114,29 @@ uninstall:
 	      $(DESTDIR)$(INCLUDEDIR)/mmkit.h $(DESTDIR)$(PKGCONFIGDIR)/mmkit.pc \
 	      $(DESTDIR)$(CMAKEDIR)/mmkitConfig.cmake $(DESTDIR)$(CMAKEDIR)/mmkitConfigVersion.cmake
 	if [ -d man ]; then for f in man/*.3; do rm -f $(DESTDIR)$(MANDIR)/man3/$${f#man/}; done; fi
+
+# The Windows build (x86_64-pc-windows-gnu, cross-built with MinGW-w64 into
+# target/windows), installed as MinGW and CMake expect: the DLL in BINDIR,
+# its import library and the static library in LIBDIR. mmkit.pc and the CMake
+# package are made by the rules above, run again with the Windows build's
+# directories and target (so Libs.private and the static target's libraries
+# are the Windows ones).
+WIN_TARGET  := x86_64-pc-windows-gnu
+WIN_BUILD   := $(BUILD)/windows
+WIN_RELEASE := target/windows/$(WIN_TARGET)/release
+WIN_ENV     := CARGO_TARGET_DIR=$(CURDIR)/target/windows CARGO_BUILD_TARGET=$(WIN_TARGET) \
+               CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
+
+install-windows:
+	$(WIN_ENV) $(MAKE) --no-print-directory BUILD=$(WIN_BUILD) RELEASE=$(WIN_RELEASE) \
+	  $(WIN_RELEASE)/libmmkit.a $(WIN_BUILD)/mmkit.pc $(WIN_BUILD)/cmake/mmkitConfig.cmake \
+	  $(WIN_BUILD)/cmake/mmkitConfigVersion.cmake
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR)
+	install -m 0755 $(WIN_RELEASE)/mmkit.dll $(DESTDIR)$(BINDIR)/mmkit.dll
+	install -m 0644 $(WIN_RELEASE)/libmmkit.dll.a $(WIN_RELEASE)/libmmkit.a $(DESTDIR)$(LIBDIR)/
+	install -m 0644 include/mmkit.h $(DESTDIR)$(INCLUDEDIR)/mmkit.h
+	install -m 0644 $(WIN_BUILD)/mmkit.pc $(DESTDIR)$(PKGCONFIGDIR)/mmkit.pc
+	install -m 0644 $(WIN_BUILD)/cmake/mmkitConfig.cmake $(WIN_BUILD)/cmake/mmkitConfigVersion.cmake $(DESTDIR)$(CMAKEDIR)/
 
 # Install into ./build/prefix, as a user would install into /usr/local.
 stage:

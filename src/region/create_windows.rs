@@ -41,7 +41,7 @@ impl Region {
         );
         if result.is_err() && created {
             // We made this file and could not finish: leave nothing behind.
-            let _ = sys::remove_open(&file);
+            let _ = sys::remove_created(path, &file);
         }
         result
     }

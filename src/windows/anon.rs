@@ -12,8 +12,9 @@ pub(crate) fn map_anonymous(len: usize, spec: &MapSpec) -> SysResult<Mapping> {
     match spec.share {
         Share::Private => virtual_alloc(len, spec.prot),
         Share::Shared => {
-            let section = pagefile_section(len as u64, spec.prot.0 & Prot::EXEC != 0)?;
-            Mapping::view(raw_handle(&section), 0, len, spec)
+            let exec = spec.prot.exec();
+            let section = pagefile_section(len as u64, exec)?;
+            Mapping::view(raw_handle(&section), 0, len, spec, Prot::read_write(exec))
         }
     }
 }

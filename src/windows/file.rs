@@ -84,16 +84,22 @@ pub(crate) fn map_fd(
     spec: &MapSpec,
 ) -> SysResult<Mapping> {
     let h = raw(fd);
+    let exec = spec.prot.exec();
+    // What the descriptor allows, which mm_protect may ask for later (a
+    // private view may always write its own copies).
+    let max = match (spec.share, access_mode(fd)?) {
+        (Share::Private, _) | (Share::Shared, Access::ReadWrite) => Prot::read_write(exec),
+        (Share::Shared, _) => Prot(Prot::READ | if exec { Prot::EXEC } else { 0 }),
+    };
     if let Some(size) = section_size(h) {
         let want = view_len(size, offset, len)?;
-        let mut map = Mapping::view(h, offset, want, spec)?;
+        let mut map = Mapping::view(h, offset, want, spec, max)?;
         map.len = len;
         return Ok(map);
     }
     let size = fstat(fd)?.size;
     let want = view_len(size, offset, len)?;
-    let exec = spec.prot.0 & Prot::EXEC != 0;
-    let page = match (spec.share, spec.prot.writable(), exec) {
+    let page = match (spec.share, max.writable(), exec) {
         (Share::Private, _, false) => mem::PAGE_WRITECOPY,
         (Share::Private, _, true) => mem::PAGE_EXECUTE_WRITECOPY,
         (Share::Shared, true, false) => mem::PAGE_READWRITE,
@@ -110,15 +116,43 @@ pub(crate) fn map_fd(
     // SAFETY: a fresh handle this function owns; the view keeps the section
     // alive after it is closed.
     let section = unsafe { OwnedHandle::from_raw_handle(section as _) };
-    let mut map = Mapping::view(raw(section.as_handle()), offset, want, spec)?;
+    let mut map = Mapping::view(raw(section.as_handle()), offset, want, spec, max)?;
     map.len = len;
-    if spec.share == Share::Shared && spec.prot.writable() {
+    if spec.share == Share::Shared && max.writable() {
         // For FlushFileBuffers at mm_sync: the file's handle, duplicated.
         if let How::View { file, .. } = &mut map.how {
-            *file = Some(fd.try_clone_to_owned()?);
+            *file = Some(flush_handle(h)?);
         }
     }
     Ok(map)
+}
+
+/// A duplicate of the file handle `h` with write access only: what
+/// `FlushFileBuffers` needs, and nothing that keeps others out of the file
+/// while the view lives (a kept `DELETE` access would make every later
+/// open that does not share delete, as the C runtime's `_open`, fail with a
+/// sharing violation).
+fn flush_handle(h: HANDLE) -> SysResult<OwnedHandle> {
+    use windows_sys::Win32::Foundation::DuplicateHandle;
+    let mut dup: HANDLE = ptr::null_mut();
+    // SAFETY: duplicates a live handle of this process into it; the result
+    // is checked and owned below.
+    let ok = unsafe {
+        DuplicateHandle(
+            current_process(),
+            h,
+            current_process(),
+            &mut dup,
+            fs::FILE_GENERIC_WRITE,
+            0,
+            0,
+        )
+    };
+    if ok == 0 {
+        return Err(last_error("DuplicateHandle"));
+    }
+    // SAFETY: a fresh handle nobody else owns.
+    Ok(unsafe { OwnedHandle::from_raw_handle(dup as _) })
 }
 
 /// How many bytes of a section of `size` bytes a view from `offset` may ask
@@ -178,6 +212,7 @@ const GENERIC_READ: u32 = 0x8000_0000;
 const GENERIC_WRITE: u32 = 0x4000_0000;
 const GENERIC_EXECUTE: u32 = 0x2000_0000;
 const DELETE: u32 = 0x0001_0000;
+const FILE_READ_ATTRIBUTES: u32 = 0x0080;
 
 /// Open `path` to map it: read-only, or read-write where `read_write`; with
 /// execute access where the file allows it (for `MM_EXEC`), and
@@ -213,12 +248,10 @@ pub(crate) fn open_create(path: &std::path::Path, excl: bool) -> SysResult<(File
         fs::OPEN_ALWAYS
     };
     let flags = fs::FILE_ATTRIBUTE_NORMAL | fs::FILE_FLAG_OPEN_REPARSE_POINT;
-    let file = create_file(
-        &w,
-        GENERIC_READ | GENERIC_WRITE | DELETE,
-        disposition,
-        flags,
-    )?;
+    // No DELETE access: a mapped file keeps its opener's access, and DELETE
+    // would make every later open that does not share delete (the C
+    // runtime's _open) fail while the region lives.
+    let file = create_file(&w, GENERIC_READ | GENERIC_WRITE, disposition, flags)?;
     // SAFETY: no preconditions; read right after the CreateFileW above.
     let existed = unsafe { windows_sys::Win32::Foundation::GetLastError() } == 183;
     let created = excl || !existed;
@@ -235,23 +268,20 @@ pub(crate) fn open_create(path: &std::path::Path, excl: bool) -> SysResult<(File
     Ok((file, created))
 }
 
-/// Remove the file `file` is open on (one `MM_CREATE` made): by its handle,
-/// so exactly that file goes, whatever its name is now.
-pub(crate) fn remove_open(file: &File) -> SysResult<()> {
-    let info = fs::FILE_DISPOSITION_INFO { DeleteFile: true };
-    // SAFETY: the handle is open with DELETE access; the struct is live.
-    let ok = unsafe {
-        fs::SetFileInformationByHandle(
-            raw(file.as_handle()),
-            fs::FileDispositionInfo,
-            ptr::addr_of!(info).cast(),
-            std::mem::size_of::<fs::FILE_DISPOSITION_INFO>() as u32,
-        )
-    };
-    if ok == 0 {
-        return Err(last_error("SetFileInformationByHandle"));
+/// Remove the file `file` is open on (one `MM_CREATE` made, when the call
+/// fails): `path` is opened again with `DELETE` access, without following
+/// links, and removed only when it is still that file (same volume and file
+/// index).
+pub(crate) fn remove_created(path: &std::path::Path, file: &File) -> SysResult<()> {
+    let w = wide(path)?;
+    let flags = fs::FILE_ATTRIBUTE_NORMAL | fs::FILE_FLAG_OPEN_REPARSE_POINT;
+    let again = create_file(&w, DELETE | FILE_READ_ATTRIBUTES, fs::OPEN_EXISTING, flags)?;
+    let (ours, there) = (fstat(file.as_handle())?, fstat(again.as_handle())?);
+    if (ours.dev, ours.ino) != (there.dev, there.ino) {
+        return Ok(());
     }
-    Ok(())
+    let info = fs::FILE_DISPOSITION_INFO { DeleteFile: true };
+    set_info(again.as_handle(), fs::FileDispositionInfo, &info)
 }
 
 /// What a descriptor was opened for.

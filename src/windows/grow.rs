@@ -49,8 +49,9 @@ impl Mapping {
         let mut new = match (&self.how, fd) {
             (How::Virtual, _) => virtual_alloc(new_len, Prot(Prot::READ | Prot::WRITE))?,
             (How::View { .. }, Some(fd)) => {
+                // A private view's bytes are copied in, so it starts writable.
                 let rw = MapSpec {
-                    prot: Prot(Prot::READ | Prot::WRITE | (spec.prot.0 & Prot::EXEC)),
+                    prot: Prot::read_write(spec.prot.exec()),
                     ..*spec
                 };
                 map_fd(

@@ -202,6 +202,15 @@ impl Prot {
         Prot(p)
     }
 
+    /// Read and write, and execute where `exec`.
+    fn read_write(exec: bool) -> Prot {
+        Prot(Prot::READ | Prot::WRITE | if exec { Prot::EXEC } else { 0 })
+    }
+
+    fn exec(self) -> bool {
+        self.0 & Prot::EXEC != 0
+    }
+
     fn readable(self) -> bool {
         self.0 & Prot::READ != 0
     }
@@ -254,6 +263,10 @@ enum How {
     /// view of a file, so that `mm_sync` can `FlushFileBuffers`.
     View {
         copy_on_write: bool,
+        /// The widest protection the view allows (what its section and
+        /// access were made for): more is `EACCES`, as `mprotect` says of a
+        /// mapping of a descriptor opened without the access.
+        max: Prot,
         file: Option<OwnedHandle>,
     },
 }
@@ -307,6 +320,7 @@ impl Mapping {
         let How::View {
             copy_on_write: false,
             file,
+            ..
         } = &self.how
         else {
             return Ok(());
@@ -394,6 +408,13 @@ impl Mapping {
 
     /// `VirtualProtect` of `[start, start+len)`.
     pub(crate) fn protect(&self, start: usize, len: usize, prot: Prot) -> SysResult<()> {
+        if let How::View { max, .. } = self.how {
+            // Checked here: Wine says ERROR_INVALID_PARAMETER where Windows
+            // says ERROR_ACCESS_DENIED.
+            if prot.0 & !max.0 != 0 {
+                return Err(errno_error(errno::EACCES));
+            }
+        }
         let mut old = 0;
         let page = prot.page(self.copy_on_write());
         // SAFETY: the range lies inside this live mapping; changing protection
@@ -405,17 +426,24 @@ impl Mapping {
     }
 
     /// A view of `section` from `offset` (a multiple of the allocation
-    /// granularity), `len` bytes, `spec`'s protection.
-    fn view(section: HANDLE, offset: u64, len: usize, spec: &MapSpec) -> SysResult<Mapping> {
+    /// granularity), `len` bytes, allowing up to `max` (which the section
+    /// must allow), with `spec`'s protection.
+    fn view(
+        section: HANDLE,
+        offset: u64,
+        len: usize,
+        spec: &MapSpec,
+        max: Prot,
+    ) -> SysResult<Mapping> {
         let copy_on_write = spec.share == Share::Private;
         let mut access = if copy_on_write {
             mem::FILE_MAP_COPY
-        } else if spec.prot.writable() {
+        } else if max.writable() {
             mem::FILE_MAP_WRITE
         } else {
             mem::FILE_MAP_READ
         };
-        if spec.prot.0 & Prot::EXEC != 0 {
+        if max.0 & Prot::EXEC != 0 {
             access |= mem::FILE_MAP_EXECUTE;
         }
         // SAFETY: section is a live section handle; a view goes at an address
@@ -431,17 +459,12 @@ impl Mapping {
             len,
             how: How::View {
                 copy_on_write,
+                max,
                 file: None,
             },
         };
-        // The view has the section's widest access; narrow it to the spec
-        // (read-only, none, execute).
-        let widest = if copy_on_write || spec.prot.writable() {
-            Prot(Prot::READ | Prot::WRITE)
-        } else {
-            Prot(Prot::READ)
-        };
-        if spec.prot != widest || spec.prot.0 & Prot::EXEC != 0 {
+        // The view has its widest access; narrow it to the spec.
+        if spec.prot != max {
             map.protect(0, len, spec.prot)?;
         }
         Ok(map)

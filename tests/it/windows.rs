@@ -478,3 +478,29 @@ fn populate_and_exec_mappings() {
     assert!(x.flags().contains(Flags::EXEC));
     assert_eq!(bytes(&x)[4095], (4095 % 251) as u8);
 }
+
+#[test]
+fn an_mm_create_region_keeps_the_file_open_to_others_and_a_failed_one_leaves_none() {
+    extern "C" {
+        fn _open(path: *const std::ffi::c_char, flags: i32, ...) -> i32;
+    }
+    let d = dir("create-share");
+    let p = d.join("rec.bin");
+    let r = Region::file(&p, 0, 16, RW_SHARED | Flags::CREATE).unwrap();
+    let c = CString::new(p.to_str().unwrap()).unwrap();
+    // The C runtime's _open shares read and write but not delete: the
+    // region must not hold DELETE access (a sharing violation otherwise).
+    // SAFETY: a valid C string; O_RDONLY|O_BINARY.
+    let fd = unsafe { _open(c.as_ptr(), 0x8000) };
+    assert!(
+        fd >= 0,
+        "the C runtime could not open a file an MM_CREATE region maps"
+    );
+    // SAFETY: fd is ours.
+    unsafe { _close(fd) };
+    drop(r);
+    // Too large for any file system: the file this call made is removed.
+    let q = d.join("huge.bin");
+    let e = Region::file(&q, 0, 1 << 62, RW_SHARED | Flags::CREATE).unwrap_err();
+    assert!(!q.exists(), "a failed MM_CREATE left {q:?} behind ({e})");
+}

@@ -27,7 +27,10 @@
 #   rust      cargo test --target x86_64-pc-windows-gnu, every test binary run
 #             by wine-run.sh (CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER);
 #   c         api_test.c linked against the DLL and against libmmkit.a, run;
-#   examples  the C examples that mean something on Windows, run.
+#   examples  the C examples that mean something on Windows, run;
+#   cmake     make install-windows into build/wine/stage, then tests/cmake
+#             (the consumer project of make test-cmake) configured with the
+#             MinGW toolchain file, built shared and static, run.
 # At the end (and on any exit) the prefix's wineserver is killed.
 #
 # Environment: MMKIT_WINE_TIMEOUT (seconds for cargo test, default 3600).
@@ -101,6 +104,7 @@ need=()
 command -v wine > /dev/null 2>&1 || need+=(wine)
 command -v wine64 > /dev/null 2>&1 || [ -x /usr/lib/wine/wine64 ] || need+=(wine64)
 command -v $MINGW-gcc > /dev/null 2>&1 || need+=(gcc-mingw-w64-x86-64)
+command -v cmake > /dev/null 2>&1 || need+=(cmake)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ] || ! command -v apt-get > /dev/null 2>&1; then
         fatal "setup: packages" "missing ${need[*]}; as root on Debian: apt-get install --no-install-recommends ${need[*]}"
@@ -331,5 +335,36 @@ fi
 begin examples "the C examples that mean something on Windows"
 bash "$here/examples.sh" "$REL" > "$logs/examples.log" 2>&1
 relay "examples" "$logs/examples.log" $?
+
+# ----------------------------------------------------------------- cmake
+begin cmake "make install-windows, then a CMake project with the MinGW toolchain file"
+stage=$W/stage
+rm -rf "$stage"
+if make -s install-windows PREFIX="$stage" > "$logs/install-windows.log" 2>&1; then
+    pass "cmake: make install-windows PREFIX=build/wine/stage"
+    for kind in shared static; do
+        b=$W/cmake-$kind
+        rm -rf "$b"
+        args=(-DCMAKE_TOOLCHAIN_FILE="$root/tests/cmake/mingw-w64-x86_64.cmake" -DCMAKE_PREFIX_PATH="$stage")
+        [ $kind = static ] && args+=(-DMMKIT_USE_STATIC_LIBS=ON)
+        if cmake -S tests/cmake -B "$b" "${args[@]}" > "$logs/cmake-$kind.log" 2>&1 &&
+            cmake --build "$b" >> "$logs/cmake-$kind.log" 2>&1; then
+            imp=$(imports "$b/consumer.exe")
+            if [ $kind = shared ]; then
+                [[ $imp == *mmkit.dll* ]] && pass "cmake $kind: mmkit::mmkit imports mmkit.dll" \
+                    || fail "cmake $kind: mmkit::mmkit imports mmkit.dll" "imports: $imp"
+            else
+                [[ $imp != *mmkit* ]] && pass "cmake $kind: mmkit::mmkit with MMKIT_USE_STATIC_LIBS needs no mmkit.dll" \
+                    || fail "cmake $kind: needs no mmkit.dll" "imports: $imp"
+            fi
+            timeout 120 "$run_wine" "$b/consumer.exe" > "$logs/cmake-$kind-run.log" 2>&1
+            relay "cmake $kind" "$logs/cmake-$kind-run.log" $?
+        else
+            fail "cmake $kind: configure and build tests/cmake" "$(tail -n 5 "$logs/cmake-$kind.log" | oneline)"
+        fi
+    done
+else
+    fail "cmake: make install-windows" "$(tail -n 5 "$logs/install-windows.log" | oneline)"
+fi
 
 finish
