@@ -78,9 +78,11 @@ impl Error {
             Error::AccessDenied { .. } => errno::EACCES,
             Error::Unsupported { .. } => errno::ENOTSUP,
             Error::TooLarge { .. } => errno::ENOMEM,
-            Error::Os { source, .. } => {
-                crate::sys::errno_of(source).unwrap_or_else(|| kind_errno(source))
-            }
+            // Never 0: the C ABI would read it as success.
+            Error::Os { source, .. } => match crate::sys::errno_of(source) {
+                Some(e) if e > 0 => e,
+                _ => kind_errno(source),
+            },
             Error::Internal { .. } => errno::EIO,
         }
     }
@@ -144,7 +146,7 @@ impl Error {
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         let errno = e.errno();
-        io::Error::new(crate::sys::errno_error(errno).kind(), e)
+        io::Error::new(crate::sys::kind_of(errno), e)
     }
 }
 

@@ -61,6 +61,12 @@ pub(super) fn check_flags(call: &'static str, bits: u32, file: bool) -> Result<C
             "MM_EXCL is meaningful only with MM_CREATE",
         ));
     }
+    if let (true, Some(why)) = (flags.contains(Flags::NORESERVE), sys::NORESERVE_REFUSED) {
+        return Err(Error::unsupported(
+            call,
+            format_args!("MM_NORESERVE: {why}"),
+        ));
+    }
     Ok(Checked {
         flags,
         spec: MapSpec {

@@ -17,7 +17,7 @@ impl Region {
         checked: Checked,
     ) -> Result<Region> {
         let excl = checked.flags.contains(Flags::EXCL);
-        let (file, created) = sys::open_create(path, excl).map_err(|e| {
+        let opened = sys::open_create(path, excl).map_err(|e| {
             let how = if excl { "CREATE_NEW" } else { "OPEN_ALWAYS" };
             let why = if sys::errno_of(&e) == Some(errno::ELOOP) {
                 ": it is a symbolic link or junction, which MM_CREATE does not follow"
@@ -30,18 +30,19 @@ impl Region {
                 source: e,
             }
         })?;
+        let created = opened.creator.is_some();
         let result = Self::map_open_file(
             call,
             Some(path),
-            file.as_fd(),
+            opened.file.as_fd(),
             offset,
             len,
             checked,
             created,
         );
-        if result.is_err() && created {
+        if let (Err(_), Some(creator)) = (&result, &opened.creator) {
             // We made this file and could not finish: leave nothing behind.
-            let _ = sys::remove_created(path, &file);
+            let _ = sys::remove_created(creator);
         }
         result
     }

@@ -96,6 +96,12 @@ pub(crate) fn errno_error(errno: i32) -> io::Error {
     io::Error::from_raw_os_error(errno)
 }
 
+/// The `io::ErrorKind` of an errno (std's own reading of it).
+#[inline]
+pub(crate) fn kind_of(errno: i32) -> io::ErrorKind {
+    io::Error::from_raw_os_error(errno).kind()
+}
+
 /// Write the system's text for `e`: its errno's, or its own when it has none.
 pub(crate) fn write_os_error(e: &io::Error, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
     match e.raw_os_error() {
@@ -211,6 +217,10 @@ impl MapSpec {
 
 /// Whether `MAP_NORESERVE` means anything on this target.
 pub(crate) const HAS_NORESERVE: bool = cfg!(mmkit_map_noreserve);
+
+/// Why `MM_NORESERVE` is refused here, where it is (Windows): on Unix it is
+/// a hint, ignored (and not reported) where `MAP_NORESERVE` is missing.
+pub(crate) const NORESERVE_REFUSED: Option<&str> = None;
 
 /// An owned memory mapping: `len` bytes (a page multiple) at `ptr`, unmapped on drop.
 #[derive(Debug)]

@@ -48,6 +48,7 @@ const CODE_MASK: i32 = (1 << SHIFT) - 1;
 
 pub(crate) const ERROR_WORKING_SET_QUOTA: u32 = 1453;
 pub(crate) const ERROR_NOT_LOCKED: u32 = 158;
+pub(crate) const ERROR_LOCK_VIOLATION: u32 = 33;
 
 /// An error standing for `errno`, with no Windows code.
 #[inline]
@@ -72,10 +73,31 @@ pub(crate) fn last_error(_call: &'static str) -> io::Error {
     win_error(unsafe { windows_sys::Win32::Foundation::GetLastError() })
 }
 
-/// The errno an error of this backend stands for.
+/// The errno an error of this backend stands for; an error std made (a
+/// plain `GetLastError` code, below [`SHIFT`]'s bits) is mapped as
+/// [`win_error`] maps it.
 #[inline]
 pub(crate) fn errno_of(e: &io::Error) -> Option<i32> {
-    e.raw_os_error().map(|raw| raw >> SHIFT)
+    e.raw_os_error().map(|raw| match raw >> SHIFT {
+        0 => errno_for(raw as u32),
+        errno => errno,
+    })
+}
+
+/// The `io::ErrorKind` of a C runtime errno (std reads raw codes as
+/// Windows codes, so it is told here).
+pub(crate) fn kind_of(e: i32) -> io::ErrorKind {
+    use io::ErrorKind as K;
+    match e {
+        errno::ENOENT => K::NotFound,
+        errno::EACCES | errno::EPERM => K::PermissionDenied,
+        errno::EEXIST => K::AlreadyExists,
+        errno::EINVAL => K::InvalidInput,
+        errno::ENOMEM => K::OutOfMemory,
+        errno::ENOTSUP => K::Unsupported,
+        errno::EINTR => K::Interrupted,
+        _ => K::Other,
+    }
 }
 
 /// The Windows code an error carries, if any.
@@ -192,5 +214,33 @@ mod tests {
         assert_eq!(win_code(&e), None);
         assert_eq!(errno_of(&win_error(998)), Some(errno::EFAULT));
         assert_eq!(errno_of(&win_error(1455)), Some(errno::ENOMEM));
+    }
+
+    #[test]
+    fn an_error_std_made_is_mapped_too_never_errno_0() {
+        // std's io::Error of a Win32 call: the plain GetLastError code.
+        assert_eq!(
+            errno_of(&io::Error::from_raw_os_error(5)),
+            Some(errno::EACCES)
+        );
+        assert_eq!(
+            errno_of(&io::Error::from_raw_os_error(8)),
+            Some(errno::ENOMEM)
+        );
+        assert_eq!(win_code(&io::Error::from_raw_os_error(2)), Some(2));
+        let e = crate::Error::Os {
+            call: "mm_test",
+            msg: "x".into(),
+            source: io::Error::from_raw_os_error(2),
+        };
+        assert_eq!(e.errno(), errno::ENOENT);
+        let e = crate::Error::Os {
+            call: "mm_test",
+            msg: "x".into(),
+            source: io::Error::from_raw_os_error(0),
+        };
+        assert!(e.errno() > 0, "errno 0 would be success through the C ABI");
+        let k: io::Error = crate::Error::os("mm_test", errno::ENOENT, "x").into();
+        assert_eq!(k.kind(), io::ErrorKind::NotFound);
     }
 }

@@ -7,69 +7,7 @@ use std::os::windows::io::FromRawHandle;
 
 use windows_sys::Win32::Storage::FileSystem as fs;
 
-/// `NtQuerySection` and `NtQueryObject` (ntdll, documented in the WDK):
-/// the size of a section, the access a handle was granted.
-mod nt {
-    use std::ffi::c_void;
-    use windows_sys::Win32::Foundation::HANDLE;
-
-    #[repr(C)]
-    pub(super) struct SectionBasicInformation {
-        pub base: *mut c_void,
-        pub attributes: u32,
-        pub size: i64,
-    }
-
-    #[repr(C)]
-    pub(super) struct ObjectBasicInformation {
-        pub attributes: u32,
-        pub granted_access: u32,
-        pub handle_count: u32,
-        pub pointer_count: u32,
-        pub reserved: [u32; 10],
-    }
-
-    #[link(name = "ntdll")]
-    extern "system" {
-        pub(super) fn NtQuerySection(
-            section: HANDLE,
-            class: u32,
-            info: *mut c_void,
-            len: usize,
-            ret: *mut usize,
-        ) -> i32;
-        pub(super) fn NtQueryObject(
-            handle: HANDLE,
-            class: u32,
-            info: *mut c_void,
-            len: u32,
-            ret: *mut u32,
-        ) -> i32;
-    }
-}
-
-/// The size of the section `h`, or `None` when `h` is not a section.
-pub(super) fn section_size(h: HANDLE) -> Option<u64> {
-    let mut info = nt::SectionBasicInformation {
-        base: ptr::null_mut(),
-        attributes: 0,
-        size: 0,
-    };
-    // SAFETY: class 0 (SectionBasicInformation) writes at most the struct's
-    // size into it; any handle value is checked by the kernel.
-    let status = unsafe {
-        nt::NtQuerySection(
-            h,
-            0,
-            ptr::addr_of_mut!(info).cast(),
-            std::mem::size_of::<nt::SectionBasicInformation>(),
-            ptr::null_mut(),
-        )
-    };
-    (status >= 0).then_some(info.size.max(0) as u64)
-}
-
-fn raw(fd: BorrowedDescriptor<'_>) -> HANDLE {
+pub(super) fn raw(fd: BorrowedDescriptor<'_>) -> HANDLE {
     fd.as_raw_handle() as HANDLE
 }
 
@@ -91,7 +29,7 @@ pub(crate) fn map_fd(
         (Share::Private, _) | (Share::Shared, Access::ReadWrite) => Prot::read_write(exec),
         (Share::Shared, _) => Prot(Prot::READ | if exec { Prot::EXEC } else { 0 }),
     };
-    if let Some(size) = section_size(h) {
+    if let Object::Section(size) = object_of(h)? {
         let want = view_len(size, offset, len)?;
         let mut map = Mapping::view(h, offset, want, spec, max)?;
         map.len = len;
@@ -127,11 +65,10 @@ pub(crate) fn map_fd(
     Ok(map)
 }
 
-/// A duplicate of the file handle `h` with write access only: what
-/// `FlushFileBuffers` needs, and nothing that keeps others out of the file
-/// while the view lives (a kept `DELETE` access would make every later
-/// open that does not share delete, as the C runtime's `_open`, fail with a
-/// sharing violation).
+/// A duplicate of the file handle `h` (the same access: a duplicate may not
+/// ask for more than the original has), for `FlushFileBuffers`. It shares
+/// the original's file object, so it keeps nobody out of the file that the
+/// view (which holds that object) does not keep out already.
 fn flush_handle(h: HANDLE) -> SysResult<OwnedHandle> {
     use windows_sys::Win32::Foundation::DuplicateHandle;
     let mut dup: HANDLE = ptr::null_mut();
@@ -143,9 +80,9 @@ fn flush_handle(h: HANDLE) -> SysResult<OwnedHandle> {
             h,
             current_process(),
             &mut dup,
-            fs::FILE_GENERIC_WRITE,
             0,
             0,
+            windows_sys::Win32::Foundation::DUPLICATE_SAME_ACCESS,
         )
     };
     if ok == 0 {
@@ -180,10 +117,10 @@ pub(crate) fn wide(path: &std::path::Path) -> SysResult<Vec<u16>> {
     Ok(w)
 }
 
-const SHARE_ALL: fs::FILE_SHARE_MODE =
+pub(super) const SHARE_ALL: fs::FILE_SHARE_MODE =
     fs::FILE_SHARE_READ | fs::FILE_SHARE_WRITE | fs::FILE_SHARE_DELETE;
 
-fn create_file(
+pub(super) fn create_file(
     path: &[u16],
     access: u32,
     disposition: fs::FILE_CREATION_DISPOSITION,
@@ -208,11 +145,10 @@ fn create_file(
     Ok(unsafe { File::from_raw_handle(h as _) })
 }
 
-const GENERIC_READ: u32 = 0x8000_0000;
-const GENERIC_WRITE: u32 = 0x4000_0000;
-const GENERIC_EXECUTE: u32 = 0x2000_0000;
-const DELETE: u32 = 0x0001_0000;
-const FILE_READ_ATTRIBUTES: u32 = 0x0080;
+pub(super) const GENERIC_READ: u32 = 0x8000_0000;
+pub(super) const GENERIC_WRITE: u32 = 0x4000_0000;
+pub(super) const GENERIC_EXECUTE: u32 = 0x2000_0000;
+pub(super) const DELETE: u32 = 0x0001_0000;
 
 /// Open `path` to map it: read-only, or read-write where `read_write`; with
 /// execute access where the file allows it (for `MM_EXEC`), and
@@ -235,55 +171,6 @@ pub(crate) fn open_path(
     }
 }
 
-/// `MM_CREATE`: open `path` read-write, creating it if missing (`excl`:
-/// only creating it, `EEXIST` otherwise). Links are not followed: a name
-/// that is a symbolic link or junction is `ELOOP` (Windows has no sticky
-/// directories whose rules would say which links are safe). Returns the
-/// file and whether this call created it.
-pub(crate) fn open_create(path: &std::path::Path, excl: bool) -> SysResult<(File, bool)> {
-    let w = wide(path)?;
-    let disposition = if excl {
-        fs::CREATE_NEW
-    } else {
-        fs::OPEN_ALWAYS
-    };
-    let flags = fs::FILE_ATTRIBUTE_NORMAL | fs::FILE_FLAG_OPEN_REPARSE_POINT;
-    // No DELETE access: a mapped file keeps its opener's access, and DELETE
-    // would make every later open that does not share delete (the C
-    // runtime's _open) fail while the region lives.
-    let file = create_file(&w, GENERIC_READ | GENERIC_WRITE, disposition, flags)?;
-    // SAFETY: no preconditions; read right after the CreateFileW above.
-    let existed = unsafe { windows_sys::Win32::Foundation::GetLastError() } == 183;
-    let created = excl || !existed;
-    let mut info = std::mem::MaybeUninit::<fs::BY_HANDLE_FILE_INFORMATION>::uninit();
-    // SAFETY: the struct is written whole on success.
-    if unsafe { fs::GetFileInformationByHandle(raw(file.as_handle()), info.as_mut_ptr()) } == 0 {
-        return Err(last_error("GetFileInformationByHandle"));
-    }
-    // SAFETY: initialised by the successful call.
-    let info = unsafe { info.assume_init() };
-    if info.dwFileAttributes & fs::FILE_ATTRIBUTE_REPARSE_POINT != 0 {
-        return Err(errno_error(errno::ELOOP));
-    }
-    Ok((file, created))
-}
-
-/// Remove the file `file` is open on (one `MM_CREATE` made, when the call
-/// fails): `path` is opened again with `DELETE` access, without following
-/// links, and removed only when it is still that file (same volume and file
-/// index).
-pub(crate) fn remove_created(path: &std::path::Path, file: &File) -> SysResult<()> {
-    let w = wide(path)?;
-    let flags = fs::FILE_ATTRIBUTE_NORMAL | fs::FILE_FLAG_OPEN_REPARSE_POINT;
-    let again = create_file(&w, DELETE | FILE_READ_ATTRIBUTES, fs::OPEN_EXISTING, flags)?;
-    let (ours, there) = (fstat(file.as_handle())?, fstat(again.as_handle())?);
-    if (ours.dev, ours.ino) != (there.dev, there.ino) {
-        return Ok(());
-    }
-    let info = fs::FILE_DISPOSITION_INFO { DeleteFile: true };
-    set_info(again.as_handle(), fs::FileDispositionInfo, &info)
-}
-
 /// What a descriptor was opened for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Access {
@@ -296,26 +183,10 @@ pub(crate) enum Access {
 /// map read/write.
 pub(crate) fn access_mode(fd: BorrowedDescriptor<'_>) -> SysResult<Access> {
     let h = raw(fd);
-    let mut info = std::mem::MaybeUninit::<nt::ObjectBasicInformation>::zeroed();
-    // SAFETY: class 0 (ObjectBasicInformation) writes at most the struct's size.
-    let status = unsafe {
-        nt::NtQueryObject(
-            h,
-            0,
-            info.as_mut_ptr().cast(),
-            std::mem::size_of::<nt::ObjectBasicInformation>() as u32,
-            ptr::null_mut(),
-        )
-    };
-    if status < 0 {
-        return Err(errno_error(errno::EBADF));
-    }
-    // SAFETY: zeroed, then written by the call.
-    let granted = unsafe { info.assume_init() }.granted_access;
-    let (read, write) = if section_size(h).is_some() {
-        (0x4, 0x2) // SECTION_MAP_READ, SECTION_MAP_WRITE
-    } else {
-        (0x1, 0x2) // FILE_READ_DATA, FILE_WRITE_DATA
+    let granted = granted_access(h)?;
+    let (read, write) = match object_of(h)? {
+        Object::Section(_) => (0x4, 0x2), // SECTION_MAP_READ, SECTION_MAP_WRITE
+        Object::File => (0x1, 0x2),       // FILE_READ_DATA, FILE_WRITE_DATA
     };
     Ok(match (granted & read != 0, granted & write != 0) {
         (true, true) => Access::ReadWrite,
@@ -324,7 +195,7 @@ pub(crate) fn access_mode(fd: BorrowedDescriptor<'_>) -> SysResult<Access> {
     })
 }
 
-fn set_info<T>(
+pub(super) fn set_info<T>(
     fd: BorrowedDescriptor<'_>,
     class: fs::FILE_INFO_BY_HANDLE_CLASS,
     info: &T,
@@ -377,15 +248,11 @@ pub(crate) fn allocate(
     truncate(fd, end)
 }
 
-/// Set the file's length (`FileEndOfFileInfo`). A section cannot change
-/// its size: `ENOTSUP`, unless it already has `size` bytes or more.
+/// Set the file's length (`FileEndOfFileInfo`); for a section see
+/// [`truncate_section`].
 pub(crate) fn truncate(fd: BorrowedDescriptor<'_>, size: u64) -> SysResult<()> {
-    if let Some(have) = section_size(raw(fd)) {
-        return if size <= have {
-            Ok(())
-        } else {
-            Err(errno_error(errno::ENOTSUP))
-        };
+    if let Object::Section(have) = object_of(raw(fd))? {
+        return truncate_section(raw(fd), have, size);
     }
     let size = i64::try_from(size).map_err(|_| errno_error(errno::EFBIG))?;
     set_info(
@@ -446,7 +313,7 @@ pub(crate) struct Stat {
 /// "file" of its size, identity 0).
 pub(crate) fn fstat(fd: BorrowedDescriptor<'_>) -> SysResult<Stat> {
     let h = raw(fd);
-    if let Some(size) = section_size(h) {
+    if let Object::Section(size) = object_of(h)? {
         return Ok(Stat {
             kind: FileKind::Regular,
             size,

@@ -18,22 +18,27 @@ use windows_sys::Win32::System::Memory as mem;
 
 mod anon;
 mod copy;
+mod create;
 mod error;
 mod file;
 mod grow;
 mod guard;
 mod limits;
+mod lock;
 mod populate;
+mod section;
 mod shareable;
 
 pub(crate) use anon::*;
 pub(crate) use copy::*;
+pub(crate) use create::*;
 pub(crate) use error::*;
 pub(crate) use file::*;
 pub(crate) use grow::*;
 pub(crate) use guard::*;
 pub(crate) use limits::*;
 pub(crate) use populate::*;
+pub(crate) use section::*;
 pub(crate) use shareable::*;
 
 /// A descriptor borrowed from its owner: a `HANDLE`.
@@ -253,6 +258,13 @@ pub(crate) struct MapSpec {
 /// Whether `MAP_NORESERVE` means anything on this target.
 pub(crate) const HAS_NORESERVE: bool = false;
 
+/// `MM_NORESERVE` is refused: Windows charges every committed page against
+/// the commit limit, and memory committed on first touch would need a fault
+/// handler (the contract: a Unix-only flag that cannot mean anything here is
+/// `ENOTSUP`, never a silent success).
+pub(crate) const NORESERVE_REFUSED: Option<&str> =
+    Some("Windows commits (reserves backing for) every page it maps; there is no lazy commit");
+
 /// How a [`Mapping`] was made, which says how to change and free it.
 #[derive(Debug)]
 enum How {
@@ -325,9 +337,17 @@ impl Mapping {
         else {
             return Ok(());
         };
+        // ERROR_LOCK_VIOLATION is transient (the cache manager holds the
+        // pages): tried again a few times, as RocksDB and .NET do.
+        let mut tries = 0;
         // SAFETY: the range lies inside this live view.
-        if unsafe { mem::FlushViewOfFile(self.at(start, len), len) } == 0 {
-            return Err(last_error("FlushViewOfFile"));
+        while unsafe { mem::FlushViewOfFile(self.at(start, len), len) } == 0 {
+            let e = last_error("FlushViewOfFile");
+            tries += 1;
+            if win_code(&e) != Some(ERROR_LOCK_VIOLATION) || tries == 10 {
+                return Err(e);
+            }
+            std::thread::yield_now();
         }
         if let (crate::SyncMode::Sync, Some(file)) = (how.mode, file) {
             // SAFETY: file is an open handle this mapping owns.
@@ -341,39 +361,6 @@ impl Mapping {
             }
         }
         Ok(())
-    }
-
-    /// `VirtualLock` of `[start, start+len)`; when the working-set quota
-    /// refuses, the working set is grown by `len` and the lock tried again.
-    pub(crate) fn lock(&self, start: usize, len: usize) -> SysResult<()> {
-        // SAFETY: the range lies inside this live mapping.
-        if unsafe { mem::VirtualLock(self.at(start, len), len) } != 0 {
-            return Ok(());
-        }
-        let e = last_error("VirtualLock");
-        if win_code(&e) != Some(ERROR_WORKING_SET_QUOTA) {
-            return Err(e);
-        }
-        grow_working_set(len)?;
-        // SAFETY: as above.
-        if unsafe { mem::VirtualLock(self.at(start, len), len) } != 0 {
-            return Ok(());
-        }
-        Err(last_error("VirtualLock"))
-    }
-
-    /// `VirtualUnlock` of `[start, start+len)`; pages that were not locked
-    /// are not an error (as `munlock`).
-    pub(crate) fn unlock(&self, start: usize, len: usize) -> SysResult<()> {
-        // SAFETY: the range lies inside this live mapping.
-        if unsafe { mem::VirtualUnlock(self.at(start, len), len) } != 0 {
-            return Ok(());
-        }
-        let e = last_error("VirtualUnlock");
-        if win_code(&e) == Some(ERROR_NOT_LOCKED) {
-            return Ok(());
-        }
-        Err(e)
     }
 
     /// Advice, by the raw value [`madvise_value`] gave.
@@ -395,12 +382,18 @@ impl Mapping {
                     Ok(())
                 }
                 // A view: out of the working set (VirtualUnlock of pages
-                // that are not locked does that); the bytes stay.
-                How::View { .. } => {
-                    // SAFETY: the range lies inside this live view.
-                    unsafe { mem::VirtualUnlock(self.at(start, len), len) };
-                    Ok(())
-                }
+                // that are not locked does that); the bytes stay. Locked
+                // pages would be unlocked by it: refused, as Linux refuses
+                // MADV_DONTNEED on locked pages.
+                How::View { .. } => match self.locked_in(start, len) {
+                    Some(false) => {
+                        // SAFETY: the range lies inside this live view.
+                        unsafe { mem::VirtualUnlock(self.at(start, len), len) };
+                        Ok(())
+                    }
+                    Some(true) => Err(errno_error(errno::EINVAL)),
+                    None => Err(errno_error(errno::ENOTSUP)),
+                },
             },
             _ => Err(errno_error(errno::ENOTSUP)),
         }
@@ -507,16 +500,27 @@ pub(crate) fn madvise_value(advice: crate::Advice) -> Option<i32> {
     }
 }
 
-/// `PrefetchVirtualMemory` (Windows 8 and later), looked up at run time:
-/// `ENOTSUP` where the system lacks it.
+/// `PrefetchVirtualMemory` (Windows 8 and later), looked up at run time
+/// once: `ENOTSUP` where the system lacks it.
 fn prefetch(at: *mut c_void, len: usize) -> SysResult<()> {
     type Prefetch =
         unsafe extern "system" fn(HANDLE, usize, *const mem::WIN32_MEMORY_RANGE_ENTRY, u32) -> i32;
-    let Some(f) = kernel32_proc(c"PrefetchVirtualMemory") else {
-        return Err(errno_error(errno::ENOTSUP));
+    // 0: not looked up yet; 1: not there.
+    static FOUND: AtomicUsize = AtomicUsize::new(0);
+    let f = match FOUND.load(Ordering::Acquire) {
+        0 => {
+            let f = kernel32_proc(c"PrefetchVirtualMemory").map_or(1, |f| f as usize);
+            FOUND.store(f, Ordering::Release);
+            f
+        }
+        f => f,
     };
-    // SAFETY: the symbol has this signature (memoryapi.h).
-    let f: Prefetch = unsafe { std::mem::transmute(f) };
+    if f == 1 {
+        return Err(errno_error(errno::ENOTSUP));
+    }
+    // SAFETY: f is the address GetProcAddress gave for this symbol, which
+    // has this signature (memoryapi.h).
+    let f: Prefetch = unsafe { std::mem::transmute::<usize, Prefetch>(f) };
     let range = mem::WIN32_MEMORY_RANGE_ENTRY {
         VirtualAddress: at,
         NumberOfBytes: len,
@@ -531,9 +535,18 @@ fn prefetch(at: *mut c_void, len: usize) -> SysResult<()> {
 /// A function of kernel32.dll by name, or `None` where it lacks it.
 fn kernel32_proc(name: &CStr) -> Option<unsafe extern "system" fn() -> isize> {
     use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
-    let module: Vec<u16> = "kernel32.dll\0".encode_utf16().collect();
+    const KERNEL32: [u16; 13] = {
+        let b = *b"kernel32.dll\0";
+        let mut w = [0u16; 13];
+        let mut i = 0;
+        while i < 13 {
+            w[i] = b[i] as u16;
+            i += 1;
+        }
+        w
+    };
     // SAFETY: a NUL-terminated name; kernel32 is always loaded.
-    let h = unsafe { GetModuleHandleW(module.as_ptr()) };
+    let h = unsafe { GetModuleHandleW(KERNEL32.as_ptr()) };
     if h.is_null() {
         return None;
     }

@@ -474,9 +474,20 @@ fn populate_and_exec_mappings() {
         let r = Region::file(&p, 70_000, 0, flags | Flags::POPULATE).unwrap();
         assert_eq!(bytes(&r)[0], (70_000 % 251) as u8, "{flags}");
     }
-    let x = Region::file(&p, 0, 4096, R_SHARED | Flags::EXEC).unwrap();
+    // Executable for real: the file's first byte is x86-64 `ret` (0xc3),
+    // called as a function.
+    let code = d.join("code.bin");
+    let mut text = vec![0xccu8; 4096];
+    text[0] = 0xc3;
+    fs::write(&code, &text).unwrap();
+    let x = Region::file(&code, 0, 0, R_SHARED | Flags::EXEC).unwrap();
     assert!(x.flags().contains(Flags::EXEC));
-    assert_eq!(bytes(&x)[4095], (4095 % 251) as u8);
+    // SAFETY: the region's first byte is a `ret`, and the page is mapped
+    // readable and executable; nothing else is run.
+    let f: extern "C" fn() = unsafe { std::mem::transmute(x.as_ptr()) };
+    f();
+    let w = Region::file(&code, 0, 0, R_SHARED).unwrap();
+    assert!(!w.flags().contains(Flags::EXEC));
 }
 
 #[test]
@@ -503,4 +514,52 @@ fn an_mm_create_region_keeps_the_file_open_to_others_and_a_failed_one_leaves_non
     let q = d.join("huge.bin");
     let e = Region::file(&q, 0, 1 << 62, RW_SHARED | Flags::CREATE).unwrap_err();
     assert!(!q.exists(), "a failed MM_CREATE left {q:?} behind ({e})");
+}
+
+#[test]
+fn noreserve_cannot_mean_anything_here_and_is_enotsup() {
+    let e = Region::anon(4096, RW_PRIVATE | Flags::NORESERVE).unwrap_err();
+    assert_eq!(e.errno(), ENOTSUP, "{e}");
+    assert!(e.to_string().contains("MM_NORESERVE"), "{e}");
+}
+
+#[test]
+fn a_shareable_region_shrunk_then_grown_gains_zeros() {
+    let page = mmkit::page_size();
+    let mut r = Region::shareable("shrink", 2 * page, RW_SHARED).unwrap();
+    r.write(100, b"kept").unwrap();
+    r.write(page + 100, b"gone").unwrap();
+    r.resize(200).unwrap();
+    r.resize(2 * page).unwrap();
+    assert_eq!(&bytes(&r)[100..104], b"kept");
+    assert!(
+        bytes(&r)[200..].iter().all(|&b| b == 0),
+        "bytes past a shrink came back"
+    );
+}
+
+#[test]
+fn devices_are_refused_by_their_kind_and_never_removed() {
+    const ENODEV: i32 = 19;
+    for flags in [R_SHARED, RW_SHARED | Flags::CREATE] {
+        let e = Region::file("NUL", 0, 1, flags).unwrap_err();
+        assert_eq!(e.errno(), ENODEV, "{flags}: {e}");
+    }
+}
+
+#[test]
+fn unlock_of_a_partly_locked_range_and_dontneed_on_a_view() {
+    let r = Region::anon(16 * 4096, RW_PRIVATE).unwrap();
+    r.lock(4096, 4096).unwrap();
+    r.unlock(0, 0).unwrap();
+    let d = dir("dontneed");
+    let p = d.join("data.bin");
+    patterned(&p, 100_000);
+    let f = Region::file(&p, 0, 0, R_SHARED).unwrap();
+    f.advise(0, 0, Advice::DontNeed).unwrap();
+    assert_eq!(
+        bytes(&f)[99_999],
+        (99_999 % 251) as u8,
+        "DONTNEED keeps a view's bytes"
+    );
 }
