@@ -1,7 +1,11 @@
-//! The guard (`MM_GUARD`) on Windows: nothing to guard. Windows refuses to
-//! shrink a file below a mapped view (`ERROR_USER_MAPPED_FILE`), and a
-//! section never shrinks, so no page of a region can be lost; the flag is
-//! accepted and every record is empty.
+//! The guard (`MM_GUARD`) on Windows: nothing to guard against truncation.
+//! Windows refuses to shrink a file below a mapped view
+//! (`ERROR_USER_MAPPED_FILE`), and a section never shrinks, so no page of a
+//! region is lost that way; the flag is accepted and every record is empty.
+//! Not covered: a page Windows cannot read in (an I/O error of a network or
+//! failing disk file) is `EXCEPTION_IN_PAGE_ERROR` on a direct access, and a
+//! page of a view cannot be replaced as the Unix guard replaces one;
+//! `mm_read`/`mm_write` report it (`EFAULT`).
 
 use super::*;
 
