@@ -35,9 +35,6 @@ _RLock = _thread.RLock
 
 _lib_c = _lib.lib
 
-# mm_check after a direct copy of a guarded region (see mmkit._lib.check_fast).
-_mm_check = _lib.check_fast
-
 # Assigned, not imported: CPython (3.11, 3.12) compiles ``name.method()`` on
 # a name bound by an import as an attribute load (a bound method made per
 # call) rather than a method call; close() and view() call these.
@@ -67,11 +64,14 @@ class Region:
 
     Thread safety: every method may be called from any thread; a per-region
     lock serialises them, so :meth:`close` and :meth:`resize` never race with
-    other uses.
+    other uses.  (``r[i]``, ``r[a:b]`` and :meth:`read` of a guarded region
+    read its memory without the lock and check after; see
+    :mod:`mmkit._copies`.)
     """
 
     __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_partly", "_keep",
-                 "_arr_type", "_write_sealed", "_direct", "_guarded", "_mv", "__weakref__")
+                 "_arr_type", "_write_sealed", "_direct", "_guarded", "_mv", "_marr", "_lost",
+                 "__weakref__")
 
     if TYPE_CHECKING:  # attribute types, for type checkers only
         _handle: Optional[int]
@@ -86,6 +86,8 @@ class Region:
         _direct: bool              # anonymous memory: no one can take a page away
         _guarded: bool             # mapped with MM_GUARD: a lost page reads zeros, no SIGBUS
         _mv: Optional[memoryview]  # guarded and readable: the memory itself (see _memory)
+        _marr: Optional[Any]       # the ctypes array _mv was made of (see _drop_memory)
+        _lost: memoryview          # the loss count, _lost[0] (set with _mv; see _lib.lost_count)
 
     def __init__(self) -> None:
         """Not callable: regions come from the ``map_*`` functions."""
@@ -105,6 +107,7 @@ class Region:
         self._direct = direct
         self._guarded = guarded
         self._mv = None
+        self._marr = None
         self._lock = _RLock()
         self._keep = None
         self._arr_type = None
@@ -137,8 +140,8 @@ class Region:
             pass
 
     def _refresh(self) -> None:
+        # (after _drop_memory: _mv is None)
         h = self._handle
-        self._mv = None
         self._ptr = _lib_c.mm_ptr(h) or 0
         self._len = int(_lib_c.mm_len(h))
         self._flags = int(_lib_c.mm_flags(h))
@@ -161,6 +164,7 @@ class Region:
 
     # The copies and the memory they may touch (mmkit._copies).
     _memory = _copies.memory
+    _drop_memory = _copies.drop_memory
     _access = _copies.access
     _read_bytes = _copies.read_bytes
     _write_bytes = _copies.write_bytes
@@ -313,28 +317,32 @@ class Region:
 
     def __getitem__(self, key: Union[int, slice]) -> Union[int, bytes]:
         """``r[i]`` is the byte at ``i`` (an int); ``r[a:b:c]`` is a bytes copy."""
-        # A guarded region whose memory is made (see _memory; dropped by close,
-        # resize and protect): the bytes themselves, then one mm_check.  Only
-        # int keys and slices of int (or None) bounds and no step: nothing to
-        # convert, so nothing runs under the lock but this.
-        if type(key) is int:
-            with self._lock:
-                mv = self._mv
-                if mv is not None:
-                    try:
-                        b: int = mv[key]
-                    except IndexError:
-                        raise IndexError("mmkit.Region index out of range") from None
-                    if _mm_check(self._handle) == 0:
+        # A guarded region whose memory is made (see _memory): the bytes
+        # themselves, without the lock, then the loss count and whether the
+        # memory is still the region's (mmkit._copies tells why that is safe).
+        # Only int keys and slices of int (or None) bounds and no step:
+        # nothing to convert, so no code of the caller's runs in between.
+        mv = self._mv
+        if mv is not None:
+            if type(key) is int:
+                try:
+                    b: int = mv[key]
+                except IndexError:
+                    raise IndexError("mmkit.Region index out of range") from None
+                except ValueError:  # released: closed, resized or protected meanwhile
+                    pass
+                else:
+                    if not self._lost[0] and self._mv is mv:
                         return b
-        elif type(key) is slice and key.step is None \
-                and (key.start is None or type(key.start) is int) \
-                and (key.stop is None or type(key.stop) is int):
-            with self._lock:
-                mv = self._mv
-                if mv is not None:
+            elif type(key) is slice \
+                    and (type(key.start) is int or key.start is None) \
+                    and (type(key.stop) is int or key.stop is None) and key.step is None:
+                try:
                     data = mv[key].tobytes()
-                    if _mm_check(self._handle) == 0:
+                except ValueError:
+                    pass
+                else:
+                    if not self._lost[0] and self._mv is mv:
                         return data
         # Arguments are converted before the lock (their __index__ may close
         # or resize the region), as in every method.
@@ -411,13 +419,17 @@ class Region:
         """
         off = offset if type(offset) is int and offset >= 0 else _size(offset, "offset")
         size = n if n is None or type(n) is int and n >= 0 else _size(n, "n")
-        with self._lock:
-            mv = self._mv
-            if mv is not None and size is not None and off + size <= self._len:
-                # guarded (see _memory): a direct copy, then one mm_check
+        mv = self._mv
+        if mv is not None and size is not None and off + size <= self._len:
+            # Guarded, without the lock, as in __getitem__.
+            try:
                 data = mv[off:off + size].tobytes()
-                if _mm_check(self._handle) == 0:
+            except ValueError:
+                pass
+            else:
+                if not self._lost[0] and self._mv is mv:
                     return data
+        with self._lock:
             self._check_open()
             _require("mm_read")
             if size is not None and (off > self._len or size > self._len - off):
@@ -587,15 +599,19 @@ class Region:
             h = self._check_open()
             end = self._len if n == 0 else off + n
             effective = p | READ if p & WRITE else p
-            if off < end <= self._len and self._live_exports():
-                # Views were made with the access every page has now (it cannot
-                # have been reduced since); unknown counts as read-write.
-                if self._access(0, self._len, READ | WRITE) & ~effective & (READ | WRITE):
-                    raise BufferError("cannot reduce the protection of a region while "
-                                      "views of it are alive")
+            live = self._live_exports()
+            # Views were made with the access every page has now (it cannot
+            # have been reduced since); unknown counts as read-write.
+            reduces = off < end <= self._len and bool(live or self._marr is not None) \
+                and bool(self._access(0, self._len, READ | WRITE) & ~effective & (READ | WRITE))
+            if reduces and live:
+                raise BufferError("cannot reduce the protection of a region while "
+                                  "views of it are alive")
+            # Made again, if it may be, for the new protection; a copy under
+            # way refuses a protect that takes access away.
+            self._drop_memory("protect" if reduces else None)
             partly = self._partly
             self._partly = True  # a failed mprotect may have changed some pages
-            self._mv = None      # made again, if it may be, for the new protection
             rc = _lib_c.mm_protect(h, off, n, p)
             self._flags = None  # mm_flags follows a protect of the whole region
             if rc < 0:
@@ -620,6 +636,7 @@ class Region:
             fn = _require("mm_resize")
             if self._live_exports():
                 raise BufferError("cannot resize a region while views of it are alive")
+            self._drop_memory("resize")
             rc = fn(h, n)
             if rc < 0:
                 raise _error(rc)
@@ -694,11 +711,13 @@ class Region:
                 if live:
                     raise BufferError("cannot close a region while %d view(s) of it "
                                       "(memoryview or array) are alive" % live)
+            if self._marr is not None:
+                self._drop_memory("close")  # before anything changes
+            if self._keep is not None:
                 _UNMAP_WHEN_FREED.pop(h, None)  # unmapped here, errors reported
                 self._keep = None
             self._handle = None
             self._arr_type = None
-            self._mv = None
             rc = _lib_c.mm_unmap(h)
             if rc < 0:
                 raise _error(rc)
