@@ -82,14 +82,18 @@ _MARR_BASE = _marr_refs(_probe)  # the array held by its slot only
 del _probe
 
 
-def drop_memory(self: Region, what: Optional[str]) -> None:
+def drop_memory(self: Region, what: Optional[str]) -> bool:
     """Forget ``_mv`` before the memory is unmapped, moved or protected (``what``
     names that: "close", "resize", "protect"), or only changed in kind
     (``what`` None: a protect that takes no access away).
 
-    ``_mv.release()`` first: from then on a lockless reader that loaded it
+    ``_partly`` is set first, so that from then on :func:`memory` makes no
+    view: code run inside this call or the caller's (a profiler, a signal
+    handler) reads through the library, which knows the mapping.  The caller
+    puts back the value returned once the mapping is settled.
+    ``_mv.release()`` next: from then on a lockless reader that loaded it
     gets ValueError from any use of it and takes the locked way, which waits
-    for this call.  An int index is one bytecode, never interrupted by a
+    for the caller.  An int index is one bytecode, never interrupted by a
     release.  A slice is not: ``mv[a:b]`` made before the release keeps the
     memory until ``.tobytes()`` has copied it, and a finalizer run by that
     slice's allocation (Python 3.11), a profiler's c_call event or a signal
@@ -97,9 +101,11 @@ def drop_memory(self: Region, what: Optional[str]) -> None:
     let another thread do it.  Such a slice holds the ctypes array ``_marr``
     the view was made of (its buffer's owner) until it is freed, so the
     array's reference count tells whether one is alive: then this raises
-    BufferError (as for a live view) and nothing is unmapped; the array is
-    kept to be checked again next time.  A view whose buffer is held (an
-    export of ``_mv`` itself) refuses its release: BufferError too."""
+    BufferError (as for a live view), nothing changed; the array is kept to
+    be checked again next time.  A view whose buffer is held (an export of
+    ``_mv`` itself) refuses its release: BufferError too."""
+    partly = self._partly
+    self._partly = True
     mv = self._mv
     if mv is not None:
         self._mv = None
@@ -107,14 +113,18 @@ def drop_memory(self: Region, what: Optional[str]) -> None:
             mv.release()
         except BufferError:
             self._mv = mv
+            self._partly = partly
             raise BufferError("cannot %s a region while a copy of its memory is under way "
                               "(in another thread, or in code run inside it)"
                               % (what or "protect")) from None
     if what is not None and self._marr is not None:
         if _marr_refs(self) > _MARR_BASE:
+            self._partly = partly
             raise BufferError("cannot %s a region while a copy of its memory is under way "
                               "(in another thread, or in code run inside it)" % what)
         self._marr = None
+    return partly
+
 
 def access(self: Region, start: int, length: int, unknown: int = 0) -> int:
     """The protection (READ/WRITE/EXEC) every page of ``[start, start+length)``

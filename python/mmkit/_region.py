@@ -608,10 +608,9 @@ class Region:
                 raise BufferError("cannot reduce the protection of a region while "
                                   "views of it are alive")
             # Made again, if it may be, for the new protection; a copy under
-            # way refuses a protect that takes access away.
-            self._drop_memory("protect" if reduces else None)
-            partly = self._partly
-            self._partly = True  # a failed mprotect may have changed some pages
+            # way refuses a protect that takes access away.  _partly stays
+            # set: a failed mprotect may have changed some pages.
+            partly = self._drop_memory("protect" if reduces else None)
             rc = _lib_c.mm_protect(h, off, n, p)
             self._flags = None  # mm_flags follows a protect of the whole region
             if rc < 0:
@@ -636,12 +635,17 @@ class Region:
             fn = _require("mm_resize")
             if self._live_exports():
                 raise BufferError("cannot resize a region while views of it are alive")
-            self._drop_memory("resize")
-            rc = fn(h, n)
-            if rc < 0:
-                raise _error(rc)
-            self._arr_type = None
-            self._refresh()  # new pages have the protection mm_flags tells
+            # Until the new mapping is known, code run inside (a profiler, a
+            # signal handler) reads through the library, never the memory.
+            partly = self._drop_memory("resize")
+            try:
+                rc = fn(h, n)
+                if rc < 0:
+                    raise _error(rc)
+                self._arr_type = None
+                self._refresh()  # new pages have the protection mm_flags tells
+            finally:
+                self._partly = partly
 
     @property
     def fd(self) -> int:
@@ -712,7 +716,7 @@ class Region:
                     raise BufferError("cannot close a region while %d view(s) of it "
                                       "(memoryview or array) are alive" % live)
             if self._marr is not None:
-                self._drop_memory("close")  # before anything changes
+                self._drop_memory("close")  # before anything changes (the region goes)
             if self._keep is not None:
                 _UNMAP_WHEN_FREED.pop(h, None)  # unmapped here, errors reported
                 self._keep = None

@@ -279,7 +279,7 @@ class mmap:
         lockless copy of its memory is under way, before anything changes."""
         if r._marr is not None:
             with r._lock:
-                r._drop_memory(what)
+                r._partly = r._drop_memory(what)
 
     # -- the standard interface --
 

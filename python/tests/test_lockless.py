@@ -217,8 +217,9 @@ INSIDE = {
 
 def _inside_case(tmp, name, kind):
     """A profiler that, at its k-th event inside the read, closes the region
-    (or closes it and maps another of the same size, or shrinks it), for
-    every k in turn; the read must give its own bytes or a clean error."""
+    (or closes it and maps another of the same size, shrinks it, or protects
+    it against reading), for every k in turn; the read must give its own
+    bytes or a clean error, and never fault."""
     k = 1
     mmap_case = name.startswith("mmap")
     while True:
@@ -247,6 +248,8 @@ def _inside_case(tmp, name, kind):
                 other = mmkit.map_anon(SIZE)
                 other[:] = bytes([FOREIGN]) * SIZE
                 others.append(other)
+            elif kind == "protect":
+                obj.protect(mmkit.PROT_NONE)
             else:
                 obj.resize(PAGE)
 
@@ -282,11 +285,48 @@ def _inside_case(tmp, name, kind):
         k += 1
 
 
-@pytest.mark.parametrize("kind", ["close", "remap", "shrink"])
+@pytest.mark.parametrize("kind", ["close", "remap", "shrink", "protect"])
 @pytest.mark.parametrize("name", sorted(INSIDE))
 def test_code_run_inside_a_lockless_read_cannot_pull_the_memory_from_under_it(
         name, kind, tmp_path):
+    if kind == "protect" and name.startswith("mmap"):
+        pytest.skip("mmkit.mmap has no protect()")
     code = run_in_child(lambda: _inside_case(str(tmp_path), name, kind))
+    assert code == 0, "killed by signal %d" % -code if code < 0 else "exit %d" % code
+
+
+def _read_inside_resize(tmp, grow):
+    path = os.path.join(tmp, "resize.bin")
+    with open(path, "wb") as f:
+        f.write(bytes([OWN]) * SIZE)
+    r = mmkit.map_file(path, write=True)
+    if grow:
+        r.resize(PAGE)
+    _warm(r)
+    got = []
+
+    def profiler(frame, event, arg):
+        for read in (lambda: r[SIZE - 1], lambda: r[0:SIZE], lambda: r.read(PAGE, PAGE)):
+            try:
+                got.append(read())
+            except (ValueError, IndexError, OSError):
+                pass
+    sys.setprofile(profiler)
+    try:
+        r.resize(SIZE if grow else PAGE)
+    finally:
+        sys.setprofile(None)
+    for g in got:
+        b = bytes([g]) if isinstance(g, int) else g
+        if b.strip(bytes([OWN])):
+            print("read %r inside resize" % b[:16], file=sys.stderr)
+            return 4
+    return 0 if got else 5
+
+
+@pytest.mark.parametrize("grow", [False, True], ids=["shrink", "grow"])
+def test_reads_inside_a_resize_never_use_the_old_memory(grow, tmp_path):
+    code = run_in_child(lambda: _read_inside_resize(str(tmp_path), grow))
     assert code == 0, "killed by signal %d" % -code if code < 0 else "exit %d" % code
 
 
