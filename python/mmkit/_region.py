@@ -12,7 +12,6 @@ import errno as _errno
 import operator
 import os
 import sys
-import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Union, overload
 
 from . import _copies, _keeper, _lib, _search
@@ -108,14 +107,14 @@ class Region:
         self._guarded = guarded
         self._mv = None
         self._marr = None
-        self._lock = _RLock()
+        self._lock = lock = _RLock()
         self._keep = None
         self._arr_type = None
         self._write_sealed = False
         self._ptr = None
         self._flags = None
         self._partly = False
-        _REGIONS[id(self)] = weakref.ref(self)
+        _LOCKS_add(lock)
         self._len = int(_lib_c.mm_len(handle)) if length is None else length
         return self
 
@@ -124,7 +123,7 @@ class Region:
         # view is alive: views hold the region).  Not at interpreter exit,
         # which unmaps everything anyway, in an order objects cannot see.
         try:
-            _REGIONS.pop(id(self), None)
+            _LOCKS.discard(self._lock)
             h = self._handle
             if h is None or sys.is_finalizing():
                 return
@@ -710,21 +709,28 @@ class Region:
             h = self._handle
             if h is None:
                 return
-            if self._keep is not None:
-                live = self._live_exports()
-                if live:
-                    raise BufferError("cannot close a region while %d view(s) of it "
-                                      "(memoryview or array) are alive" % live)
-            if self._marr is not None:
-                self._drop_memory("close")  # before anything changes (the region goes)
-            if self._keep is not None:
-                _UNMAP_WHEN_FREED.pop(h, None)  # unmapped here, errors reported
-                self._keep = None
+            if self._keep is not None or self._marr is not None:
+                self._let_go(h)
             self._handle = None
             self._arr_type = None
             rc = _lib_c.mm_unmap(h)
             if rc < 0:
                 raise _error(rc)
+
+    def _let_go(self, h: int) -> None:
+        """close(), before anything changes: BufferError while a view is alive or
+        a copy of the memory is under way; then the views' keeper and the
+        memory view are let go (the lock held)."""
+        if self._keep is not None:
+            live = self._live_exports()
+            if live:
+                raise BufferError("cannot close a region while %d view(s) of it "
+                                  "(memoryview or array) are alive" % live)
+        if self._marr is not None:
+            self._drop_memory("close")
+        if self._keep is not None:
+            _UNMAP_WHEN_FREED.pop(h, None)  # unmapped by close, errors reported
+            self._keep = None
 
     def __enter__(self) -> "Region":
         """Return the region itself (ValueError if it is closed)."""
@@ -764,19 +770,20 @@ def release_view(region: Optional[Region], view: Any) -> None:
     view.release()
 
 
-# Every live region, by id (a Region's __del__ takes it out before the id can
-# be reused): cheaper than a WeakSet on the map/close path.
-_REGIONS: "dict[int, weakref.ReferenceType[Region]]" = {}
+# The lock of every live region (a Region's __del__ takes it out): cheaper on
+# the map/close path than a registry of the regions themselves.
+_LOCKS: "set[Any]" = set()
+_LOCKS_add = _LOCKS.add
 
 
 def _after_fork_in_child() -> None:
     # A forked child has only the forking thread: a region lock another thread
-    # held at fork() time would never be released there.  Give the child's
-    # copies fresh locks (the child may use or unmap its copies).
-    for ref in list(_REGIONS.values()):
-        region = ref()
-        if region is not None:
-            region._lock = _RLock()
+    # held at fork() time would never be released there.  Make those free
+    # again (the child may use or unmap its copies); a lock the forking
+    # thread holds stays held, for the method it is in to release.
+    for lock in list(_LOCKS):
+        if not lock._is_owned():
+            lock._at_fork_reinit()
 
 
 if hasattr(os, "register_at_fork"):
