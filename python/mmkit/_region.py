@@ -323,7 +323,8 @@ class Region:
         # nothing to convert, so no code of the caller's runs in between.
         mv = self._mv
         if mv is not None:
-            if type(key) is int:
+            kind = type(key)
+            if kind is int:
                 try:
                     b: int = mv[key]
                 except IndexError:
@@ -333,7 +334,7 @@ class Region:
                 else:
                     if not self._lost[0] and self._mv is mv:
                         return b
-            elif type(key) is slice \
+            elif kind is slice \
                     and (type(key.start) is int or key.start is None) \
                     and (type(key.stop) is int or key.stop is None) and key.step is None:
                 try:
