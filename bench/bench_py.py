@@ -17,7 +17,8 @@
   (made beside FILE256M) against the standard module's.  Target <= 3.
 
 Figure 8 (issue 17): the copies of a guarded region (``mmkit.map_file(path)``,
-``MM_GUARD`` by default: a direct copy of the memory, then one ``mm_check``)
+``MM_GUARD`` by default: a direct copy of the memory without a lock, then one load
+of the region's loss count, ``mm_lost_counter``)
 against the standard module's on the same resident file (both MAP_SHARED,
 PROT_READ): ``r[i]`` vs ``m[i]`` (target <= 6), ``r[a:b]`` of 64 bytes (<= 4)
 and of 64 KiB (<= 1.3) vs ``m[a:b]``, ``r.read(off, 4096)`` vs
@@ -167,7 +168,8 @@ def bench_find_and_readline(path):
     ratios, tr, _ = duel(rounds, lambda: region.find(needle), lambda: sm.find(needle))
     row("Python Region.find, the same vs mmap.find", "-", ratios)
     print("INFO\tfigure 6: find over 64 MiB: mmkit.mmap %.1f ms, Region %.1f ms, mmap module "
-          "%.1f ms (medians; mmkit searches fault-safe mm_read windows with libc memmem)"
+          "%.1f ms (medians; mmkit searches the guarded memory in place with libc memmem, "
+          "then asks mm_check)"
           % (tk * 1e3, tr * 1e3, ts * 1e3))
     for m in (km, sm, region):
         m.close()
@@ -182,7 +184,8 @@ def bench_find_and_readline(path):
     row("Python mmkit.mmap readline through a 64 MiB text file vs mmap.readline", "<=3",
         ratios)
     print("INFO\tfigure 6: readline: %d lines; mmkit.mmap %.0f ns, mmap module %.0f ns per "
-          "line (medians; mmkit's is one fault-safe mm_read per line)"
+          "line (medians; mmkit's copies a 256-byte window of the memory a line, then "
+          "reads the loss count)"
           % (lines, tk / lines * 1e9, ts / lines * 1e9))
     for m in (km, sm):
         m.close()
