@@ -657,29 +657,19 @@ class mmap:
     # -- subscripts and iteration --
 
     def __getitem__(self, key: Any, /) -> Any:
-        # A guarded mapping: without the lock, as Region.__getitem__.
+        # A guarded mapping: the region's own reads without the lock (its
+        # locked way when they cannot be), for an int or a plain slice (int or
+        # None bounds, no step: nothing to convert, so no code of the
+        # caller's runs, as in the standard module).
         r = self._region
-        if r is not None:
-            mv = r._mv
-            if mv is not None:
-                if type(key) is int:
-                    try:
-                        b = mv[key]
-                    except (IndexError, ValueError):  # the locked way says which
-                        pass
-                    else:
-                        if not r._lost[0] and r._mv is mv:
-                            return b
-                elif type(key) is slice \
-                        and (type(key.start) is int or key.start is None) \
-                        and (type(key.stop) is int or key.stop is None) and key.step is None:
-                    try:
-                        data = mv[key].tobytes()
-                    except ValueError:
-                        pass
-                    else:
-                        if not r._lost[0] and r._mv is mv:
-                            return data
+        if r is not None and r._mv is not None and (
+                type(key) is int or type(key) is slice
+                and (type(key.start) is int or key.start is None)
+                and (type(key.stop) is int or key.stop is None) and key.step is None):
+            try:
+                return r[key]
+            except (IndexError, ValueError):  # the locked way below says which
+                pass
         self._valid()
         if _has_index(key):
             i = _as_ssize(key, IndexError)

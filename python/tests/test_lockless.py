@@ -28,11 +28,10 @@ import mmkit
 import mmkit.mmap as kmmap
 from mmkit import _copies, _lib
 from conftest import has, run_in_child
+from test_misuse import FOREIGN, OWN, _inside_case
 
 PAGE = mmkit.PAGE_SIZE
 SIZE = 4 * PAGE
-OWN = 0x11       # every byte of the file under test
-FOREIGN = 0xEE   # every byte of the region mapped after it was closed
 
 pytestmark = pytest.mark.skipif(not has("mm_check"), reason="needs the guard (mm_check)")
 
@@ -202,87 +201,37 @@ def test_a_copy_under_way_holds_off_mmap_close_and_resize(tmp_path):
 
 # --- code run inside a lockless read -----------------------------------------------------
 
-CLEAN = (ValueError, OSError, IndexError, BufferError)
-
 INSIDE = {
-    "Region getitem index": lambda r, m: r[PAGE + 1],
-    "Region getitem slice": lambda r, m: r[PAGE - 8:PAGE + 56],
-    "Region read": lambda r, m: r.read(PAGE - 8, 64),
-    "mmap getitem index": lambda r, m: m[PAGE + 1],
-    "mmap getitem slice": lambda r, m: m[PAGE - 8:PAGE + 56],
-    "mmap read": lambda r, m: m.read(64),
-    "mmap readline": lambda r, m: m.readline(),
+    "Region getitem index": lambda r: r[PAGE + 1],
+    "Region getitem slice": lambda r: r[PAGE - 8:PAGE + 56],
+    "Region read": lambda r: r.read(PAGE - 8, 64),
+    "mmap getitem index": lambda m: m[PAGE + 1],
+    "mmap getitem slice": lambda m: m[PAGE - 8:PAGE + 56],
+    "mmap read": lambda m: m.read(64),
+    "mmap readline": lambda m: m.readline(),
 }
 
 
-def _inside_case(tmp, name, kind):
-    """A profiler that, at its k-th event inside the read, closes the region
-    (or closes it and maps another of the same size, shrinks it, or protects
-    it against reading), for every k in turn; the read must give its own
-    bytes or a clean error, and never fault."""
-    k = 1
-    mmap_case = name.startswith("mmap")
-    while True:
-        path = os.path.join(tmp, "f%d" % k)
+def _guarded(tmp, name):
+    """A guarded file region (or mmkit.mmap, positioned) of OWN bytes, its
+    memory made, for test_misuse's profiler cases."""
+    count = [0]
+
+    def make():
+        count[0] += 1
+        path = os.path.join(tmp, "f%d" % count[0])
         with open(path, "wb") as f:
             f.write(bytes([OWN]) * SIZE)
-        others = []
-        if mmap_case:
+        if name.startswith("mmap"):
             with open(path, "r+b") as f:
                 m = kmmap.mmap(f.fileno(), 0)
-            m.seek(PAGE - 8)
-            r = None
             m[0]
-        else:
-            m = None
-            r = mmkit.map_file(path, write=True)
-            _warm(r)
-        obj = m if mmap_case else r
-        seen = [0]
-
-        def act():
-            if kind == "close":
-                obj.close()
-            elif kind == "remap":
-                obj.close()
-                other = mmkit.map_anon(SIZE)
-                other[:] = bytes([FOREIGN]) * SIZE
-                others.append(other)
-            elif kind == "protect":
-                obj.protect(mmkit.PROT_NONE)
-            else:
-                obj.resize(PAGE)
-
-        def profiler(frame, event, arg):
-            seen[0] += 1
-            if seen[0] == k:
-                try:
-                    act()
-                except BufferError:
-                    pass  # a copy under way: refused, nothing changed
-        sys.setprofile(profiler)
-        try:
-            result = INSIDE[name](r, m)
-        except CLEAN as e:
-            result = e
-        finally:
-            sys.setprofile(None)
-        if isinstance(result, (bytes, int)):
-            got = bytes([result]) if isinstance(result, int) else result
-            if got.strip(bytes([OWN])):
-                print("%s, %s at event %d: returned %r" % (name, kind, k, got[:32]),
-                      file=sys.stderr)
-                return 4
-        for other in others:
-            if other[:] != bytes([FOREIGN]) * SIZE:
-                print("%s, %s at event %d: the other region changed" % (name, kind, k),
-                      file=sys.stderr)
-                return 5
-            other.close()
-        obj.close()
-        if k > seen[0]:
-            return 0
-        k += 1
+            m.seek(PAGE - 8)
+            return m
+        r = mmkit.map_file(path, write=True)
+        _warm(r)
+        return r
+    return make
 
 
 @pytest.mark.parametrize("kind", ["close", "remap", "shrink", "protect"])
@@ -291,7 +240,9 @@ def test_code_run_inside_a_lockless_read_cannot_pull_the_memory_from_under_it(
         name, kind, tmp_path):
     if kind == "protect" and name.startswith("mmap"):
         pytest.skip("mmkit.mmap has no protect()")
-    code = run_in_child(lambda: _inside_case(str(tmp_path), name, kind))
+    # As test_misuse's cases (a profiler closes, remaps, shrinks or protects
+    # the region at each event in turn), on a guarded file and its lockless reads.
+    code = run_in_child(lambda: _inside_case(name, kind, _guarded(str(tmp_path), name), INSIDE))
     assert code == 0, "killed by signal %d" % -code if code < 0 else "exit %d" % code
 
 
