@@ -5,11 +5,14 @@ with the region's lock held.
 
 The memory of a guarded region is also read *without* the lock, by the
 fast paths of ``Region.__getitem__``/``read`` and of :mod:`mmkit.mmap`:
-``mv = region._mv``, the read, then the loss count (``region._lost[0]``, one
-load) and ``region._mv is mv``.  Why that is safe is :func:`drop_memory`'s
-part: whatever unmaps, moves or protects the memory first releases ``_mv``
-(a reader still holding it gets ValueError and takes the locked way), and
-refuses with BufferError while a slice of it is alive (a reader between
+``mv = region._mv`` and ``lost = region._lost``, the read, then the loss
+count (``lost[0]``, one load; the library counts a lost page before it maps
+the zeros, so a reader that copied zeros sees it).  Why that is safe is
+:func:`drop_memory`'s part: whatever unmaps, moves or protects the memory
+first releases ``_mv`` and ``_lost`` (a reader still holding them gets
+ValueError and takes the locked way; so a count read without error is this
+mapping's, never one a close freed or a resize changed), and refuses with
+BufferError while a slice of the memory is alive (a reader between
 ``mv[a:b]`` and ``.tobytes()``).
 """
 
@@ -32,6 +35,7 @@ _lib_c = _lib.lib
 
 # mm_check after a direct copy of a guarded region (see mmkit._lib.check_fast).
 _mm_check = _lib.check_fast
+_ALWAYS_ASK = _lib._ALWAYS_ASK
 
 # The lockless reads rely on the GIL: a memoryview cannot be released while
 # one bytecode reads it, and no other thread runs between the loss check and
@@ -117,6 +121,8 @@ def drop_memory(self: Region, what: Optional[str]) -> bool:
             raise BufferError("cannot %s a region while a copy of its memory is under way "
                               "(in another thread, or in code run inside it)"
                               % (what or "protect")) from None
+        if self._lost is not _ALWAYS_ASK:
+            self._lost.release()
     if what is not None and self._marr is not None:
         if _marr_refs(self) > _MARR_BASE:
             self._partly = partly

@@ -317,33 +317,32 @@ class Region:
     def __getitem__(self, key: Union[int, slice]) -> Union[int, bytes]:
         """``r[i]`` is the byte at ``i`` (an int); ``r[a:b:c]`` is a bytes copy."""
         # A guarded region whose memory is made (see _memory): the bytes
-        # themselves, without the lock, then the loss count and whether the
-        # memory is still the region's (mmkit._copies tells why that is safe).
+        # themselves, without the lock, then the loss count (mmkit._copies
+        # tells why that is safe: both views raise ValueError once released).
         # Only int keys and slices of int (or None) bounds and no step:
         # nothing to convert, so no code of the caller's runs in between.
         mv = self._mv
         if mv is not None:
+            lost = self._lost
             kind = type(key)
             if kind is int:
                 try:
                     b: int = mv[key]
+                    if not lost[0]:
+                        return b
                 except IndexError:
                     raise IndexError("mmkit.Region index out of range") from None
                 except ValueError:  # released: closed, resized or protected meanwhile
                     pass
-                else:
-                    if not self._lost[0] and self._mv is mv:
-                        return b
             elif kind is slice \
                     and (type(key.start) is int or key.start is None) \
                     and (type(key.stop) is int or key.stop is None) and key.step is None:
                 try:
                     data = mv[key].tobytes()
+                    if not lost[0]:
+                        return data
                 except ValueError:
                     pass
-                else:
-                    if not self._lost[0] and self._mv is mv:
-                        return data
         # Arguments are converted before the lock (their __index__ may close
         # or resize the region), as in every method.
         if type(key) is not int:
@@ -422,13 +421,13 @@ class Region:
         mv = self._mv
         if mv is not None and size is not None and off + size <= self._len:
             # Guarded, without the lock, as in __getitem__.
+            lost = self._lost
             try:
                 data = mv[off:off + size].tobytes()
+                if not lost[0]:
+                    return data
             except ValueError:
                 pass
-            else:
-                if not self._lost[0] and self._mv is mv:
-                    return data
         with self._lock:
             self._check_open()
             _require("mm_read")

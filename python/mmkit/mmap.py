@@ -356,6 +356,7 @@ class mmap:
         if r is not None:
             mv = r._mv
             if mv is not None:
+                lost = r._lost
                 seq = self._seq
                 pos = self._pos
                 try:
@@ -369,13 +370,14 @@ class mmap:
                         i = len(line)
                     else:
                         i = len(line)  # the last line
+                    ok = not lost[0]
                 except (TypeError, ValueError):
                     pass
                 else:
                     end = pos + i
                     # The commit: one line, so that no line event (a tracer's
                     # code) runs between the test and the stores.
-                    if not r._lost[0] and r._mv is mv and self._seq is seq: self._seq = nseq; self._pos = end; return line  # noqa: E501,E701,E702
+                    if ok and self._seq is seq: self._seq = nseq; self._pos = end; return line  # noqa: E701,E702
         return self._readline()
 
     def _readline(self, /) -> bytes:
@@ -410,6 +412,7 @@ class mmap:
             # A guarded mapping: without the lock, as readline.
             mv = r._mv
             if mv is not None:
+                lost = r._lost
                 seq = self._seq
                 pos = self._pos
                 try:
@@ -418,12 +421,13 @@ class mmap:
                     if n is not None and n < num:
                         num = n
                     data = mv[pos:pos + num].tobytes() if num > 0 else b""
+                    ok = not lost[0]
                 except (TypeError, ValueError):
                     pass
                 else:
                     end = pos + len(data)
                     # One line, as in readline.
-                    if not r._lost[0] and r._mv is mv and self._seq is seq: self._seq = nseq; self._pos = end; return data  # noqa: E501,E701,E702
+                    if ok and self._seq is seq: self._seq = nseq; self._pos = end; return data  # noqa: E701,E702
         return self._read(n)
 
     def _read(self, n: Any = None, /) -> bytes:
