@@ -263,6 +263,9 @@ class mmap:
     # ``seq + 2`` is a TypeError) from before it reads it until it has
     # stored the new one.  Python 3.10 and earlier may switch threads
     # between any two bytecodes: there read() and readline() take the lock.
+    # (A tracer of single bytecodes, f_trace_opcodes, runs its code between
+    # them too: under one, two threads reading at one position may both get
+    # its bytes.  The memory itself stays safe: see mmkit._copies.)
 
     def _hold(self) -> Optional[int]:
         """Take the position from the lockless readers (lock held); None when
