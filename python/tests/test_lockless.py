@@ -352,7 +352,7 @@ def _hammer(tmp, use_mmap, seconds):
                 else:
                     got = [obj[(i * 97) % SIZE], obj[i:i + 64], obj.read(PAGE - 3, 64),
                            obj[-1]]
-            except (ValueError, IndexError) as e:  # closed, shrunk
+            except (ValueError, IndexError):  # closed, shrunk
                 counts["clean"] += 1
                 continue
             except OSError as e:
