@@ -220,6 +220,12 @@ fn generate_header() {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    // mm_lost_counter's count is an AtomicUsize in Rust, a `volatile size_t`
+    // to C: it changes under the reader (the fault handler counts pages).
+    config
+        .export
+        .rename
+        .insert("AtomicUsize".into(), "volatile size_t".into());
     config.export.item_types = vec![
         cbindgen::ItemType::Constants,
         cbindgen::ItemType::Functions,

@@ -426,6 +426,22 @@ int mm_seal(mm_region *r, uint32_t seals);
  */
 int mm_check(const mm_region *r);
 
+/**
+ * The address of the count of pages the region `r` lost (see `mm_check`),
+ * for a check without a call: 0 while nothing was lost. Never NULL: for NULL,
+ * and for a region that is not guarded, the address of a count that stays 0.
+ * The address is static storage, readable for the life of the process, but
+ * it counts this region's pages only until `mm_unmap(r)` (the library may
+ * use it for another region afterwards); ask again after `mm_resize` (an
+ * empty guarded region gets its count when it grows). The fault handler
+ * counts a lost page before it replaces it with zeros, so a thread that
+ * copied zeros out of a lost page and then reads the count (an acquire load,
+ * such as `__atomic_load_n(p, __ATOMIC_ACQUIRE)`) sees it nonzero. It can
+ * go down when `mm_resize` drops lost pages. Nonzero says that some page of
+ * the region was lost, not which: `mm_read` and `mm_check` tell.
+ */
+const volatile size_t *mm_lost_counter(const mm_region *r);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -1,13 +1,26 @@
 """A region's copies in and out, and what its memory may be touched with
 (internal): the methods :class:`mmkit.Region` takes as ``_memory``,
-``_access``, ``_read_bytes`` and ``_write_bytes``. Call with the region's lock
-held.
+``_drop_memory``, ``_access``, ``_read_bytes`` and ``_write_bytes``. Call
+with the region's lock held.
+
+The memory of a guarded region is also read *without* the lock, by the
+fast paths of ``Region.__getitem__``/``read`` and of :mod:`mmkit.mmap`:
+``mv = region._mv`` and ``lost = region._lost``, the read, then the loss
+count (``lost[0]``, one load; the library counts a lost page before it maps
+the zeros, so a reader that copied zeros sees it).  Why that is safe is
+:func:`drop_memory`'s part: whatever unmaps, moves or protects the memory
+first releases ``_mv`` and ``_lost`` (a reader still holding them gets
+ValueError and takes the locked way; so a count read without error is this
+mapping's, never one a close freed or a resize changed), and refuses with
+BufferError while a slice of the memory is alive (a reader between
+``mv[a:b]`` and ``.tobytes()``).
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno as _errno
+import sys
 from typing import TYPE_CHECKING, Optional
 
 from . import _lib
@@ -22,6 +35,13 @@ _lib_c = _lib.lib
 
 # mm_check after a direct copy of a guarded region (see mmkit._lib.check_fast).
 _mm_check = _lib.check_fast
+_ALWAYS_ASK = _lib._ALWAYS_ASK
+
+# The lockless reads rely on the GIL: a memoryview cannot be released while
+# one bytecode reads it, and no other thread runs between the loss check and
+# what follows.  A free-threaded build (3.13t without its GIL) reads under
+# the lock only: the memory view is made for each locked copy, never kept.
+_LOCKLESS: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 def memory(self: Region) -> Optional[memoryview]:
@@ -29,15 +49,88 @@ def memory(self: Region) -> Optional[memoryview]:
     of a guarded region, or None where they may not be made: not guarded (a
     lost page would SIGBUS), empty, not readable as a whole, or after a
     protect() of part of it (a page without access would SIGSEGV).  Not an
-    export: made and dropped under the lock (close, resize, protect drop it)."""
+    export: kept as ``_mv`` (over the ctypes array ``_marr``, with the loss
+    count ``_lost`` set first) for the lockless reads; close, resize and
+    protect drop it (:func:`drop_memory`)."""
     mv = self._mv
     if mv is None:
         if not self._guarded or self._partly or not self._len \
                 or not self._mm_flags() & READ:
             return None
-        arr = (ctypes.c_ubyte * self._len).from_address(self._address())
-        mv = self._mv = memoryview(arr).cast("B")
+        # A kept array is one a refused drop_memory left: same address and
+        # length (nothing was unmapped, moved or resized since).
+        arr = self._marr
+        if arr is None:
+            arr = (ctypes.c_ubyte * self._len).from_address(self._address())
+        mv = memoryview(arr).cast("B")
+        if not _LOCKLESS:
+            return mv
+        self._lost = _lib.lost_count(self._handle)
+        self._marr = arr
+        self._mv = mv  # published last: a reader that sees it sees _lost
     return mv
+
+
+def _marr_refs(holder: Region) -> int:
+    # The same code measures a region and the probe below.
+    return sys.getrefcount(holder._marr)
+
+
+class _Probe:
+    __slots__ = ("_marr",)
+
+
+_probe = _Probe()
+_probe._marr = (ctypes.c_ubyte * 1)()
+_MARR_BASE = _marr_refs(_probe)  # the array held by its slot only
+del _probe
+
+
+def drop_memory(self: Region, what: Optional[str]) -> bool:
+    """Forget ``_mv`` before the memory is unmapped, moved or protected (``what``
+    names that: "close", "resize", "protect"), or only changed in kind
+    (``what`` None: a protect that takes no access away).
+
+    ``_partly`` is set first, so that from then on :func:`memory` makes no
+    view: code run inside this call or the caller's (a profiler, a signal
+    handler) reads through the library, which knows the mapping.  The caller
+    puts back the value returned once the mapping is settled.
+    ``_mv.release()`` next: from then on a lockless reader that loaded it
+    gets ValueError from any use of it and takes the locked way, which waits
+    for the caller.  An int index is one bytecode, never interrupted by a
+    release.  A slice is not: ``mv[a:b]`` made before the release keeps the
+    memory until ``.tobytes()`` has copied it, and a finalizer run by that
+    slice's allocation (Python 3.11), a profiler's c_call event or a signal
+    handler can run code in between -- code that may close the region, or
+    let another thread do it.  Such a slice holds the ctypes array ``_marr``
+    the view was made of (its buffer's owner) until it is freed, so the
+    array's reference count tells whether one is alive: then this raises
+    BufferError (as for a live view), nothing changed; the array is kept to
+    be checked again next time.  A view whose buffer is held (an export of
+    ``_mv`` itself) refuses its release: BufferError too."""
+    partly = self._partly
+    self._partly = True
+    mv = self._mv
+    if mv is not None:
+        self._mv = None
+        try:
+            mv.release()
+        except BufferError:
+            self._mv = mv
+            self._partly = partly
+            raise BufferError("cannot %s a region while a copy of its memory is under way "
+                              "(in another thread, or in code run inside it)"
+                              % (what or "protect")) from None
+        if self._lost is not _ALWAYS_ASK:
+            self._lost.release()
+    if what is not None and self._marr is not None:
+        if _marr_refs(self) > _MARR_BASE:
+            self._partly = partly
+            raise BufferError("cannot %s a region while a copy of its memory is under way "
+                              "(in another thread, or in code run inside it)" % what)
+        self._marr = None
+    return partly
+
 
 def access(self: Region, start: int, length: int, unknown: int = 0) -> int:
     """The protection (READ/WRITE/EXEC) every page of ``[start, start+length)``

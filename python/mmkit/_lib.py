@@ -45,8 +45,9 @@ Every symbol used gets its ``argtypes`` and ``restype``.  Strings owned by the
 library (``mm_last_error``, ``mm_version``) are returned as ``c_void_p`` and
 copied with :func:`ctypes.string_at`, never as ``c_char_p``.  The functions of
 the contract that a library may not have yet (``mm_read``, ``mm_write``,
-``mm_resize``, ``mm_map_shareable``, ``mm_fd``, ``mm_seal``, ``mm_check``) are declared only
-when present; :func:`has` tells which ones are.
+``mm_resize``, ``mm_map_shareable``, ``mm_fd``, ``mm_seal``, ``mm_check``,
+``mm_lost_counter``) are declared only when present; :func:`has` tells which
+ones are.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ OPTIONAL: Dict[str, Tuple[object, List[object]]] = {
     "mm_fd": (ctypes.c_int, [_c_region]),
     "mm_seal": (ctypes.c_int, [_c_region, ctypes.c_uint32]),
     "mm_check": (ctypes.c_int, [_c_region]),
+    "mm_lost_counter": (ctypes.c_void_p, [_c_region]),
 }
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -253,6 +255,23 @@ def _check_fast() -> "Callable[..., int]":
 
 check_fast = _check_fast()
 """``mm_check(handle)`` for the hot paths (0 where the library has no guard)."""
+
+# A count that is never 0: what lost_count gives where the library has no
+# mm_lost_counter, so that a check of it always asks the library.
+_ALWAYS_ASK = memoryview((ctypes.c_size_t * 1)(1)).cast("B").cast("N").toreadonly()
+
+
+def lost_count(handle: int) -> memoryview:
+    """The guarded region's count of lost pages as a read-only one-item
+    memoryview (format ``'N'``, size_t): ``view[0]`` is one load, no call
+    (``mm_lost_counter``; the count is static storage, so reading it can
+    never fault, but it is this region's only until ``mm_unmap``).  Where the
+    library has no ``mm_lost_counter``, a count that is never 0."""
+    if not has("mm_lost_counter"):
+        return _ALWAYS_ASK
+    address = lib.mm_lost_counter(handle)
+    arr = (ctypes.c_char * ctypes.sizeof(ctypes.c_size_t)).from_address(address)
+    return memoryview(arr).cast("B").cast("N").toreadonly()
 
 
 def c_string(ptr: Optional[int]) -> str:

@@ -19,6 +19,8 @@ from ._region import _error, _require
 Region = _region.Region
 
 _lib_c = _lib.lib
+_c_void_p = ctypes.c_void_p
+_PRIVATE_RW = READ | WRITE | PRIVATE  # map_anon's default
 
 # MM_GUARD where the library has the guard (mm_check tells); a library from
 # before it would refuse the bit (EINVAL), so guard=True maps unguarded there
@@ -69,7 +71,7 @@ def map_anon(length: int, *, shared: bool = False, populate: bool = False,
     bool_ = bool
     if shared is False and populate is False and hugepages is False and devzero is False \
             and noreserve is False:
-        flags = READ | WRITE | PRIVATE
+        flags = _PRIVATE_RW
     elif type(shared) is bool_ and type(populate) is bool_ and type(hugepages) is bool_ \
             and type(devzero) is bool_ and type(noreserve) is bool_:
         flags = (READ | WRITE | (SHARED if shared else PRIVATE) | (POPULATE if populate else 0)
@@ -83,7 +85,7 @@ def map_anon(length: int, *, shared: bool = False, populate: bool = False,
             (devzero, "devzero", DEVZERO, 0),
             (noreserve, "noreserve", NORESERVE, 0),
         )
-    out = ctypes.c_void_p()
+    out = _c_void_p()
     rc = _lib_c.mm_map_anon(n, flags, out)  # (ctypes passes it by reference)
     h = out.value
     if rc < 0 or not h:

@@ -12,7 +12,6 @@ import errno as _errno
 import operator
 import os
 import sys
-import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Union, overload
 
 from . import _copies, _keeper, _lib, _search
@@ -34,9 +33,6 @@ if TYPE_CHECKING:
 _RLock = _thread.RLock
 
 _lib_c = _lib.lib
-
-# mm_check after a direct copy of a guarded region (see mmkit._lib.check_fast).
-_mm_check = _lib.check_fast
 
 # Assigned, not imported: CPython (3.11, 3.12) compiles ``name.method()`` on
 # a name bound by an import as an attribute load (a bound method made per
@@ -67,11 +63,14 @@ class Region:
 
     Thread safety: every method may be called from any thread; a per-region
     lock serialises them, so :meth:`close` and :meth:`resize` never race with
-    other uses.
+    other uses.  (``r[i]``, ``r[a:b]`` and :meth:`read` of a guarded region
+    read its memory without the lock and check after; see
+    :mod:`mmkit._copies`.)
     """
 
     __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_partly", "_keep",
-                 "_arr_type", "_write_sealed", "_direct", "_guarded", "_mv", "__weakref__")
+                 "_arr_type", "_write_sealed", "_direct", "_guarded", "_mv", "_marr", "_lost",
+                 "__weakref__")
 
     if TYPE_CHECKING:  # attribute types, for type checkers only
         _handle: Optional[int]
@@ -86,6 +85,8 @@ class Region:
         _direct: bool              # anonymous memory: no one can take a page away
         _guarded: bool             # mapped with MM_GUARD: a lost page reads zeros, no SIGBUS
         _mv: Optional[memoryview]  # guarded and readable: the memory itself (see _memory)
+        _marr: Optional[Any]       # the ctypes array _mv was made of (see _drop_memory)
+        _lost: memoryview          # the loss count, _lost[0] (set with _mv; see _lib.lost_count)
 
     def __init__(self) -> None:
         """Not callable: regions come from the ``map_*`` functions."""
@@ -105,14 +106,15 @@ class Region:
         self._direct = direct
         self._guarded = guarded
         self._mv = None
-        self._lock = _RLock()
+        self._marr = None
+        self._lock = lock = _RLock()
         self._keep = None
         self._arr_type = None
         self._write_sealed = False
         self._ptr = None
         self._flags = None
         self._partly = False
-        _REGIONS[id(self)] = weakref.ref(self)
+        _LOCKS_add(lock)
         self._len = int(_lib_c.mm_len(handle)) if length is None else length
         return self
 
@@ -121,7 +123,7 @@ class Region:
         # view is alive: views hold the region).  Not at interpreter exit,
         # which unmaps everything anyway, in an order objects cannot see.
         try:
-            _REGIONS.pop(id(self), None)
+            _LOCKS.discard(self._lock)
             h = self._handle
             if h is None or sys.is_finalizing():
                 return
@@ -137,8 +139,8 @@ class Region:
             pass
 
     def _refresh(self) -> None:
+        # (after _drop_memory: _mv is None)
         h = self._handle
-        self._mv = None
         self._ptr = _lib_c.mm_ptr(h) or 0
         self._len = int(_lib_c.mm_len(h))
         self._flags = int(_lib_c.mm_flags(h))
@@ -161,6 +163,7 @@ class Region:
 
     # The copies and the memory they may touch (mmkit._copies).
     _memory = _copies.memory
+    _drop_memory = _copies.drop_memory
     _access = _copies.access
     _read_bytes = _copies.read_bytes
     _write_bytes = _copies.write_bytes
@@ -313,29 +316,33 @@ class Region:
 
     def __getitem__(self, key: Union[int, slice]) -> Union[int, bytes]:
         """``r[i]`` is the byte at ``i`` (an int); ``r[a:b:c]`` is a bytes copy."""
-        # A guarded region whose memory is made (see _memory; dropped by close,
-        # resize and protect): the bytes themselves, then one mm_check.  Only
-        # int keys and slices of int (or None) bounds and no step: nothing to
-        # convert, so nothing runs under the lock but this.
-        if type(key) is int:
-            with self._lock:
-                mv = self._mv
-                if mv is not None:
-                    try:
-                        b: int = mv[key]
-                    except IndexError:
-                        raise IndexError("mmkit.Region index out of range") from None
-                    if _mm_check(self._handle) == 0:
+        # A guarded region whose memory is made (see _memory): the bytes
+        # themselves, without the lock, then the loss count (mmkit._copies
+        # tells why that is safe: both views raise ValueError once released).
+        # Only int keys and slices of int (or None) bounds and no step:
+        # nothing to convert, so no code of the caller's runs in between.
+        mv = self._mv
+        if mv is not None:
+            lost = self._lost
+            kind = type(key)
+            if kind is int:
+                try:
+                    b: int = mv[key]
+                    if not lost[0]:
                         return b
-        elif type(key) is slice and key.step is None \
-                and (key.start is None or type(key.start) is int) \
-                and (key.stop is None or type(key.stop) is int):
-            with self._lock:
-                mv = self._mv
-                if mv is not None:
+                except IndexError:
+                    raise IndexError("mmkit.Region index out of range") from None
+                except ValueError:  # released: closed, resized or protected meanwhile
+                    pass
+            elif kind is slice \
+                    and (type(key.start) is int or key.start is None) \
+                    and (type(key.stop) is int or key.stop is None) and key.step is None:
+                try:
                     data = mv[key].tobytes()
-                    if _mm_check(self._handle) == 0:
+                    if not lost[0]:
                         return data
+                except ValueError:
+                    pass
         # Arguments are converted before the lock (their __index__ may close
         # or resize the region), as in every method.
         if type(key) is not int:
@@ -411,13 +418,17 @@ class Region:
         """
         off = offset if type(offset) is int and offset >= 0 else _size(offset, "offset")
         size = n if n is None or type(n) is int and n >= 0 else _size(n, "n")
-        with self._lock:
-            mv = self._mv
-            if mv is not None and size is not None and off + size <= self._len:
-                # guarded (see _memory): a direct copy, then one mm_check
+        mv = self._mv
+        if mv is not None and size is not None and off + size <= self._len:
+            # Guarded, without the lock, as in __getitem__.
+            lost = self._lost
+            try:
                 data = mv[off:off + size].tobytes()
-                if _mm_check(self._handle) == 0:
+                if not lost[0]:
                     return data
+            except ValueError:
+                pass
+        with self._lock:
             self._check_open()
             _require("mm_read")
             if size is not None and (off > self._len or size > self._len - off):
@@ -587,15 +598,18 @@ class Region:
             h = self._check_open()
             end = self._len if n == 0 else off + n
             effective = p | READ if p & WRITE else p
-            if off < end <= self._len and self._live_exports():
-                # Views were made with the access every page has now (it cannot
-                # have been reduced since); unknown counts as read-write.
-                if self._access(0, self._len, READ | WRITE) & ~effective & (READ | WRITE):
-                    raise BufferError("cannot reduce the protection of a region while "
-                                      "views of it are alive")
-            partly = self._partly
-            self._partly = True  # a failed mprotect may have changed some pages
-            self._mv = None      # made again, if it may be, for the new protection
+            live = self._live_exports()
+            # Views were made with the access every page has now (it cannot
+            # have been reduced since); unknown counts as read-write.
+            reduces = off < end <= self._len and bool(live or self._marr is not None) \
+                and bool(self._access(0, self._len, READ | WRITE) & ~effective & (READ | WRITE))
+            if reduces and live:
+                raise BufferError("cannot reduce the protection of a region while "
+                                  "views of it are alive")
+            # Made again, if it may be, for the new protection; a copy under
+            # way refuses a protect that takes access away.  _partly stays
+            # set: a failed mprotect may have changed some pages.
+            partly = self._drop_memory("protect" if reduces else None)
             rc = _lib_c.mm_protect(h, off, n, p)
             self._flags = None  # mm_flags follows a protect of the whole region
             if rc < 0:
@@ -620,11 +634,17 @@ class Region:
             fn = _require("mm_resize")
             if self._live_exports():
                 raise BufferError("cannot resize a region while views of it are alive")
-            rc = fn(h, n)
-            if rc < 0:
-                raise _error(rc)
-            self._arr_type = None
-            self._refresh()  # new pages have the protection mm_flags tells
+            # Until the new mapping is known, code run inside (a profiler, a
+            # signal handler) reads through the library, never the memory.
+            partly = self._drop_memory("resize")
+            try:
+                rc = fn(h, n)
+                if rc < 0:
+                    raise _error(rc)
+                self._arr_type = None
+                self._refresh()  # new pages have the protection mm_flags tells
+            finally:
+                self._partly = partly
 
     @property
     def fd(self) -> int:
@@ -689,19 +709,28 @@ class Region:
             h = self._handle
             if h is None:
                 return
-            if self._keep is not None:
-                live = self._live_exports()
-                if live:
-                    raise BufferError("cannot close a region while %d view(s) of it "
-                                      "(memoryview or array) are alive" % live)
-                _UNMAP_WHEN_FREED.pop(h, None)  # unmapped here, errors reported
-                self._keep = None
+            if self._keep is not None or self._marr is not None:
+                self._let_go(h)
             self._handle = None
             self._arr_type = None
-            self._mv = None
             rc = _lib_c.mm_unmap(h)
             if rc < 0:
                 raise _error(rc)
+
+    def _let_go(self, h: int) -> None:
+        """close(), before anything changes: BufferError while a view is alive or
+        a copy of the memory is under way; then the views' keeper and the
+        memory view are let go (the lock held)."""
+        if self._keep is not None:
+            live = self._live_exports()
+            if live:
+                raise BufferError("cannot close a region while %d view(s) of it "
+                                  "(memoryview or array) are alive" % live)
+        if self._marr is not None:
+            self._drop_memory("close")
+        if self._keep is not None:
+            _UNMAP_WHEN_FREED.pop(h, None)  # unmapped by close, errors reported
+            self._keep = None
 
     def __enter__(self) -> "Region":
         """Return the region itself (ValueError if it is closed)."""
@@ -741,19 +770,20 @@ def release_view(region: Optional[Region], view: Any) -> None:
     view.release()
 
 
-# Every live region, by id (a Region's __del__ takes it out before the id can
-# be reused): cheaper than a WeakSet on the map/close path.
-_REGIONS: "dict[int, weakref.ReferenceType[Region]]" = {}
+# The lock of every live region (a Region's __del__ takes it out): cheaper on
+# the map/close path than a registry of the regions themselves.
+_LOCKS: "set[Any]" = set()
+_LOCKS_add = _LOCKS.add
 
 
 def _after_fork_in_child() -> None:
     # A forked child has only the forking thread: a region lock another thread
-    # held at fork() time would never be released there.  Give the child's
-    # copies fresh locks (the child may use or unmap its copies).
-    for ref in list(_REGIONS.values()):
-        region = ref()
-        if region is not None:
-            region._lock = _RLock()
+    # held at fork() time would never be released there.  Make those free
+    # again (the child may use or unmap its copies); a lock the forking
+    # thread holds stays held, for the method it is in to release.
+    for lock in list(_LOCKS):
+        if not lock._is_owned():
+            lock._at_fork_reinit()
 
 
 if hasattr(os, "register_at_fork"):

@@ -14,17 +14,20 @@ return values and exceptions as the standard module of the running Python
 
 What differs, on purpose:
 
-* Every read and write the object makes itself -- ``m[i]``, ``m[a:b]``,
-  ``read``, ``read_byte``, ``readline``, ``write``, ``write_byte``, ``move``,
-  ``find`` and ``rfind``, iteration -- goes through the library's fault-safe
-  copies (``mm_read``/``mm_write``).  Where the standard module dies of
+* Every file mapping is guarded (``MM_GUARD``), and every read and write the
+  object makes itself -- ``m[i]``, ``m[a:b]``, ``read``, ``read_byte``,
+  ``readline``, ``write``, ``write_byte``, ``move``, ``find`` and ``rfind``,
+  iteration -- reports a lost page: where the standard module dies of
   SIGBUS (the file was truncated behind the mapping) or SIGSEGV (a
-  ``PROT_NONE`` mapping), they raise ``OSError(EFAULT)``.  (``find`` on
-  anonymous memory, which nothing can truncate, searches it in place.)
+  ``PROT_NONE`` mapping), they raise ``OSError(EFAULT)``.  On a guarded
+  mapping ``m[i]``, ``m[a:b]``, ``read`` and ``readline`` copy the memory
+  itself without a lock and then read the region's loss count (see
+  :mod:`mmkit._copies`); elsewhere they use the library's fault-safe copies
+  (``mm_read``/``mm_write``).  (``find`` on anonymous memory, which nothing
+  can truncate, searches it in place.)
 * Buffer exports (``memoryview(m)``, ``numpy.frombuffer(m)``, ``re.search``;
-  Python 3.12+) touch the memory directly and still die of SIGBUS on a
-  truncated file, as with the standard module, until the library's guard
-  (``MM_GUARD``) lands.
+  Python 3.12+) touch the memory directly: on a truncated file they read
+  zeros where the standard module dies of SIGBUS (the guard).
 * Growing a shared anonymous mapping (``mmap(-1, n).resize(2 * n)``) raises
   ``ValueError``: the standard module of 3.13 and earlier grows it and then
   dies of SIGBUS on the new pages (later versions raise the same ValueError).
@@ -54,6 +57,7 @@ from . import _search, _stdmmap
 from ._args import _as_ssize, _bytes_of, _c_int, _c_ssize, _c_ubyte, _has_index, _SSIZE_MAX
 from ._constants import SHARED
 from ._errors import invalid
+from ._copies import _LOCKLESS
 from ._map import _fd_flags
 from ._region import Region, release_view
 from ._stdmmap import (
@@ -111,6 +115,10 @@ _HAS_TRACKFD = _V >= (3, 13)           # trackfd=, seekable()
 _SIZE_OF_ANON = _V >= (3, 14)          # size() of an anonymous map is its length
 _FLUSH_TO_END = _V >= (3, 14)          # flush(offset) flushes from offset to the end
 _CHUNK = 1 << 20
+_NL = b"\n"
+_LINE = 256  # the window readline copies first
+# read() and readline() move the position without the lock (see mmap._hold)
+_POSITION_LOCKLESS = _V >= (3, 11) and _LOCKLESS
 
 
 def _slice_parts(key: slice) -> slice:
@@ -130,6 +138,20 @@ def _get(r: Region, offset: int, n: int) -> bytes:
     """``n`` bytes at ``offset``, fault-safe (``mm_read``)."""
     with r._lock:
         return r._read_bytes(offset, n)
+
+
+def _line_from(mv: memoryview, pos: int) -> bytes:
+    """The line at ``pos`` of ``mv`` that the first window did not hold:
+    windows 16 times larger each time until a newline or the end."""
+    k = _LINE
+    while True:
+        k *= 16
+        chunk = mv[pos:pos + k].tobytes()
+        i = chunk.find(_NL) + 1
+        if i:
+            return chunk[:i]
+        if len(chunk) < k:
+            return chunk
 
 
 def _put(r: Region, offset: int, data: bytes) -> None:
@@ -163,13 +185,14 @@ class mmap:
     documentation for what differs from the standard module.)
     """
 
-    __slots__ = ("_region", "_lock", "_pos", "_size", "_fd", "_offset", "_access",
+    __slots__ = ("_region", "_lock", "_pos", "_seq", "_size", "_fd", "_offset", "_access",
                  "_anon", "_shared", "_mm", "_trackfd", "__weakref__")
 
     if TYPE_CHECKING:  # attribute types, for type checkers only
         _region: Optional[Region]  # None once closed
         _lock: Any                 # an RLock
         _pos: int
+        _seq: Optional[int]        # the position's version; None while a method holds it
         _size: int
         _fd: int                   # the duplicated descriptor (trackfd), or -1
         _offset: int
@@ -228,6 +251,39 @@ class mmap:
         with r._lock:
             return r._live_exports()
 
+    # The position is read and moved without the lock by read() and
+    # readline() on a guarded mapping: they load _seq, then _pos, copy, and
+    # commit with ``if self._seq is seq: self._seq = seq + 2; self._pos = end``
+    # on one line -- no call, no allocation, no line event, so under the GIL
+    # (3.11+: it lets another thread run only at calls and backward jumps)
+    # no other thread runs in between and the commit is atomic: it fails, and
+    # the locked way is taken, when anything moved the position since (_seq
+    # only grows: an old value never comes back).  A method that moves the
+    # position under the lock holds it (_seq None: a lockless commit fails,
+    # ``seq + 2`` is a TypeError) from before it reads it until it has
+    # stored the new one.  Python 3.10 and earlier may switch threads
+    # between any two bytecodes: there read() and readline() take the lock.
+    # (A tracer of single bytecodes, f_trace_opcodes, runs its code between
+    # them too: under one, two threads reading at one position may both get
+    # its bytes.  The memory itself stays safe: see mmkit._copies.)
+
+    def _hold(self) -> Optional[int]:
+        """Take the position from the lockless readers (lock held); None when
+        a method this one runs inside holds it already."""
+        seq, self._seq = self._seq, None  # one line, no call: atomic under the GIL
+        return seq
+
+    def _unhold(self, seq: Optional[int]) -> None:
+        if seq is not None:
+            self._seq = seq + 2
+
+    def _drop_memory(self, r: Region, what: str) -> None:
+        """Before the mapping goes (close, resize): BufferError while a
+        lockless copy of its memory is under way, before anything changes."""
+        if r._marr is not None:
+            with r._lock:
+                r._partly = r._drop_memory(what)
+
     # -- the standard interface --
 
     @property
@@ -243,6 +299,8 @@ class mmap:
             r = self._region
             if r is not None and self._exports(r):
                 raise BufferError("cannot close exported pointers exist")
+            if r is not None:
+                self._drop_memory(r, "close")
             fd, self._fd = self._fd, -1
             self._region = None
             if fd >= 0:
@@ -279,37 +337,103 @@ class mmap:
         """The byte at the current position, as an int; the position advances."""
         with self._lock:
             r = self._open()
-            pos = self._pos
-            if pos >= self._size:
-                raise ValueError("read byte out of range")
-            value = _get(r, pos, 1)[0]
-            self._pos = pos + 1
-            return value
+            held = self._hold()
+            try:
+                pos = self._pos
+                if pos >= self._size:
+                    raise ValueError("read byte out of range")
+                value = _get(r, pos, 1)[0]
+                self._pos = pos + 1
+                return value
+            finally:
+                self._unhold(held)
 
     def readline(self, /) -> bytes:
         """The bytes from the current position through the next newline (or the end)."""
+        # A guarded mapping: the line copied from the memory itself, without
+        # the lock (a window of _LINE bytes, larger ones for a longer line),
+        # then the loss count, the memory still the region's and the
+        # position's commit (see _hold): every call reads the memory as it is
+        # now, nothing is kept from one call to the next.
+        r = self._region
+        if r is not None:
+            mv = r._mv
+            if mv is not None:
+                lost = r._lost
+                seq = self._seq
+                pos = self._pos
+                try:
+                    nseq = seq + 2  # TypeError while a method holds the position
+                    line = mv[pos:pos + _LINE].tobytes()
+                    i = line.find(_NL) + 1
+                    if i:
+                        line = line[:i]
+                    elif len(line) == _LINE:
+                        line = _line_from(mv, pos)
+                        i = len(line)
+                    else:
+                        i = len(line)  # the last line
+                    ok = not lost[0]
+                except (TypeError, ValueError):
+                    pass
+                else:
+                    end = pos + i
+                    # The commit: one line, so that no line event (a tracer's
+                    # code) runs between the test and the stores.
+                    if ok and self._seq is seq: self._seq = nseq; self._pos = end; return line  # noqa: E701,E702
+        return self._readline()
+
+    def _readline(self, /) -> bytes:
         with self._lock:
             r = self._open()
-            pos, size = self._pos, self._size
-            parts = []
-            at, window = pos, 256
-            while at < size:
-                n = min(window, size - at)
-                chunk = _get(r, at, n)
-                eol = chunk.find(b"\n")
-                if eol >= 0:
-                    parts.append(chunk[:eol + 1])
-                    break
-                parts.append(chunk)
-                at += n
-                window = min(window * 4, _CHUNK)
-            line = b"".join(parts)
-            self._pos = pos + len(line)
-            return line
+            held = self._hold()
+            try:
+                pos, size = self._pos, self._size
+                parts = []
+                at, window = pos, _LINE
+                while at < size:
+                    n = min(window, size - at)
+                    chunk = _get(r, at, n)
+                    eol = chunk.find(_NL)
+                    if eol >= 0:
+                        parts.append(chunk[:eol + 1])
+                        break
+                    parts.append(chunk)
+                    at += n
+                    window = min(window * 4, _CHUNK)
+                line = b"".join(parts)
+                self._pos = pos + len(line)
+                return line
+            finally:
+                self._unhold(held)
 
     def read(self, n: Any = None, /) -> bytes:
         """Up to ``n`` bytes from the current position (all of them when ``n``
         is None or negative); the position advances."""
+        r = self._region
+        if r is not None and (n is None or type(n) is int and 0 <= n <= _SSIZE_MAX):
+            # A guarded mapping: without the lock, as readline.
+            mv = r._mv
+            if mv is not None:
+                lost = r._lost
+                seq = self._seq
+                pos = self._pos
+                try:
+                    nseq = seq + 2  # TypeError while a method holds the position
+                    num = self._size - pos
+                    if n is not None and n < num:
+                        num = n
+                    data = mv[pos:pos + num].tobytes() if num > 0 else b""
+                    ok = not lost[0]
+                except (TypeError, ValueError):
+                    pass
+                else:
+                    end = pos + len(data)
+                    # One line, as in readline.
+                    if ok and self._seq is seq: self._seq = nseq; self._pos = end; return data  # noqa: E701,E702
+        return self._read(n)
+
+    def _read(self, n: Any = None, /) -> bytes:
         self._valid()
         if n is None:
             num = _SSIZE_MAX
@@ -319,13 +443,21 @@ class mmap:
             raise TypeError("argument should be integer or None, not '%s'" % type(n).__name__)
         with self._lock:
             r = self._open()
-            pos, size = self._pos, self._size
-            remaining = size - pos if pos < size else 0
-            if num < 0 or num > remaining:
-                num = remaining
-            data = _get(r, pos, num) if num else b""
-            self._pos = pos + num
-            return data
+            held = self._hold()
+            try:
+                pos, size = self._pos, self._size
+                remaining = size - pos if pos < size else 0
+                if num < 0 or num > remaining:
+                    num = remaining
+                data = _get(r, pos, num) if num else b""
+                self._pos = pos + num
+                return data
+            finally:
+                self._unhold(held)
+
+    if not _POSITION_LOCKLESS:
+        readline = _readline  # type: ignore[assignment]
+        read = _read  # type: ignore[assignment]
 
     def _find(self, reverse: bool, sub: Any, start: Any, end: Any) -> int:
         self._valid()
@@ -364,13 +496,17 @@ class mmap:
         with self._lock:
             r = self._open()
             self._writable()
-            pos, size = self._pos, self._size
-            if pos > size or size - pos < len(data):
-                raise ValueError("data out of range")
-            if data:
-                _put(r, pos, data)
-            self._pos = pos + len(data)
-            return len(data)
+            held = self._hold()
+            try:
+                pos, size = self._pos, self._size
+                if pos > size or size - pos < len(data):
+                    raise ValueError("data out of range")
+                if data:
+                    _put(r, pos, data)
+                self._pos = pos + len(data)
+                return len(data)
+            finally:
+                self._unhold(held)
 
     def write_byte(self, byte: Any, /) -> None:
         """Write the byte ``byte`` (0..255) at the current position; the position advances."""
@@ -379,11 +515,15 @@ class mmap:
         with self._lock:
             r = self._open()
             self._writable()
-            pos = self._pos
-            if pos >= self._size:
-                raise ValueError("write byte out of range")
-            _put(r, pos, bytes((value,)))
-            self._pos = pos + 1
+            held = self._hold()
+            try:
+                pos = self._pos
+                if pos >= self._size:
+                    raise ValueError("write byte out of range")
+                _put(r, pos, bytes((value,)))
+                self._pos = pos + 1
+            finally:
+                self._unhold(held)
 
     def size(self, /) -> int:
         """The size of the mapped file (``fstat``), not of the mapping."""
@@ -415,6 +555,7 @@ class mmap:
                 raise invalid("mmap: cannot resize to 0 bytes (close it instead)")
             if self._anon and self._shared and new > self._size:
                 raise ValueError("mmap: can't expand a shared anonymous mapping")
+            self._drop_memory(r, "resize")
             if self._fd != -1:
                 _os.ftruncate(self._fd, self._offset + new)
             if self._anon:
@@ -439,17 +580,21 @@ class mmap:
         how = _c_int(whence)
         with self._lock:
             self._open()
-            if how == 0:
-                where = dist
-            elif how == 1:
-                where = self._pos + dist
-            elif how == 2:
-                where = self._size + dist
-            else:
-                raise ValueError("unknown seek type")
-            if where > self._size or where < 0:
-                raise ValueError("seek out of range")
-            self._pos = where
+            held = self._hold()
+            try:
+                if how == 0:
+                    where = dist
+                elif how == 1:
+                    where = self._pos + dist
+                elif how == 2:
+                    where = self._size + dist
+                else:
+                    raise ValueError("unknown seek type")
+                if where > self._size or where < 0:
+                    raise ValueError("seek out of range")
+                self._pos = where
+            finally:
+                self._unhold(held)
             return where if _SEEK_RETURNS else None
 
     if _HAS_TRACKFD:
@@ -519,6 +664,19 @@ class mmap:
     # -- subscripts and iteration --
 
     def __getitem__(self, key: Any, /) -> Any:
+        # A guarded mapping: the region's own reads without the lock (its
+        # locked way when they cannot be), for an int or a plain slice (int or
+        # None bounds, no step: nothing to convert, so no code of the
+        # caller's runs, as in the standard module).
+        r = self._region
+        if r is not None and r._mv is not None and (
+                type(key) is int or type(key) is slice
+                and (type(key.start) is int or key.start is None)
+                and (type(key.stop) is int or key.stop is None) and key.step is None):
+            try:
+                return r[key]
+            except (IndexError, ValueError):  # the locked way below says which
+                pass
         self._valid()
         if _has_index(key):
             i = _as_ssize(key, IndexError)
@@ -649,6 +807,7 @@ def _new(cls: type, fileno: Any, length: Any, flags: Any, prot: Any, access: Any
     self._fd = -1
     self._lock = _thread.RLock()
     self._pos = 0
+    self._seq = 0
     self._size = spec.size
     self._offset = spec.offset
     self._access = spec.access
@@ -674,11 +833,14 @@ mmap.__module__ = __name__
 
 
 def _after_fork_in_child() -> None:
-    # A lock another thread held at fork() time would never be released here.
+    # A lock another thread held at fork() time would never be released here,
+    # nor the position it held (see mmap._hold).
     for ref in list(_MMAPS.values()):
         m = ref()
         if m is not None:
             m._lock = _thread.RLock()
+            if m._seq is None:
+                m._seq = 0
 
 
 if hasattr(_os, "register_at_fork"):

@@ -151,3 +151,16 @@ def test_fork_while_another_thread_holds_the_region_lock():
             release.set()
             t.join()
         assert r[0] == 5
+
+
+def test_fork_from_inside_a_region_method_leaves_it_its_lock():
+    # A fork from code run inside a method (a signal handler, a profiler):
+    # the child goes on with that method, which releases the lock it holds.
+    with mmkit.map_anon(4096, shared=True) as r:
+        def child():
+            r._lock.release()           # the method ends
+            r[0] = 6
+            r.close()
+        with r._lock:                   # as if a call were in progress at fork()
+            assert run_in_child(child) == 0
+        assert r[0] == 6

@@ -138,7 +138,8 @@ def _with_room(r, pages):
 
 def _action(r, kind, others, once=True):
     """What hostile code does to `r`: close it, close it and map another region
-    of the same size (kept in `others`), or shrink or grow it."""
+    of the same size (kept in `others`), shrink or grow it, or take every
+    access away (protect)."""
     state = {"ran": False}
 
     def act():
@@ -154,6 +155,8 @@ def _action(r, kind, others, once=True):
             others.append(other)
         elif kind == "shrink":
             r.resize(PAGE)
+        elif kind == "protect":
+            r.protect(mmkit.PROT_NONE)
         else:
             r.resize(64 * PAGE)
     return act, state
@@ -176,7 +179,11 @@ def _problem(result, r, others):
             return "wrote into the other region"
         other[0] = FOREIGN  # still writable
     if not r.closed:
-        r.read(0, min(len(r), PAGE))  # still there (the second page may be protected)
+        try:
+            r[0:min(len(r), PAGE)]  # still there (a Region or an mmkit.mmap)
+        except OSError as e:
+            if e.errno != errno.EFAULT:  # protected: still there
+                raise
         r.close()
     return None
 
@@ -254,10 +261,12 @@ INSIDE = {
 }
 
 
-def _inside_case(name, kind):
+def _inside_case(name, kind, make=_region, calls=INSIDE):
+    """A profiler that, at its k-th event inside ``calls[name](r)`` (``r`` made
+    by ``make``), closes, remaps, shrinks (...) ``r``, for every k in turn."""
     k = 1
     while True:
-        r = _region()
+        r = make()
         others = []
         act, state = _action(r, kind, others)
         seen = [0]
@@ -271,7 +280,7 @@ def _inside_case(name, kind):
                     pass  # refused inside a method of the region: right
         sys.setprofile(profiler)
         try:
-            result = INSIDE[name](r)
+            result = calls[name](r)
         except CLEAN as e:
             result = e
         finally:

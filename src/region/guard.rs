@@ -4,6 +4,7 @@
 //! guarded copy, `mm_sync`'s, and the rules of a resize.
 
 use super::*;
+use std::sync::atomic::AtomicUsize;
 
 /// Register a new mapping with the guard (`Region::finish`, a grow of an
 /// empty region): `ENOMEM` when the library's slots are all taken.
@@ -51,6 +52,14 @@ impl Region {
                 self.page_offset(lost.first)
             ),
         ))
+    }
+
+    /// The guard's count of this region's lost pages (`mm_lost_counter`), for
+    /// a reader that checks it without a call; `None` when the region is not
+    /// guarded. A static address, this region's count until it is dropped;
+    /// a resize may give a region that had no slot (an empty one) a slot.
+    pub(crate) fn lost_counter(&self) -> Option<&'static AtomicUsize> {
+        self.guard.as_ref().map(Guard::lost_counter)
     }
 
     /// The region offset where page `p` of the mapping starts (0 for the

@@ -150,6 +150,15 @@ impl Guard {
         self.slot().lost.load(Ordering::Acquire)
     }
 
+    /// The mapping's count of lost pages itself, for a reader that checks it
+    /// without a call (`mm_lost_counter`). Static storage: readable for the
+    /// life of the process, but this mapping's count only until the guard is
+    /// dropped (the slot may be armed again for another mapping). A repair
+    /// counts its page before it maps the zeros.
+    pub(crate) fn lost_counter(&self) -> &'static AtomicUsize {
+        &self.slot().lost
+    }
+
     /// The lost pages among pages `[first, end)` of the mapping, or `None`.
     pub(crate) fn lost_in(&self, first: usize, end: usize) -> Option<Lost> {
         let slot = self.slot();

@@ -8,6 +8,7 @@
 //! `mm_read`/`mm_write` report it (`EFAULT`).
 
 use super::*;
+use std::sync::atomic::AtomicUsize;
 
 /// The library's limit of guarded regions (none is kept here).
 pub(crate) const GUARD_SLOTS: usize = usize::MAX;
@@ -34,6 +35,12 @@ impl Guard {
     #[inline(always)]
     pub(crate) fn lost(&self) -> usize {
         0
+    }
+
+    /// The count of lost pages: a static zero.
+    pub(crate) fn lost_counter(&self) -> &'static AtomicUsize {
+        static NONE_LOST: AtomicUsize = AtomicUsize::new(0);
+        &NONE_LOST
     }
 
     /// Lost pages among `[first, end)`: none.

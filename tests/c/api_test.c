@@ -339,10 +339,16 @@ static void test_guard(void)
     if (!r)
         return;
     check((mm_flags(r) & MM_GUARD) != 0 && mm_check(r) == 0, "guard: mm_flags reports MM_GUARD, mm_check is 0", "");
+    const volatile size_t *lost = mm_lost_counter(r), *none = mm_lost_counter(NULL);
+    check(lost != NULL && none != NULL && lost != none && *lost == 0 && *none == 0,
+          "guard: mm_lost_counter gives the region's count, 0, and a static 0 for NULL", "");
     check(ftruncate(fd, page) == 0, "guard: truncate the file to one page under the mapping", "");
     volatile char *p = mm_ptr(r);
+    check(*lost == 0, "guard: a truncation nothing touched counts nothing", "");
     check(p[3 * page + 7] == 0 && p[0] == 'x' && app_calls == 0,
           "guard: a load of a vanished page reads zeros, no signal reaches the application", "");
+    snprintf(detail, sizeof detail, "count %zu", *lost);
+    check(*lost == 1, "guard: the count read without a call says 1 page lost", detail);
     p[3 * page + 8] = 'w';
     check(p[3 * page + 8] == 'w', "guard: a store to it lands in a private page", "");
     int rc = mm_check(r);
@@ -372,6 +378,7 @@ static void test_guard(void)
                  app_addr, (void *)q, got);
         check(app_calls == 1 && app_code == BUS_ADRERR && app_addr == (void *)q && mm_check(u) == 0,
               "guard: an unguarded SIGBUS reaches the earlier handler with its si_code and si_addr", detail);
+        check(mm_lost_counter(u) == none && *none == 0, "guard: an unguarded region's count is the static 0", "");
         mm_unmap(u);
     }
     close(ufd);

@@ -170,6 +170,9 @@ fn null_handles_are_harmless() {
             &["NULL"],
         );
         expect_err(mm_check(ptr::null()), libc::EINVAL, "mm_check", &["NULL"]);
+        let none = mm_lost_counter(ptr::null());
+        assert!(!none.is_null());
+        assert_eq!((*none).load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 }
 

@@ -200,6 +200,61 @@ fn mm_flags_reports_the_guard_where_it_means_something() {
 }
 
 #[test]
+fn mm_lost_counter_counts_the_pages_mm_check_reports_without_a_call() {
+    let d = TempDir::new("guard-counter");
+    let pg = page();
+    let p = d.file("f", &pattern(4 * pg, 3));
+    let cp = cstr(&p);
+    let (mut r, mut plain): (*mut mm_region, *mut mm_region) =
+        (std::ptr::null_mut(), std::ptr::null_mut());
+    // SAFETY: valid arguments; the counts are static storage, read while
+    // their regions are mapped; every region is unmapped.
+    unsafe {
+        assert_eq!(
+            mm_map_file(cp.as_ptr(), 0, 0, MM_READ | MM_SHARED | MM_GUARD, &mut r),
+            0
+        );
+        assert_eq!(
+            mm_map_file(cp.as_ptr(), 0, 0, MM_READ | MM_SHARED, &mut plain),
+            0
+        );
+        let count = mm_lost_counter(r);
+        let none = mm_lost_counter(std::ptr::null());
+        assert!(!count.is_null() && !none.is_null());
+        // Unguarded and NULL: one static count that stays 0; the guarded
+        // region's own count is another.
+        assert_eq!(mm_lost_counter(plain), none);
+        assert_ne!(count, none);
+        let read = |c: *const std::sync::atomic::AtomicUsize| (*c).load(Ordering::Acquire);
+        assert_eq!((read(count), read(none)), (0, 0));
+        let at = mm_ptr(r) as *const u8;
+        assert_eq!(at.read_volatile(), pattern(1, 3)[0]);
+        cut(&p, pg);
+        // A truncation nothing touched: nothing counted.
+        assert_eq!(read(count), 0);
+        assert_eq!(mm_check(r), 0);
+        // Each page touched counts once, as mm_check reports.
+        assert_eq!(at.add(2 * pg + 9).read_volatile(), 0);
+        assert_eq!(read(count), 1);
+        assert_eq!(at.add(2 * pg).read_volatile(), 0);
+        assert_eq!(at.add(3 * pg + 1).read_volatile(), 0);
+        assert_eq!(read(count), 2);
+        assert_eq!(mm_check(r), -libc::EFAULT);
+        let m = std::ffi::CStr::from_ptr(mm_last_error()).to_string_lossy();
+        assert!(m.starts_with("mm_check: 2 pages lost"), "{m}");
+        assert_eq!((read(none), mm_lost_counter(r)), (0, count));
+        // A shrink past the lost pages drops them: the count goes down.
+        assert_eq!(mm_resize(r, pg), 0);
+        assert_eq!(mm_lost_counter(r), count);
+        assert_eq!(read(count), 0);
+        assert_eq!(mm_check(r), 0);
+        mm_unmap(r);
+        mm_unmap(plain);
+        assert_eq!(read(none), 0);
+    }
+}
+
+#[test]
 fn a_guarded_shareable_region_survives_a_peer_shrinking_it() {
     let _shm = crate::support::naming_in_dev_shm();
     let pg = page();
