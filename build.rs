@@ -226,6 +226,11 @@ fn generate_header() {
         .export
         .rename
         .insert("AtomicUsize".into(), "volatile size_t".into());
+    // The Windows-only calls (src/ffi/windows.rs) are declared under
+    // #if defined(_WIN32): one header for every platform.
+    config.defines = [("windows".to_string(), "_WIN32".to_string())]
+        .into_iter()
+        .collect();
     config.export.item_types = vec![
         cbindgen::ItemType::Constants,
         cbindgen::ItemType::Functions,

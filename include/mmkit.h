@@ -442,6 +442,31 @@ int mm_check(const mm_region *r);
  */
 const volatile size_t *mm_lost_counter(const mm_region *r);
 
+#if defined(_WIN32)
+/**
+ * Windows only: map `len` bytes of the file or section `handle` (a
+ * `HANDLE`) from `offset`, as `mm_map_fd` maps a descriptor: the handle is
+ * neither closed nor kept; a write-shared mapping of a handle without
+ * write access is `-EACCES`; `-EBADF` for NULL or `INVALID_HANDLE_VALUE`.
+ * Another process maps a shareable region this way, from the section
+ * handle `mm_handle` gives, duplicated into it (`DuplicateHandle`) or
+ * inherited. A program whose C runtime is not mmkit.dll's (MSVC, UCRT)
+ * maps a descriptor with `mm_map_handle((void *)_get_osfhandle(fd), ...)`.
+ */
+int mm_map_handle(void *handle, uint64_t offset, size_t len, uint32_t flags, mm_region **out);
+#endif
+
+#if defined(_WIN32)
+/**
+ * Windows only: the `HANDLE` of the section a shareable region keeps,
+ * written to `*out` (owned by the region: do not close it; duplicate it
+ * with `DuplicateHandle` to give it to another process, which maps it with
+ * `mm_map_handle`). `-EBADF` for a region that keeps none, `-EINVAL` for
+ * NULL.
+ */
+int mm_handle(const mm_region *r, void **out);
+#endif
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -41,6 +41,9 @@ mod shareable;
 
 mod loss;
 
+#[cfg(windows)]
+mod windows;
+
 #[cfg(test)]
 mod tests;
 
@@ -49,6 +52,8 @@ pub use loss::*;
 pub use map::*;
 pub use ops::*;
 pub use shareable::*;
+#[cfg(windows)]
+pub use windows::*;
 
 /// An opaque handle to one mapping, created by `mm_map_anon`, `mm_map_file`
 /// or `mm_map_fd` and released by `mm_unmap`.

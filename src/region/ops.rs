@@ -206,11 +206,11 @@ impl Region {
         }
     }
 
-    /// The number `mm_fd` shows for a shareable region's descriptor (on
-    /// Windows a C runtime descriptor of its section); `None` for others.
+    /// The number `mm_fd` shows for a shareable region's descriptor; `None`
+    /// for others, and on Windows, where the region keeps a `HANDLE`.
     pub(crate) fn fd_number(&self) -> Option<i32> {
         match &self.kind {
-            Kind::Shareable { fd, .. } => Some(fd.as_raw_fd()),
+            Kind::Shareable { fd, .. } => sys::c_fd(fd),
             _ => None,
         }
     }

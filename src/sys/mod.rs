@@ -55,6 +55,12 @@ pub(crate) unsafe fn borrow_c_fd<'a>(fd: i32) -> io::Result<BorrowedDescriptor<'
     Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
+/// The C descriptor number of an owned descriptor (`mm_fd`).
+#[inline]
+pub(crate) fn c_fd(fd: &OwnedDescriptor) -> Option<i32> {
+    Some(fd.as_raw_fd())
+}
+
 /// The system's error numbers, by their names: what the rest of the crate
 /// reports (as `-errno` through the C ABI) and compares with.
 pub(crate) mod errno {

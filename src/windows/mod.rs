@@ -43,9 +43,8 @@ pub(crate) use shareable::*;
 
 /// A descriptor borrowed from its owner: a `HANDLE`.
 pub type BorrowedDescriptor<'a> = BorrowedHandle<'a>;
-/// A descriptor this value owns and closes on drop: a `HANDLE`, or a
-/// shareable region's section with the C runtime descriptor `mm_fd` shows.
-pub type OwnedDescriptor = shareable::Section;
+/// A descriptor this value owns and closes on drop: a `HANDLE`.
+pub type OwnedDescriptor = OwnedHandle;
 
 /// `as_fd()`, the name the core uses, for anything holding a `HANDLE`.
 pub(crate) trait AsDescriptor {
@@ -59,7 +58,7 @@ impl<T: AsHandle> AsDescriptor for T {
 }
 
 /// `as_raw_fd()`: the number messages show for a descriptor (the `HANDLE`'s
-/// value; a shareable region's C runtime descriptor, see [`shareable::Section`]).
+/// value).
 pub(crate) trait AsRawDescriptor {
     fn as_raw_fd(&self) -> i32;
 }

@@ -18,18 +18,38 @@ fn committed_header_matches_the_generated_one() {
 
 #[test]
 fn header_declares_exactly_the_exported_functions() {
-    let declared: std::collections::BTreeSet<&str> = GENERATED
-        .lines()
-        .filter(|l| !l.starts_with(' ') && l.contains("mm_") && l.ends_with(");"))
-        .filter_map(|l| l.split('(').next()?.rsplit([' ', '*']).next())
-        .collect();
-    let listed: std::collections::BTreeSet<&str> = include_str!("../abi-symbols.txt")
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+    // Declarations, each with whether it sits inside `#if defined(_WIN32)`.
+    let mut windows = false;
+    let mut declared = std::collections::BTreeSet::new();
+    for l in GENERATED.lines() {
+        match l {
+            "#if defined(_WIN32)" => windows = true,
+            "#endif" => windows = false,
+            _ if !l.starts_with(' ') && l.contains("mm_") && l.ends_with(");") => {
+                if let Some(name) = l
+                    .split('(')
+                    .next()
+                    .and_then(|d| d.rsplit([' ', '*']).next())
+                {
+                    declared.insert((name, windows));
+                }
+            }
+            _ => {}
+        }
+    }
+    let names = |text: &'static str, windows: bool| {
+        text.lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(move |l| (l, windows))
+    };
+    let listed: std::collections::BTreeSet<(&str, bool)> =
+        names(include_str!("../abi-symbols.txt"), false)
+            .chain(names(include_str!("../abi-symbols-windows.txt"), true))
+            .collect();
     assert_eq!(
         declared, listed,
-        "header declarations vs tests/abi-symbols.txt"
+        "header declarations (name, under #if defined(_WIN32)) vs tests/abi-symbols.txt and \
+         tests/abi-symbols-windows.txt"
     );
 }
 

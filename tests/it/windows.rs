@@ -329,12 +329,10 @@ fn child_maps_the_inherited_section() {
         return;
     };
     let h: isize = h.parse().unwrap();
-    // SAFETY: the parent made this handle inheritable for us.
-    let fd = unsafe { _open_osfhandle(h, 0) };
-    assert!(fd >= 0);
     let mut r = ptr::null_mut();
-    // SAFETY: fd is an open C runtime descriptor; r is an out-parameter.
-    let rc = unsafe { mm_map_fd(fd, 0, 0, RW_SHARED.bits(), &mut r) };
+    // SAFETY: the parent made this section handle inheritable for us; r is
+    // an out-parameter.
+    let rc = unsafe { mm_map_handle(h as *mut std::ffi::c_void, 0, 0, RW_SHARED.bits(), &mut r) };
     assert_eq!(rc, 0, "{}", last_error());
     // SAFETY: a live region of at least 4096 bytes.
     unsafe {
@@ -342,7 +340,6 @@ fn child_maps_the_inherited_section() {
         assert_eq!(std::slice::from_raw_parts(p, 6), b"parent");
         ptr::copy_nonoverlapping(b"child!".as_ptr(), p.add(100), 6);
         mm_unmap(r);
-        _close(fd);
     }
 }
 

@@ -523,6 +523,39 @@ static void test_fd(void)
     check(_lseeki64(fd, 0, SEEK_END) == 100000, "fd: mm_map_fd leaves the descriptor open", "");
     _close(fd);
     check_err(mm_map_fd(-1, 0, 0, MM_READ | MM_SHARED, &r), EBADF, "mm_map_fd", "fd: -1 is -EBADF");
+
+    /* A program of another C runtime (the UCRT): its descriptor numbers are
+       its own, so it maps by handle, as mm_map_handle(3) says. Both C
+       runtimes' descriptor 3 (or whichever) name different files here. */
+    HMODULE ucrt = LoadLibraryA("ucrtbase.dll");
+    typedef int (*open_fn)(const char *, int, ...);
+    typedef intptr_t (*osf_fn)(int);
+    typedef int (*close_fn)(int);
+    open_fn u_open = ucrt ? (open_fn)(void (*)(void))GetProcAddress(ucrt, "_open") : NULL;
+    osf_fn u_osf = ucrt ? (osf_fn)(void (*)(void))GetProcAddress(ucrt, "_get_osfhandle") : NULL;
+    close_fn u_close = ucrt ? (close_fn)(void (*)(void))GetProcAddress(ucrt, "_close") : NULL;
+    if (u_open && u_osf && u_close) {
+        int ufd = u_open(path, _O_RDONLY | _O_BINARY);
+        r = NULL;
+        rc = ufd >= 0 ? mm_map_handle((void *)u_osf(ufd), 70000, 100, MM_READ | MM_SHARED, &r) : -1;
+        check(rc == 0 && usable(r, 100) && is_pattern(mm_ptr(r), 100, 70000),
+              "fd: a UCRT descriptor maps through mm_map_handle(_get_osfhandle(fd))", mm_last_error());
+        mm_unmap(r);
+        if (ufd >= 0)
+            u_close(ufd);
+    } else {
+        printf("SKIP: fd: no ucrtbase.dll here\n");
+    }
+    check_err(mm_map_handle(NULL, 0, 0, MM_READ | MM_SHARED, &r), EBADF, "mm_map_handle",
+              "fd: mm_map_handle(NULL) is -EBADF");
+    check_err(mm_map_handle(INVALID_HANDLE_VALUE, 0, 0, MM_READ | MM_SHARED, &r), EBADF, "mm_map_handle",
+              "fd: mm_map_handle(INVALID_HANDLE_VALUE) is -EBADF");
+    r = NULL;
+    if (mm_map_anon(100, MM_READ | MM_WRITE | MM_PRIVATE, &r) == 0) {
+        void *h = NULL;
+        check_err(mm_handle(r, &h), EBADF, "mm_handle", "fd: mm_handle of an anonymous region is -EBADF");
+        mm_unmap(r);
+    }
 }
 
 static void test_guard(void)
@@ -575,13 +608,16 @@ static void test_shareable(void)
         check_err(mm_resize(r, 10 * page), ENOTSUP, "mm_resize", "shareable: a section cannot grow (-ENOTSUP)");
         check(mm_resize(r, 99) == 0 && usable(r, 99) && memcmp(mm_ptr(r), "share", 5) == 0,
               "shareable: shrinks, keeping its bytes", mm_last_error());
-        /* mm_fd is a C runtime descriptor of the section, which mm_map_fd maps. */
+        /* A section is no file to the C runtime: the region keeps a HANDLE,
+           which mm_handle gives and mm_map_handle maps. */
+        check_err(mm_fd(r), EBADF, "mm_fd", "shareable: mm_fd is -EBADF on Windows (the region keeps a HANDLE)");
         mm_region *r2 = NULL;
-        int fd = mm_fd(r);
-        check(fd >= 0 && mm_map_fd(fd, 0, 0, MM_READ | MM_WRITE | MM_SHARED, &r2) == 0 && mm_len(r2) >= 100 &&
-                  memcmp(mm_ptr(r2), "share", 5) == 0,
-              "shareable: mm_fd is a descriptor mm_map_fd maps, the same memory", mm_last_error());
+        void *h = NULL;
+        check(mm_handle(r, &h) == 0 && h != NULL && mm_map_handle(h, 0, 0, MM_READ | MM_WRITE | MM_SHARED, &r2) == 0 &&
+                  mm_len(r2) >= 99 && memcmp(mm_ptr(r2), "share", 5) == 0,
+              "shareable: mm_handle gives the section, mm_map_handle maps the same memory", mm_last_error());
         mm_unmap(r2);
+        check_err(mm_handle(r, NULL), EINVAL, "mm_handle", "shareable: mm_handle(r, NULL) is -EINVAL");
         mm_unmap(r);
     }
     check_err(mm_map_shareable("api-test", 100, MM_READ | MM_WRITE | MM_PRIVATE, &r), EINVAL, "mm_map_shareable",

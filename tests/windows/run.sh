@@ -22,7 +22,7 @@
 #             target/windows/x86_64-pc-windows-gnu/release (CARGO_TARGET_DIR
 #             is target/windows) and the native libraries a static link
 #             needs; if this fails, the rest is skipped;
-#   symbols   mmkit.dll exports exactly tests/abi-symbols.txt and needs no
+#   symbols   mmkit.dll exports exactly tests/abi-symbols.txt and tests/abi-symbols-windows.txt and needs no
 #             MinGW runtime DLL;
 #   rust      cargo test --target x86_64-pc-windows-gnu, every test binary run
 #             by wine-run.sh (CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER);
@@ -253,14 +253,14 @@ fi
 
 # --------------------------------------------------------------- symbols
 begin symbols "mmkit.dll's exports and imports"
-grep -v '^#' tests/abi-symbols.txt | sed '/^$/d' | sort > "$objs/want"
+cat tests/abi-symbols.txt tests/abi-symbols-windows.txt | grep -v '^#' | sed '/^$/d' | sort > "$objs/want"
 $MINGW-objdump -p "$REL/mmkit.dll" > "$objs/dll.txt"
 awk '/^\[Ordinal\/Name Pointer\] Table/ { on = 1; next } on && NF == 0 { on = 0 } on { print $NF }' \
     "$objs/dll.txt" | sort > "$objs/got"
 if [ -s "$objs/got" ] && diff -u "$objs/want" "$objs/got" > "$objs/abi.diff"; then
-    pass "symbols: mmkit.dll exports exactly tests/abi-symbols.txt ($(wc -l < "$objs/got") names)"
+    pass "symbols: mmkit.dll exports exactly tests/abi-symbols.txt and tests/abi-symbols-windows.txt ($(wc -l < "$objs/got") names)"
 else
-    fail "symbols: mmkit.dll exports exactly tests/abi-symbols.txt" "$(tail -n +3 "$objs/abi.diff" | oneline)"
+    fail "symbols: mmkit.dll exports exactly tests/abi-symbols.txt and tests/abi-symbols-windows.txt" "$(tail -n +3 "$objs/abi.diff" | oneline)"
 fi
 dlls=$(sed -n 's/^\tDLL Name: //p' "$objs/dll.txt" | sort -f | tr '\n' ' ')
 info "mmkit.dll imports: $dlls"
