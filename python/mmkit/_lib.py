@@ -96,6 +96,10 @@ OPTIONAL: Dict[str, Tuple[object, List[object]]] = {
     "mm_fd": (ctypes.c_int, [_c_region]),
     "mm_seal": (ctypes.c_int, [_c_region, ctypes.c_uint32]),
     "mm_check": (ctypes.c_int, [_c_region]),
+    # Windows only: mapping by HANDLE (see mmkit._map._descriptor_mapper).
+    "mm_map_handle": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_size_t,
+                                     ctypes.c_uint32, _c_region_out]),
+    "mm_handle": (ctypes.c_int, [_c_region, ctypes.POINTER(ctypes.c_void_p)]),
     "mm_lost_counter": (ctypes.c_void_p, [_c_region]),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import os
+import sys
 from typing import Any, Optional, Union
 
 from . import _lib, _region
@@ -146,8 +147,37 @@ def map_fd(fd: Union[int, Any], offset: int = 0, length: int = 0, *, write: bool
     flags = READ | _options((write, "write", WRITE, 0), (shared, "shared", SHARED, PRIVATE),
                             (guard, "guard", _GUARD, 0))
     out = ctypes.c_void_p()
-    rc = _lib_c.mm_map_fd(d, off, n, flags, ctypes.byref(out))
+    rc = _map_descriptor(d, off, n, flags, ctypes.byref(out))
     return _adopt_out(rc, out, None, n or None, False, bool(flags & GUARD))
+
+
+def _descriptor_mapper(platform: str, lib: Any, msvcrt: Any = None) -> Any:
+    """The call that maps a descriptor of this Python: ``mm_map_fd``, or on
+    Windows ``mm_map_handle`` of the descriptor's HANDLE.  A descriptor
+    number belongs to a C runtime: Python's is the UCRT, mmkit.dll's msvcrt
+    (MinGW), whose descriptor of the same number is another file or none;
+    a HANDLE is the process's own (see mm_map_handle(3))."""
+    if platform != "win32":
+        return lib.mm_map_fd
+    get_osfhandle = msvcrt.get_osfhandle
+
+    def map_handle(d: int, off: int, n: int, flags: int, out: Any) -> int:
+        try:
+            handle = get_osfhandle(d)
+        except OSError:
+            return -_errno.EBADF
+        return int(lib.mm_map_handle(handle, off, n, flags, out))
+
+    return map_handle
+
+
+def _windows_msvcrt() -> Any:
+    import msvcrt  # type: ignore[import-not-found]  # Windows only
+    return msvcrt
+
+
+_map_descriptor = _descriptor_mapper(sys.platform, _lib_c,
+                                     _windows_msvcrt() if sys.platform == "win32" else None)
 
 
 def map_shareable(name: Union[str, bytes], length: int, *, guard: bool = True) -> Region:

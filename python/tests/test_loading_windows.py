@@ -236,3 +236,57 @@ def test_a_failed_pkg_config_is_said_once(tmp_path, monkeypatch):
         load(tmp_path, Opener(), platform="darwin")
     assert tried(excinfo)[-1] == "pkg-config --variable=libdir mmkit failed (fake)"
     assert sum("pkg-config" in line for line in tried(excinfo)) == 1
+
+
+# --------------------------------------------------------------- map_fd
+# A descriptor number belongs to a C runtime: Python's on Windows is the
+# UCRT, mmkit.dll's is msvcrt, so map_fd passes the descriptor's HANDLE
+# (mm_map_handle), never the number (mm_map_fd would map another file).
+
+from mmkit import _map  # noqa: E402
+
+
+class FakeLib:
+    def __init__(self):
+        self.calls = []
+
+    def mm_map_fd(self, *args):
+        self.calls.append(("mm_map_fd",) + args)
+        return 0
+
+    def mm_map_handle(self, *args):
+        self.calls.append(("mm_map_handle",) + args)
+        return 0
+
+
+class FakeMsvcrt:
+    def __init__(self, handles):
+        self.handles = handles
+
+    def get_osfhandle(self, fd):
+        if fd not in self.handles:
+            raise OSError(9, "Bad file descriptor")
+        return self.handles[fd]
+
+
+def test_windows_map_fd_maps_the_descriptors_handle_not_its_number():
+    lib = FakeLib()
+    mapper = _map._descriptor_mapper(WINDOWS, lib, FakeMsvcrt({3: 0x1234}))
+    assert mapper(3, 70000, 100, 5, "out") == 0
+    assert lib.calls == [("mm_map_handle", 0x1234, 70000, 100, 5, "out")]
+
+
+def test_windows_map_fd_of_a_closed_descriptor_is_ebadf_before_any_call():
+    import errno
+    lib = FakeLib()
+    mapper = _map._descriptor_mapper(WINDOWS, lib, FakeMsvcrt({}))
+    assert mapper(7, 0, 0, 5, "out") == -errno.EBADF
+    assert lib.calls == []
+
+
+@pytest.mark.parametrize("platform", ["linux", "darwin", "freebsd13"])
+def test_elsewhere_map_fd_passes_the_number(platform):
+    lib = FakeLib()
+    mapper = _map._descriptor_mapper(platform, lib)
+    assert mapper(3, 0, 0, 5, "out") == 0
+    assert lib.calls == [("mm_map_fd", 3, 0, 0, 5, "out")]
