@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod backend;
 mod error;
 pub mod ffi;
 mod flags;

@@ -2,15 +2,6 @@
 
 use super::*;
 
-/// Which way a fault-safe copy goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Direction {
-    /// From the mapping into the caller's buffer.
-    Read,
-    /// From the caller's buffer into the mapping.
-    Write,
-}
-
 /// Copy `n` bytes between `mapped` (inside a mapping) and `buf` without ever
 /// raising a signal: where a plain load or store would be `SIGBUS` (file
 /// truncated) or `SIGSEGV` (no access), the kernel does the copy and answers

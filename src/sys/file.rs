@@ -90,14 +90,6 @@ pub(super) fn fd_of(f: &File) -> BorrowedFd<'_> {
     f.as_fd()
 }
 
-/// What a descriptor was opened for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Access {
-    ReadOnly,
-    WriteOnly,
-    ReadWrite,
-}
-
 /// The access mode of a descriptor (`O_RDONLY`, `O_WRONLY` or `O_RDWR`).
 pub(crate) fn access_mode(fd: BorrowedFd<'_>) -> SysResult<Access> {
     // SAFETY: F_GETFL only reads the descriptor's status flags.

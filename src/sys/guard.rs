@@ -99,18 +99,6 @@ pub(crate) struct Guard {
     slot: u32,
 }
 
-/// What a range check found: lost pages in the range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Lost {
-    /// How many pages of the range were lost.
-    pub(crate) pages: usize,
-    /// The first of them (page index in the mapping).
-    pub(crate) first: usize,
-    /// `false` when the record could not keep every page (no memory for its
-    /// bitmap): then every page between the first and the last lost counts.
-    pub(crate) exact: bool,
-}
-
 impl Guard {
     /// Register `map` (protection `prot`) as guarded, installing the handler
     /// first if this is the process's first guarded mapping. `ENOMEM` when

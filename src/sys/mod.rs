@@ -25,6 +25,7 @@ mod shareable;
 #[cfg(test)]
 mod test_support;
 
+pub(crate) use crate::backend::*;
 pub(crate) use anon::*;
 pub(crate) use copy::*;
 pub(crate) use create::*;
@@ -145,23 +146,6 @@ pub(crate) fn map_granularity() -> usize {
     page_size()
 }
 
-/// `n` rounded up to a multiple of `align` (a power of two), or `None` on overflow.
-pub(crate) fn round_up(n: usize, align: usize) -> Option<usize> {
-    n.checked_add(align - 1).map(|v| v & !(align - 1))
-}
-
-/// `n` rounded down to a multiple of `align` (a power of two).
-pub(crate) fn round_down(n: usize, align: usize) -> usize {
-    n & !(align - 1)
-}
-
-/// How a mapping shares its writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Share {
-    Shared,
-    Private,
-}
-
 /// A protection: the system's `PROT_*` bits for some of read, write, execute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Prot(pub(crate) i32);
@@ -184,19 +168,6 @@ impl Prot {
         }
         Prot(p)
     }
-}
-
-/// What the backend is asked to map: protection and options, already validated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct MapSpec {
-    pub prot: Prot,
-    pub share: Share,
-    /// Ask for `MAP_NORESERVE` where the platform has it.
-    #[cfg_attr(not(mmkit_map_noreserve), allow(dead_code))]
-    pub noreserve: bool,
-    /// Ask for `MAP_POPULATE` where the platform has it (a hint; see [`populate`]).
-    #[cfg_attr(not(mmkit_map_populate), allow(dead_code))]
-    pub populate: bool,
 }
 
 impl MapSpec {

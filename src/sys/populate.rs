@@ -40,19 +40,6 @@ pub(super) fn madv_populate_supported() -> bool {
     ok
 }
 
-/// What memory a mapping holds, for [`populate`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Backing {
-    /// Anonymous memory (`MAP_ANONYMOUS` or `/dev/zero`): every page exists.
-    Anonymous,
-    /// A file: a page can be missing (truncated meanwhile), and others may
-    /// write the file while we populate.
-    File,
-    /// A shared memory object this process just made: a page can be missing
-    /// (a full `/dev/shm`), nobody else has it yet.
-    Object,
-}
-
 /// Prefault every page of `m`, reporting failure (where `MAP_POPULATE` is
 /// silent). Linux 5.14+: one `MADV_POPULATE_WRITE` / `_READ` pass, after any
 /// huge page advice. Older Linux: `MAP_POPULATE` already did it at `mmap`.

@@ -4,15 +4,6 @@
 use super::*;
 use windows_sys::Win32::System::Diagnostics::Debug::{ReadProcessMemory, WriteProcessMemory};
 
-/// Which way a fault-safe copy goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Direction {
-    /// From the mapping into the caller's buffer.
-    Read,
-    /// From the caller's buffer into the mapping.
-    Write,
-}
-
 /// Copy `n` bytes between `mapped` (inside a mapping) and `buf` without an
 /// access violation: a page without the access is `EFAULT`.
 /// `WriteProcessMemory` would make a read-only page writable for the copy,

@@ -171,14 +171,6 @@ pub(crate) fn open_path(
     }
 }
 
-/// What a descriptor was opened for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Access {
-    ReadOnly,
-    WriteOnly,
-    ReadWrite,
-}
-
 /// The access a handle was granted: file data read/write, or for a section
 /// map read/write.
 pub(crate) fn access_mode(fd: BorrowedDescriptor<'_>) -> SysResult<Access> {

@@ -17,14 +17,6 @@ pub(crate) const GUARD_SLOTS: usize = usize::MAX;
 #[derive(Debug)]
 pub(crate) struct Guard(());
 
-/// Lost pages of a range (never, here).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Lost {
-    pub(crate) pages: usize,
-    pub(crate) first: usize,
-    pub(crate) exact: bool,
-}
-
 impl Guard {
     /// Register a mapping: nothing to install.
     pub(crate) fn arm(_map: &Mapping, _prot: Prot) -> SysResult<Guard> {

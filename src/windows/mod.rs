@@ -29,6 +29,7 @@ mod populate;
 mod section;
 mod shareable;
 
+pub(crate) use crate::backend::*;
 pub(crate) use anon::*;
 pub(crate) use copy::*;
 pub(crate) use create::*;
@@ -162,23 +163,6 @@ pub(crate) fn map_granularity() -> usize {
     }
 }
 
-/// `n` rounded up to a multiple of `align` (a power of two), or `None` on overflow.
-pub(crate) fn round_up(n: usize, align: usize) -> Option<usize> {
-    n.checked_add(align - 1).map(|v| v & !(align - 1))
-}
-
-/// `n` rounded down to a multiple of `align` (a power of two).
-pub(crate) fn round_down(n: usize, align: usize) -> usize {
-    n & !(align - 1)
-}
-
-/// How a mapping shares its writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Share {
-    Shared,
-    Private,
-}
-
 /// A protection: some of read, write, execute (Windows has no write-only
 /// pages: write implies read, as the contract says anyway).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,20 +222,6 @@ impl Prot {
             (false, false, false, _) => mem::PAGE_NOACCESS,
         }
     }
-}
-
-/// What the backend is asked to map: protection and options, already validated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct MapSpec {
-    pub prot: Prot,
-    pub share: Share,
-    /// `MAP_NORESERVE`: nothing on Windows (the flag is accepted, as on
-    /// Unixes without it).
-    #[allow(dead_code)]
-    pub noreserve: bool,
-    /// Prefault; done by [`populate`] after mapping.
-    #[allow(dead_code)]
-    pub populate: bool,
 }
 
 /// Whether `MAP_NORESERVE` means anything on this target.

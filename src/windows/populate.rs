@@ -3,14 +3,6 @@
 
 use super::*;
 
-/// What memory a mapping holds, for [`populate`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Backing {
-    Anonymous,
-    File,
-    Object,
-}
-
 /// Bring every page of `m` in: `PrefetchVirtualMemory` (a hint), then a
 /// fault-safe read of each page ([`touch`]), so a page that cannot be
 /// supplied (an I/O error of the file) is `EFAULT`, never an exception.

@@ -19,17 +19,6 @@
 
 #include "check.h"
 
-/* rc must be -err and mm_last_error() must start with "call: ". */
-static void check_err(int rc, int err, const char *call, const char *name)
-{
-    char detail[512];
-    const char *msg = mm_last_error();
-    size_t n = strlen(call);
-    int ok = rc == -err && msg != NULL && strncmp(msg, call, n) == 0 && msg[n] == ':';
-    snprintf(detail, sizeof detail, "rc %d (want %d), message \"%s\"", rc, -err, msg ? msg : "(null)");
-    check(ok, name, detail);
-}
-
 static char tmpdir[] = "/tmp/mmkit-api-test-XXXXXX";
 
 static void path_in_tmp(char *buf, size_t size, const char *name)

@@ -24,29 +24,7 @@
 
 #include <mmkit.h>
 
-static int failures;
-
-static void check(int ok, const char *name, const char *detail)
-{
-    if (ok) {
-        printf("PASS: %s\n", name);
-    } else {
-        printf("FAIL: %s: %s\n", name, detail);
-        failures++;
-    }
-    fflush(stdout);
-}
-
-/* rc must be -err and mm_last_error() must start with "call: ". */
-static void check_err(int rc, int err, const char *call, const char *name)
-{
-    char detail[600];
-    const char *msg = mm_last_error();
-    size_t n = strlen(call);
-    int ok = rc == -err && msg != NULL && strncmp(msg, call, n) == 0 && msg[n] == ':';
-    snprintf(detail, sizeof detail, "rc %d (want %d), message \"%.500s\"", rc, -err, msg ? msg : "(null)");
-    check(ok, name, detail);
-}
+#include "../c/check.h"
 
 /* The test's own directory under the prefix's %TEMP%, made by main(). */
 static char tmpdir[MAX_PATH];
