@@ -90,7 +90,7 @@ pub(super) fn open_error(
     }
     Error::Os {
         call,
-        msg: msg!("open({what}, {flags})"),
+        msg: msg!("{}({what}, {flags})", sys::calls::OPEN),
         source: e,
     }
 }

@@ -46,7 +46,15 @@ impl Region {
             match map_anonymous(map_len, &spec) {
                 Ok(m) => map = Some(m),
                 Err(e) if sys::anonymous_refused(&e) => {}
-                Err(e) => return Err(Self::anon_error(CALL, "mmap(MAP_ANONYMOUS)", len, flags, e)),
+                Err(e) => {
+                    return Err(Self::anon_error(
+                        CALL,
+                        sys::calls::MAP_ANONYMOUS,
+                        len,
+                        flags,
+                        e,
+                    ))
+                }
             }
         }
         let map = match map {
@@ -54,7 +62,7 @@ impl Region {
             None => {
                 eff |= Flags::DEVZERO;
                 sys::map_devzero(map_len, &spec)
-                    .map_err(|e| Self::anon_error(CALL, "mmap(/dev/zero)", len, flags, e))?
+                    .map_err(|e| Self::anon_error(CALL, sys::calls::MAP_DEVZERO, len, flags, e))?
             }
         };
         Self::finish(CALL, map, 0, len, flags, eff, Kind::Anonymous)
@@ -195,7 +203,11 @@ impl Region {
         let file = match sys::open_path(path, c_path, read_write) {
             Ok(file) => file,
             Err(e) => {
-                let mode = if read_write { "O_RDWR" } else { "O_RDONLY" };
+                let mode = if read_write {
+                    sys::calls::READ_WRITE
+                } else {
+                    sys::calls::READ_ONLY
+                };
                 return Err(open_error(CALL, describe(path), mode, e));
             }
         };
@@ -267,7 +279,7 @@ impl Region {
         let what = FileName { path, fd: raw };
         let st = sys::fstat(fd).map_err(|e| Error::Os {
             call,
-            msg: msg!("{what}: fstat(fd {raw})"),
+            msg: msg!("{what}: {}(fd {raw})", sys::calls::FSTAT),
             source: e,
         })?;
         if st.kind == FileKind::Directory {
@@ -403,7 +415,10 @@ impl Region {
         let map = match sys::map_fd(fd, aligned, map_len, &spec) {
             Ok(map) => map,
             Err(e) => {
-                let msg = msg!("{what}: mmap of {len} bytes at offset {offset} with {flags}");
+                let msg = msg!(
+                    "{what}: {} of {len} bytes at offset {offset} with {flags}",
+                    sys::calls::MAP
+                );
                 return Err(map_fd_failed(
                     fd,
                     grown.then_some(size),
@@ -477,13 +492,14 @@ impl Region {
             })?;
         sys::set_len(fd.as_fd(), len as u64).map_err(|e| Error::Os {
             call: CALL,
-            msg: msg!("ftruncate of {shown} to {len} bytes"),
+            msg: msg!("{} of {shown} to {len} bytes", sys::calls::SET_LEN),
             source: e,
         })?;
         let map = sys::map_fd(fd.as_fd(), 0, map_len, &spec).map_err(|e| Error::Os {
             call: CALL,
             msg: msg!(
-                "mmap of {len} bytes of {shown} with {flags}{}",
+                "{} of {len} bytes of {shown} with {flags}{}",
+                sys::calls::MAP,
                 because(&e, sys::Asked::Map(map_len))
             ),
             source: e,

@@ -28,7 +28,8 @@ impl Region {
         map.sync(s, l, how).map_err(|e| Error::Os {
             call: CALL,
             msg: msg!(
-                "msync of {l} bytes covering [{offset}, {})",
+                "{} of {l} bytes covering [{offset}, {})",
+                sys::calls::SYNC,
                 offset + (end - start)
             ),
             source: e,
@@ -76,7 +77,7 @@ impl Region {
         };
         map.unlock(s, l).map_err(|e| Error::Os {
             call: CALL,
-            msg: msg!("munlock({l} bytes)"),
+            msg: msg!("{}({l} bytes)", sys::calls::UNLOCK),
             source: e,
         })?;
         if start == self.delta && end == self.delta + self.len {
@@ -108,7 +109,7 @@ impl Region {
         };
         map.advise(s, l, raw).map_err(|e| Error::Os {
             call: CALL,
-            msg: msg!("madvise({l} bytes, {})", advice.name()),
+            msg: msg!("{}({l} bytes, {})", sys::calls::ADVISE, advice.name()),
             source: e,
         })
     }
@@ -177,7 +178,8 @@ impl Region {
             Error::Os {
                 call: CALL,
                 msg: msg!(
-                    "mprotect({l} bytes, {prot}){}",
+                    "{}({l} bytes, {prot}){}",
+                    sys::calls::PROTECT,
                     because(&e, sys::Asked::Protect { commits })
                 ),
                 source: e,
@@ -476,7 +478,7 @@ pub(super) fn lock_error(
     if !matches!(errno, Some(errno::ENOMEM | errno::EAGAIN | errno::EPERM)) {
         return Error::Os {
             call,
-            msg: msg!("mlock({bytes} bytes)"),
+            msg: msg!("{}({bytes} bytes)", sys::calls::LOCK),
             source: e,
         };
     }
@@ -484,7 +486,8 @@ pub(super) fn lock_error(
         return Error::Os {
             call,
             msg: msg!(
-                "mlock({bytes} bytes) refused: locking memory needs {}",
+                "{}({bytes} bytes) refused: locking memory needs {}",
+                sys::calls::LOCK,
                 sys::LOCK_PRIVILEGE
             ),
             source: e,

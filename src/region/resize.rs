@@ -120,7 +120,10 @@ impl Region {
                         };
                         Error::Os {
                             call: CALL,
-                            msg: msg!("ftruncate from {before} to {new_len} bytes{why}"),
+                            msg: msg!(
+                                "{} from {before} to {new_len} bytes{why}",
+                                sys::calls::SET_LEN
+                            ),
                             source: e,
                         }
                     })?;

@@ -62,6 +62,24 @@ pub(crate) fn c_fd(fd: &OwnedDescriptor) -> Option<i32> {
     Some(fd.as_raw_fd())
 }
 
+/// The system calls messages name, by what they do (the Windows backend
+/// names its own).
+pub(crate) mod calls {
+    pub(crate) const OPEN: &str = "open";
+    pub(crate) const READ_ONLY: &str = "O_RDONLY";
+    pub(crate) const READ_WRITE: &str = "O_RDWR";
+    pub(crate) const FSTAT: &str = "fstat";
+    pub(crate) const MAP: &str = "mmap";
+    pub(crate) const MAP_ANONYMOUS: &str = "mmap(MAP_ANONYMOUS)";
+    pub(crate) const MAP_DEVZERO: &str = "mmap(/dev/zero)";
+    pub(crate) const SYNC: &str = "msync";
+    pub(crate) const LOCK: &str = "mlock";
+    pub(crate) const UNLOCK: &str = "munlock";
+    pub(crate) const ADVISE: &str = "madvise";
+    pub(crate) const PROTECT: &str = "mprotect";
+    pub(crate) const SET_LEN: &str = "ftruncate";
+}
+
 /// The system's error numbers, by their names: what the rest of the crate
 /// reports (as `-errno` through the C ABI) and compares with.
 pub(crate) mod errno {

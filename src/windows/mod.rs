@@ -90,6 +90,23 @@ pub(crate) unsafe fn borrow_c_fd<'a>(fd: i32) -> io::Result<BorrowedDescriptor<'
     Ok(unsafe { BorrowedHandle::borrow_raw(h as HANDLE) })
 }
 
+/// The system calls messages name, by what they do.
+pub(crate) mod calls {
+    pub(crate) const OPEN: &str = "CreateFileW";
+    pub(crate) const READ_ONLY: &str = "GENERIC_READ";
+    pub(crate) const READ_WRITE: &str = "GENERIC_READ|GENERIC_WRITE";
+    pub(crate) const FSTAT: &str = "GetFileInformationByHandle";
+    pub(crate) const MAP: &str = "MapViewOfFile";
+    pub(crate) const MAP_ANONYMOUS: &str = "VirtualAlloc or a pagefile section";
+    pub(crate) const MAP_DEVZERO: &str = "MM_DEVZERO (Windows has no /dev/zero)";
+    pub(crate) const SYNC: &str = "FlushViewOfFile";
+    pub(crate) const LOCK: &str = "VirtualLock";
+    pub(crate) const UNLOCK: &str = "VirtualUnlock";
+    pub(crate) const ADVISE: &str = "advice";
+    pub(crate) const PROTECT: &str = "VirtualProtect";
+    pub(crate) const SET_LEN: &str = "SetFileInformationByHandle(FileEndOfFileInfo)";
+}
+
 /// A path's bytes, as the C ABI takes them here: UTF-8.
 pub(crate) fn path_bytes(p: &std::path::Path) -> Option<&[u8]> {
     p.to_str().map(str::as_bytes)

@@ -179,6 +179,7 @@ fn wrong_files_are_clean_errors_naming_the_windows_error() {
     assert_eq!(e.errno(), ENOENT);
     let text = e.to_string();
     assert!(text.contains("Windows error 2"), "{text}");
+    assert!(text.contains("CreateFileW("), "the Windows call is named: {text}");
     assert_eq!(errno(Region::file(&d, 0, 0, R_SHARED).unwrap_err()), EISDIR);
     // A console or NUL device is not a file to map.
     let e = Region::file("NUL", 0, 0, R_SHARED).unwrap_err();
