@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import sys
+import sysconfig
 from typing import TYPE_CHECKING, Optional
 
 from . import _lib
@@ -41,7 +42,12 @@ _ALWAYS_ASK = _lib._ALWAYS_ASK
 # one bytecode reads it, and no other thread runs between the loss check and
 # what follows.  A free-threaded build (3.13t without its GIL) reads under
 # the lock only: the memory view is made for each locked copy, never kept.
-_LOCKLESS: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
+# Decided by the build, not by whether the GIL is on at import time (a
+# free-threaded build turns it on for a while to import an extension module
+# that needs it). And not on 3.9, which switches threads between a slice's
+# making and its copy, so that close() would often refuse (BufferError) in
+# plain threaded code.
+_LOCKLESS: bool = sys.version_info >= (3, 10) and not sysconfig.get_config_var("Py_GIL_DISABLED")
 
 
 def memory(self: Region) -> Optional[memoryview]:

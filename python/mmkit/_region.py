@@ -133,6 +133,12 @@ class Region:
                 if h not in _UNMAP_WHEN_FREED:
                     _arm_keeper(self)  # (view() was interrupted before it could)
                 return
+            if self._marr is not None and _copies._marr_refs(self) > _copies._MARR_BASE:
+                # A slice of the memory outlives the region (code run inside
+                # a read kept it: a profiler, a monitoring callback): the
+                # mapping stays, never unmapped under it (this one region
+                # is leaked).
+                return
             self._handle = None
             _lib_c.mm_unmap(h)
         except Exception:  # pragma: no cover -- half-built object, or shutdown

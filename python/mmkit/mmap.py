@@ -378,9 +378,16 @@ class mmap:
                     pass
                 else:
                     end = pos + i
-                    # The commit: one line, so that no line event (a tracer's
-                    # code) runs between the test and the stores.
-                    if ok and self._seq is seq: self._seq = nseq; self._pos = end; return line  # noqa: E701,E702
+                    # Under the lock: the test and the stores are one step for
+                    # every other thread, and for code a subclass's attribute
+                    # hooks or a monitoring callback (a BRANCH event between
+                    # the test and the jump) run here: such code that reads
+                    # this object commits first, and this commit then fails.
+                    with self._lock:
+                        if ok and self._seq is seq:
+                            self._seq = nseq
+                            self._pos = end
+                            return line
         return self._readline()
 
     def _readline(self, /) -> bytes:
@@ -429,8 +436,16 @@ class mmap:
                     pass
                 else:
                     end = pos + len(data)
-                    # One line, as in readline.
-                    if ok and self._seq is seq: self._seq = nseq; self._pos = end; return data  # noqa: E701,E702
+                    # Under the lock: the test and the stores are one step for
+                    # every other thread, and for code a subclass's attribute
+                    # hooks or a monitoring callback (a BRANCH event between
+                    # the test and the jump) run here: such code that reads
+                    # this object commits first, and this commit then fails.
+                    with self._lock:
+                        if ok and self._seq is seq:
+                            self._seq = nseq
+                            self._pos = end
+                            return data
         return self._read(n)
 
     def _read(self, n: Any = None, /) -> bytes:
@@ -673,10 +688,15 @@ class mmap:
                 type(key) is int or type(key) is slice
                 and (type(key.start) is int or key.start is None)
                 and (type(key.stop) is int or key.stop is None) and key.step is None):
-            try:
-                return r[key]
-            except (IndexError, ValueError):  # the locked way below says which
-                pass
+            # Under this object's lock: the region's locked way, when its
+            # lockless one cannot finish, takes the region's lock, which
+            # every other method takes after this one (never the other way
+            # round: a deadlock with a thread in seek() or read_byte()).
+            with self._lock:
+                try:
+                    return r[key]
+                except (IndexError, ValueError):  # the locked way below says which
+                    pass
         self._valid()
         if _has_index(key):
             i = _as_ssize(key, IndexError)

@@ -476,3 +476,121 @@ def test_the_lockless_ways_follow_the_interpreter():
     assert kmmap._POSITION_LOCKLESS == (gil and sys.version_info >= (3, 11))
     if not kmmap._POSITION_LOCKLESS:
         assert kmmap.mmap.readline is kmmap.mmap._readline
+
+
+# ---- found by review: each ran wrong before its fix, as a subprocess so a
+# ---- hang is a timeout and a crash an exit status.
+
+def _script(tmp_path, body, timeout=120):
+    import subprocess
+    import textwrap
+    from conftest import child_env
+    path = tmp_path / "case.py"
+    path.write_text(textwrap.dedent(body))
+    return subprocess.run([sys.executable, str(path), str(tmp_path)], env=child_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_mmap_item_fallback_takes_the_locks_in_order_no_deadlock(tmp_path):
+    # m[a:b] on a mapping that lost a page falls back to the locked way; a
+    # profiler there touches the mmap while another thread holds the mmap's
+    # lock and waits for the region's. Before the fix the region's lock was
+    # taken without the mmap's: a lock-order deadlock (a timeout here).
+    done = _script(tmp_path, """
+        import os, sys, threading, time
+        import mmkit, mmkit.mmap as kmmap
+        PAGE = mmkit.PAGE_SIZE
+        path = os.path.join(sys.argv[1], "f")
+        with open(path, "wb") as f:
+            f.write(b"A" * (4 * PAGE))
+        with open(path, "rb") as f:
+            m = kmmap.mmap(f.fileno(), 0, access=kmmap.ACCESS_READ)
+        m[0]
+        r = m._region
+        os.truncate(path, 3 * PAGE)
+        try:
+            m[3 * PAGE]
+        except OSError:
+            pass
+        fired = []
+        def other():
+            m.read_byte()
+        def prof(frame, event, arg):
+            if fired or event != "c_call" or not r._lock._is_owned():
+                return
+            fired.append(1)
+            sys.setprofile(None)
+            threading.Thread(target=other, daemon=True).start()
+            time.sleep(0.3)
+            len(m)
+        sys.setprofile(prof)
+        print(m[0:16])
+        print("no deadlock", fired)
+    """)
+    assert done.returncode == 0 and "no deadlock [1]" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_subclass_with_attribute_hooks_reads_every_line_once(tmp_path):
+    # A subclass's __setattr__ runs Python code inside the position's commit;
+    # before the fix two threads got ~45% of the lines twice.
+    done = _script(tmp_path, """
+        import os, sys, threading
+        import mmkit.mmap as kmmap
+        N = 100000
+        p = os.path.join(sys.argv[1], "f")
+        open(p, "wb").write(b"".join(b"%d\\n" % i for i in range(N)))
+        class Logged(kmmap.mmap):
+            def __setattr__(self, name, value):
+                object.__setattr__(self, name, value)
+        sys.setswitchinterval(1e-6)
+        with open(p, "rb") as f:
+            m = Logged(f.fileno(), 0, access=kmmap.ACCESS_READ)
+        m[0]
+        out = [[], []]
+        def work(k):
+            while True:
+                line = m.readline()
+                if not line:
+                    return
+                out[k].append(line)
+        ts = [threading.Thread(target=work, args=(k,)) for k in (0, 1)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        got = out[0] + out[1]
+        print(len(got), len(set(got)))
+    """)
+    assert done.returncode == 0 and done.stdout.split() == ["100000", "100000"], \
+        done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("which", ["region", "mmap"])
+def test_a_slice_a_profiler_keeps_outlives_the_dropped_region_safely(tmp_path, which):
+    # A profiler keeps the slice of a lockless read (the tobytes call's
+    # __self__); dropping the region must not unmap under it (before the fix:
+    # SIGSEGV, or another region's bytes once the address was reused).
+    done = _script(tmp_path, """
+        import gc, os, sys
+        import mmkit, mmkit.mmap as kmmap
+        PAGE = mmkit.PAGE_SIZE
+        which = sys.argv[2] if len(sys.argv) > 2 else "%s"
+        p = os.path.join(sys.argv[1], "f")
+        open(p, "wb").write(b"A" * 4 * PAGE)
+        kept = []
+        def prof(frame, event, arg):
+            if event == "c_call" and getattr(arg, "__name__", "") == "tobytes" and not kept:
+                kept.append(arg.__self__)
+        if which == "region":
+            obj = mmkit.map_file(p); obj[0]
+            sys.setprofile(prof); obj[0:16]; sys.setprofile(None)
+        else:
+            with open(p, "rb") as f:
+                obj = kmmap.mmap(f.fileno(), 0, access=kmmap.ACCESS_READ)
+            obj[0]
+            sys.setprofile(prof); obj.read(16); sys.setprofile(None)
+        assert kept, "the profiler saw no slice"
+        del obj; gc.collect()
+        filler = [mmkit.map_anon(4 * PAGE) for _ in range(8)]
+        for f_ in filler:
+            f_[0:4 * PAGE] = b"Z" * (4 * PAGE)
+        print(kept[0].tobytes()[:8])
+    """ % which)
+    assert done.returncode == 0 and "b'AAAAAAAA'" in done.stdout, done.stdout + done.stderr
