@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import ctypes
 import errno as _errno
+import operator as _operator
 import importlib as _importlib
 import os as _os
 import stat as _stat
 import sys as _sys
 from typing import Any, NamedTuple, Optional
 
-from ._args import _c_int, _c_longlong, _c_ssize, _SSIZE_MAX
+from ._args import _c_int, _c_longlong, _c_ssize, _has_index, _SSIZE_MAX
 from ._constants import (
     ADV_DONTNEED, ADV_HUGEPAGE, ADV_NOHUGEPAGE, ADV_NORMAL, ADV_RANDOM, ADV_SEQUENTIAL,
     ADV_WILLNEED, EXEC, NORESERVE, POPULATE, PRIVATE, READ, SHARED, WRITE,
@@ -216,3 +217,48 @@ def advise(r: Region, option: int, start: int, length: int, size: int) -> None:
         if _madvise(r._address() + start, length, option) != 0:
             e = ctypes.get_errno()
             raise OSError(e, _os.strerror(e))
+
+
+# The mmap object's reads and writes (mmkit.mmap).
+
+_NL = b"\n"
+_LINE = 256  # the window readline copies first
+
+
+def _slice_parts(key: slice) -> slice:
+    """``PySlice_Unpack``: the bounds as ints (``__index__`` runs now)."""
+    parts = []
+    for p in (key.start, key.stop, key.step):
+        if p is not None and not _has_index(p):
+            raise TypeError("slice indices must be integers or None or have an __index__ "
+                            "method")
+        parts.append(None if p is None else _operator.index(p))
+    if parts[2] == 0:
+        raise ValueError("slice step cannot be zero")
+    return slice(*parts)
+
+
+def _get(r: Region, offset: int, n: int) -> bytes:
+    """``n`` bytes at ``offset``, fault-safe (``mm_read``)."""
+    with r._lock:
+        return r._read_bytes(offset, n)
+
+
+def _line_from(mv: memoryview, pos: int) -> bytes:
+    """The line at ``pos`` of ``mv`` that the first window did not hold:
+    windows 16 times larger each time until a newline or the end."""
+    k = _LINE
+    while True:
+        k *= 16
+        chunk = mv[pos:pos + k].tobytes()
+        i = chunk.find(_NL) + 1
+        if i:
+            return chunk[:i]
+        if len(chunk) < k:
+            return chunk
+
+
+def _put(r: Region, offset: int, data: bytes) -> None:
+    """``data`` at ``offset``, fault-safe (``mm_write``)."""
+    with r._lock:
+        r._write_bytes(offset, data)

@@ -46,24 +46,22 @@ What differs, on purpose:
 
 from __future__ import annotations
 
-import _thread
-import operator as _operator
 import os as _os
 import sys as _sys
-import weakref as _weakref
-from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from . import _search, _stdmmap
 from ._args import _as_ssize, _bytes_of, _c_int, _c_ssize, _c_ubyte, _has_index, _SSIZE_MAX
-from ._constants import SHARED
 from ._errors import invalid
 from ._copies import _LOCKLESS
 from ._map import _fd_flags
 from ._region import Region, release_view
+from ._mmap_new import _MMAPS, new as _new
 from ._stdmmap import (
     ACCESS_COPY as _ACCESS_COPY, ACCESS_DEFAULT as _ACCESS_DEFAULT, ACCESS_NAMES as _ACCESS_NAMES,
     ACCESS_READ as _ACCESS_READ, ACCESS_WRITE as _ACCESS_WRITE, MAP_SHARED as _MAP_SHARED,
     PAGESIZE as _PAGESIZE, PROT_READ as _PROT_READ, PROT_WRITE as _PROT_WRITE,
+    _get, _line_from, _LINE, _NL, _put, _slice_parts,
 )
 
 _std = _stdmmap.std
@@ -115,53 +113,10 @@ _HAS_TRACKFD = _V >= (3, 13)           # trackfd=, seekable()
 _SIZE_OF_ANON = _V >= (3, 14)          # size() of an anonymous map is its length
 _FLUSH_TO_END = _V >= (3, 14)          # flush(offset) flushes from offset to the end
 _CHUNK = 1 << 20
-_NL = b"\n"
-_LINE = 256  # the window readline copies first
 # read() and readline() move the position without the lock (see mmap._hold)
 _POSITION_LOCKLESS = _V >= (3, 11) and _LOCKLESS
 
 
-def _slice_parts(key: slice) -> slice:
-    """``PySlice_Unpack``: the bounds as ints (``__index__`` runs now)."""
-    parts = []
-    for p in (key.start, key.stop, key.step):
-        if p is not None and not _has_index(p):
-            raise TypeError("slice indices must be integers or None or have an __index__ "
-                            "method")
-        parts.append(None if p is None else _operator.index(p))
-    if parts[2] == 0:
-        raise ValueError("slice step cannot be zero")
-    return slice(*parts)
-
-
-def _get(r: Region, offset: int, n: int) -> bytes:
-    """``n`` bytes at ``offset``, fault-safe (``mm_read``)."""
-    with r._lock:
-        return r._read_bytes(offset, n)
-
-
-def _line_from(mv: memoryview, pos: int) -> bytes:
-    """The line at ``pos`` of ``mv`` that the first window did not hold:
-    windows 16 times larger each time until a newline or the end."""
-    k = _LINE
-    while True:
-        k *= 16
-        chunk = mv[pos:pos + k].tobytes()
-        i = chunk.find(_NL) + 1
-        if i:
-            return chunk[:i]
-        if len(chunk) < k:
-            return chunk
-
-
-def _put(r: Region, offset: int, data: bytes) -> None:
-    """``data`` at ``offset``, fault-safe (``mm_write``)."""
-    with r._lock:
-        r._write_bytes(offset, data)
-
-
-# Every live mmap object, by id: a forked child gives each a fresh lock.
-_MMAPS: Dict[int, "_weakref.ReferenceType[mmap]"] = {}
 
 
 class mmap:
@@ -818,50 +773,4 @@ class mmap:
             release_view(self._region, view)
 
 
-def _new(cls: type, fileno: Any, length: Any, flags: Any, prot: Any, access: Any,
-         offset: Any, trackfd: Any) -> mmap:
-    """The constructor: arguments, checks and order as the standard module's."""
-    spec = _stdmmap.parse(fileno, length, flags, prot, access, offset, trackfd)
-    self: Any = object.__new__(cls)
-    self._region = None
-    self._fd = -1
-    self._lock = _thread.RLock()
-    self._pos = 0
-    self._seq = 0
-    self._size = spec.size
-    self._offset = spec.offset
-    self._access = spec.access
-    self._anon = spec.anon
-    self._shared = bool(spec.mm & SHARED)
-    self._mm = spec.mm
-    self._trackfd = spec.trackfd
-    if spec.fd != -1 and spec.trackfd:
-        self._fd = _os.dup(spec.fd)
-    try:
-        self._region = _stdmmap.map_region(spec)
-    except BaseException:
-        kept, self._fd = self._fd, -1
-        if kept >= 0:
-            _os.close(kept)
-        raise
-    _MMAPS[id(self)] = _weakref.ref(self)
-    result: mmap = self
-    return result
-
-
 mmap.__module__ = __name__
-
-
-def _after_fork_in_child() -> None:
-    # A lock another thread held at fork() time would never be released here,
-    # nor the position it held (see mmap._hold).
-    for ref in list(_MMAPS.values()):
-        m = ref()
-        if m is not None:
-            m._lock = _thread.RLock()
-            if m._seq is None:
-                m._seq = 0
-
-
-if hasattr(_os, "register_at_fork"):
-    _os.register_at_fork(after_in_child=_after_fork_in_child)
