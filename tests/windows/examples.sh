@@ -7,7 +7,8 @@
 #   map_cat, mmap_sync, mlock_demo   built (a few #ifdef _WIN32 lines: no
 #                                    O_CLOEXEC, pread, poll or getrlimit there)
 #   anon_mmap, shared_counter        not built: fork() is their point
-#   share_unrelated                  not built: fork() and SCM_RIGHTS over a Unix socket
+#   share_unrelated                  not built: fork() and SCM_RIGHTS over a Unix socket;
+#                                    its Windows form, share_unrelated_win.c, is built
 #   guarded_reader                   not built: fork(), and it truncates a mapped
 #                                    file, which Windows refuses
 set -u
@@ -42,7 +43,7 @@ errline() { tr -d '\r' < "$T/err" | head -n 1; }
 
 cp "$rel/mmkit.dll" "$E/"
 built=()
-for x in map_cat mmap_sync mlock_demo; do
+for x in map_cat mmap_sync mlock_demo share_unrelated_win; do
     if x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -O2 -I"$root/include" "$root/c-examples/$x.c" \
         -o "$E/$x.exe" -L"$rel" -l:libmmkit.dll.a 2> "$T/cc.err"; then
         built+=("$x")
@@ -52,9 +53,22 @@ for x in map_cat mmap_sync mlock_demo; do
     fi
 done
 skip "anon_mmap, shared_counter" "fork() is their point"
-skip "share_unrelated" "fork() and SCM_RIGHTS over a Unix socket"
+skip "share_unrelated" "fork() and SCM_RIGHTS over a Unix socket (share_unrelated_win.c is its Windows form)"
 skip "guarded_reader" "fork(), and Windows refuses to truncate a mapped file"
 is_built() { [[ " ${built[*]} " == *" $1 "* ]]; }
+
+# ---------------------------------------------------- share_unrelated_win
+if is_built share_unrelated_win; then
+    name="share_unrelated_win: a program it starts maps the section by an inherited handle; both see the other's writes"
+    run share_unrelated_win
+    if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(errline)"
+    elif ! has_line 'peer: read "hello from the parent"'; then fail "$name" "no greeting read by the peer: $(tr '\n' '|' < "$T/lines")"
+    elif ! has_line 'parent: the peer wrote "hello back from another program"'; then fail "$name" "no reply: $(tr '\n' '|' < "$T/lines")"
+    else pass "$name"; fi
+    run share_unrelated_win --peer 0
+    [ $rc -ne 0 ] && pass "share_unrelated_win: a bad handle is an error, not a crash (exit $rc: $(errline))" \
+        || fail "share_unrelated_win: a bad handle is an error" "exit 0"
+fi
 
 # ---------------------------------------------------------------- map_cat
 if is_built map_cat; then
