@@ -113,7 +113,7 @@ _HAS_TRACKFD = _V >= (3, 13)           # trackfd=, seekable()
 _SIZE_OF_ANON = _V >= (3, 14)          # size() of an anonymous map is its length
 _FLUSH_TO_END = _V >= (3, 14)          # flush(offset) flushes from offset to the end
 _CHUNK = 1 << 20
-# read() and readline() move the position without the lock (see mmap._hold)
+# read() and readline() copy without the lock (see mmap._commit)
 _POSITION_LOCKLESS = _V >= (3, 11) and _LOCKLESS
 
 
@@ -206,21 +206,28 @@ class mmap:
         with r._lock:
             return r._live_exports()
 
-    # The position is read and moved without the lock by read() and
-    # readline() on a guarded mapping: they load _seq, then _pos, copy, and
-    # commit with ``if self._seq is seq: self._seq = seq + 2; self._pos = end``
-    # on one line -- no call, no allocation, no line event, so under the GIL
-    # (3.11+: it lets another thread run only at calls and backward jumps)
-    # no other thread runs in between and the commit is atomic: it fails, and
-    # the locked way is taken, when anything moved the position since (_seq
-    # only grows: an old value never comes back).  A method that moves the
-    # position under the lock holds it (_seq None: a lockless commit fails,
-    # ``seq + 2`` is a TypeError) from before it reads it until it has
-    # stored the new one.  Python 3.10 and earlier may switch threads
-    # between any two bytecodes: there read() and readline() take the lock.
-    # (A tracer of single bytecodes, f_trace_opcodes, runs its code between
-    # them too: under one, two threads reading at one position may both get
-    # its bytes.  The memory itself stays safe: see mmkit._copies.)
+    # read() and readline() on a guarded mapping copy the memory without the
+    # lock: they load _seq, then _pos, copy, and move the position with
+    # _commit, under the lock, only when nothing moved it since (_seq only
+    # grows: an old value never comes back).  A method that moves the
+    # position under the lock holds it from before it reads it until it has
+    # stored the new one (_seq None: no lockless read starts, and a commit
+    # started before fails).  Python 3.10 and earlier take the lock
+    # throughout.
+
+    def _commit(self, seq: int, end: int) -> bool:
+        """Move the position to ``end`` when it is still where version ``seq``
+        left it.  Under the lock: the test and the stores are one step for
+        every other thread, and for code a subclass's attribute hooks or a
+        monitoring callback (a BRANCH event between the test and the jump)
+        run here: such code that reads this object commits first, and this
+        commit then fails."""
+        with self._lock:
+            if self._seq is seq:
+                self._seq = seq + 2
+                self._pos = end
+                return True
+        return False
 
     def _hold(self) -> Optional[int]:
         """Take the position from the lockless readers (lock held); None when
@@ -308,17 +315,16 @@ class mmap:
         # A guarded mapping: the line copied from the memory itself, without
         # the lock (a window of _LINE bytes, larger ones for a longer line),
         # then the loss count, the memory still the region's and the
-        # position's commit (see _hold): every call reads the memory as it is
+        # position's commit (see _commit): every call reads the memory as it is
         # now, nothing is kept from one call to the next.
         r = self._region
         if r is not None:
             mv = r._mv
-            if mv is not None:
+            seq = self._seq
+            if mv is not None and seq is not None:  # None: a method holds the position
                 lost = r._lost
-                seq = self._seq
                 pos = self._pos
                 try:
-                    nseq = seq + 2  # TypeError while a method holds the position
                     line = mv[pos:pos + _LINE].tobytes()
                     i = line.find(_NL) + 1
                     if i:
@@ -329,20 +335,11 @@ class mmap:
                     else:
                         i = len(line)  # the last line
                     ok = not lost[0]
-                except (TypeError, ValueError):
+                except ValueError:  # the memory view released (close, resize, protect)
                     pass
                 else:
-                    end = pos + i
-                    # Under the lock: the test and the stores are one step for
-                    # every other thread, and for code a subclass's attribute
-                    # hooks or a monitoring callback (a BRANCH event between
-                    # the test and the jump) run here: such code that reads
-                    # this object commits first, and this commit then fails.
-                    with self._lock:
-                        if ok and self._seq is seq:
-                            self._seq = nseq
-                            self._pos = end
-                            return line
+                    if ok and self._commit(seq, pos + i):
+                        return line
         return self._readline()
 
     def _readline(self, /) -> bytes:
@@ -376,31 +373,21 @@ class mmap:
         if r is not None and (n is None or type(n) is int and 0 <= n <= _SSIZE_MAX):
             # A guarded mapping: without the lock, as readline.
             mv = r._mv
-            if mv is not None:
+            seq = self._seq
+            if mv is not None and seq is not None:  # None: a method holds the position
                 lost = r._lost
-                seq = self._seq
                 pos = self._pos
                 try:
-                    nseq = seq + 2  # TypeError while a method holds the position
                     num = self._size - pos
                     if n is not None and n < num:
                         num = n
                     data = mv[pos:pos + num].tobytes() if num > 0 else b""
                     ok = not lost[0]
-                except (TypeError, ValueError):
+                except ValueError:  # the memory view released (close, resize, protect)
                     pass
                 else:
-                    end = pos + len(data)
-                    # Under the lock: the test and the stores are one step for
-                    # every other thread, and for code a subclass's attribute
-                    # hooks or a monitoring callback (a BRANCH event between
-                    # the test and the jump) run here: such code that reads
-                    # this object commits first, and this commit then fails.
-                    with self._lock:
-                        if ok and self._seq is seq:
-                            self._seq = nseq
-                            self._pos = end
-                            return data
+                    if ok and self._commit(seq, pos + len(data)):
+                        return data
         return self._read(n)
 
     def _read(self, n: Any = None, /) -> bytes:
