@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 
-use crate::support::{helper, pattern, test_name, TempDir};
+use crate::support::{helper, pattern, run_limited, test_name, TempDir};
 use mmkit::{Flags, Region, SyncFlags};
 
 /// Helper: map MMKIT_TEST_FILE shared, write the pattern, mm_sync(MM_SYNC),
@@ -79,16 +79,14 @@ fn helper_lock() {
     }
 }
 
-#[test]
-fn lock_refusal_names_rlimit_memlock() {
+/// prlimit's arguments for a helper under `RLIMIT_MEMLOCK` 64 KiB, run by
+/// `setpriv` as nobody when the tests run as root (unprivileged, so
+/// `CAP_IPC_LOCK` cannot lift the limit).
+fn memlock_64k_unprivileged() -> Vec<&'static str> {
+    let mut args = vec!["--memlock=65536:65536"];
     // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = std::process::Command::new("prlimit");
-    cmd.arg("--memlock=65536:65536");
-    if root {
-        // Unprivileged, so CAP_IPC_LOCK cannot lift the limit.
-        cmd.args([
+    if unsafe { libc::geteuid() } == 0 {
+        args.extend([
             "setpriv",
             "--reuid=65534",
             "--regid=65534",
@@ -96,22 +94,12 @@ fn lock_refusal_names_rlimit_memlock() {
             "--inh-caps=-all",
         ]);
     }
-    cmd.arg(exe).args([
-        "--exact",
-        test_name!(helper_lock),
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    let out = cmd
-        .output()
-        .expect("prlimit (util-linux) is needed for this test");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "helper failed: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    args
+}
+
+#[test]
+fn lock_refusal_names_rlimit_memlock() {
+    let text = run_limited(test_name!(helper_lock), &memlock_64k_unprivileged(), &[]);
     let rc: i32 = text
         .lines()
         .find_map(|l| l.split_once("rc=").map(|(_, v)| v))
@@ -167,36 +155,10 @@ fn growing_a_locked_region_past_rlimit_memlock_names_it() {
     // are a mapping of their own, unlocked: the grow in place succeeds.)
     let without_mremap =
         option_env!("MMKIT_DISABLE").is_some_and(|v| v.split(',').any(|c| c.trim() == "mremap"));
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = std::process::Command::new("prlimit");
-    cmd.arg("--memlock=65536:65536");
-    if root {
-        // Unprivileged, so CAP_IPC_LOCK cannot lift the limit.
-        cmd.args([
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ]);
-    }
-    cmd.arg(exe).args([
-        "--exact",
+    let text = run_limited(
         test_name!(helper_grow_locked),
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    let out = cmd
-        .output()
-        .expect("prlimit (util-linux) is needed for this test");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "helper failed: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
+        &memlock_64k_unprivileged(),
+        &[],
     );
     let field = |name: &str| {
         text.lines()

@@ -213,6 +213,33 @@ pub fn helper(name: &str) -> std::process::Command {
 }
 
 /// Number of open descriptors of this process.
+/// Run helper `name` of this binary under `prlimit` with `limits` (prlimit's
+/// arguments: its limits, and optionally a program that runs the helper, such
+/// as `setpriv` with its own arguments); its standard output.
+pub fn run_limited(name: &str, limits: &[&str], env: &[(&str, &Path)]) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.args(limits).arg(exe).args([
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("prlimit (util-linux) is needed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} under {limits:?} failed ({:?}): {text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }

@@ -25,7 +25,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use crate::support::{self, alone, cstr, helper, pattern, results, test_name, TempDir};
+use crate::support::{
+    self, alone, cstr, helper, pattern, results, run_limited, test_name, TempDir,
+};
 use mmkit::ffi::*;
 use mmkit::*;
 
@@ -98,31 +100,6 @@ fn say(key: &str, rc: c_int) {
         "RESULT {key} {rc} {}",
         if rc < 0 { last_error() } else { String::new() }
     );
-}
-
-/// Run helper `name` of this binary under `prlimit` with `limits`.
-fn run_limited(name: &str, limits: &[&str], env: &[(&str, &Path)]) -> String {
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = Command::new("prlimit");
-    cmd.args(limits).arg(exe).args([
-        "--exact",
-        name,
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("prlimit (util-linux) is needed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{name} under {limits:?} failed ({:?}): {text}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
 }
 
 /// Start helper `name` with piped stdin/stdout and wait until it prints
