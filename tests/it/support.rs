@@ -364,6 +364,16 @@ pub fn recv_fd(sock: std::os::fd::BorrowedFd<'_>) -> std::os::fd::OwnedFd {
     }
 }
 
+/// [`results`] as a lookup by key; a missing key panics, showing `out`.
+pub fn results_by_key(out: &str) -> impl Fn(&str) -> (i32, String) + '_ {
+    let res = results(out);
+    move |k| {
+        res.get(k)
+            .unwrap_or_else(|| panic!("no {k} in {out}"))
+            .clone()
+    }
+}
+
 /// A helper's "RESULT key rc message" lines, as (rc, message) by key.
 pub fn results(out: &str) -> std::collections::HashMap<String, (i32, String)> {
     out.lines()

@@ -286,12 +286,7 @@ fn descriptor_exhaustion_is_emfile_and_recovers() {
         &["--nofile=64:64"],
         &[("MMKIT_TEST_DIR", d.path())],
     );
-    let res = results(&out);
-    let get = |k: &str| {
-        res.get(k)
-            .unwrap_or_else(|| panic!("no {k} in {out}"))
-            .clone()
-    };
+    let get = support::results_by_key(&out);
     let need_fd = [
         ("map_file", "mm_map_file"),
         ("map_file_create", "mm_map_file"),

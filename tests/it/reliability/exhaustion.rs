@@ -89,12 +89,7 @@ fn address_space_exhaustion_is_enomem_and_recovers() {
         &["--as=536870912"],
         &[("MMKIT_TEST_DIR", d.path())],
     );
-    let res = results(&out);
-    let get = |k: &str| {
-        res.get(k)
-            .unwrap_or_else(|| panic!("no {k} in {out}"))
-            .clone()
-    };
+    let get = support::results_by_key(&out);
     for (key, call) in [
         ("map_anon", "mm_map_anon"),
         ("map_anon_devzero", "mm_map_anon"),
@@ -312,12 +307,7 @@ fn map_count_exhaustion_is_enomem_and_recovers() {
         &[("MMKIT_TEST_DIR", d.path())],
     );
     eprintln!("map count exhaustion took {:?}", start.elapsed());
-    let res = results(&out);
-    let get = |k: &str| {
-        res.get(k)
-            .unwrap_or_else(|| panic!("no {k} in {out}"))
-            .clone()
-    };
+    let get = support::results_by_key(&out);
     for (key, call) in [
         ("map_anon", "mm_map_anon"),
         ("map_file", "mm_map_file"),
