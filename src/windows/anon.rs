@@ -31,7 +31,7 @@ pub(super) fn virtual_alloc(len: usize, prot: Prot) -> SysResult<Mapping> {
         )
     };
     if p.is_null() {
-        return Err(last_error("VirtualAlloc"));
+        return Err(last_error());
     }
     Ok(Mapping {
         ptr: p.cast(),
@@ -61,7 +61,7 @@ pub(super) fn pagefile_section(size: u64, exec: bool) -> SysResult<OwnedHandle> 
         )
     };
     if h.is_null() {
-        return Err(last_error("CreateFileMappingW"));
+        return Err(last_error());
     }
     // SAFETY: a fresh handle this function owns.
     Ok(unsafe { OwnedHandle::from_raw_handle(h as _) })

@@ -94,7 +94,7 @@ fn reopen(creator: &File) -> SysResult<File> {
         )
     };
     if !valid(h) {
-        return Err(last_error("ReOpenFile"));
+        return Err(last_error());
     }
     // SAFETY: a fresh handle nobody else owns.
     Ok(unsafe { File::from_raw_handle(h as _) })
@@ -119,7 +119,7 @@ fn existing(w: &[u16], file: File) -> SysResult<File> {
         )
     };
     if ok == 0 {
-        return Err(last_error("GetFileInformationByHandleEx"));
+        return Err(last_error());
     }
     // SAFETY: zeroed, then written by the successful call.
     let tag = unsafe { tag.assume_init() };

@@ -66,9 +66,8 @@ pub(crate) fn win_error(code: u32) -> io::Error {
     io::Error::from_raw_os_error((errno_for(code) << SHIFT) | code as i32)
 }
 
-/// `GetLastError()` as an error; `_call` names the function (for the reader
-/// of this code: the message names it through the caller).
-pub(crate) fn last_error(_call: &'static str) -> io::Error {
+/// `GetLastError()` as an error (the caller's message names the call).
+pub(crate) fn last_error() -> io::Error {
     // SAFETY: no preconditions.
     win_error(unsafe { windows_sys::Win32::Foundation::GetLastError() })
 }

@@ -49,7 +49,7 @@ pub(crate) fn map_fd(
     // the file is never grown; the result is checked.
     let section = unsafe { mem::CreateFileMappingW(h, ptr::null(), page, 0, 0, ptr::null()) };
     if section.is_null() {
-        return Err(last_error("CreateFileMappingW"));
+        return Err(last_error());
     }
     // SAFETY: a fresh handle this function owns; the view keeps the section
     // alive after it is closed.
@@ -86,7 +86,7 @@ fn flush_handle(h: HANDLE) -> SysResult<OwnedHandle> {
         )
     };
     if ok == 0 {
-        return Err(last_error("DuplicateHandle"));
+        return Err(last_error());
     }
     // SAFETY: a fresh handle nobody else owns.
     Ok(unsafe { OwnedHandle::from_raw_handle(dup as _) })
@@ -139,7 +139,7 @@ pub(super) fn create_file(
         )
     };
     if !valid(h) {
-        return Err(last_error("CreateFileW"));
+        return Err(last_error());
     }
     // SAFETY: a fresh handle nobody else owns.
     Ok(unsafe { File::from_raw_handle(h as _) })
@@ -202,7 +202,7 @@ pub(super) fn set_info<T>(
         )
     };
     if ok == 0 {
-        return Err(last_error("SetFileInformationByHandle"));
+        return Err(last_error());
     }
     Ok(())
 }
@@ -263,7 +263,7 @@ pub(crate) fn set_len(fd: BorrowedDescriptor<'_>, len: u64) -> SysResult<()> {
 pub(crate) fn fsync(fd: BorrowedDescriptor<'_>) -> SysResult<()> {
     // SAFETY: only acts on the handle.
     if unsafe { fs::FlushFileBuffers(raw(fd)) } == 0 {
-        return Err(last_error("FlushFileBuffers"));
+        return Err(last_error());
     }
     Ok(())
 }
@@ -319,7 +319,7 @@ pub(crate) fn fstat(fd: BorrowedDescriptor<'_>) -> SysResult<Stat> {
         fs::FILE_TYPE_PIPE => FileKind::Fifo,
         fs::FILE_TYPE_CHAR => FileKind::CharDevice,
         _ => {
-            let e = last_error("GetFileType");
+            let e = last_error();
             if win_code(&e).is_some() {
                 return Err(e);
             }
@@ -337,7 +337,7 @@ pub(crate) fn fstat(fd: BorrowedDescriptor<'_>) -> SysResult<Stat> {
     let mut info = std::mem::MaybeUninit::<fs::BY_HANDLE_FILE_INFORMATION>::uninit();
     // SAFETY: the struct is written whole on success.
     if unsafe { fs::GetFileInformationByHandle(h, info.as_mut_ptr()) } == 0 {
-        return Err(last_error("GetFileInformationByHandle"));
+        return Err(last_error());
     }
     // SAFETY: initialised by the successful call.
     let info = unsafe { info.assume_init() };

@@ -37,7 +37,7 @@ impl Mapping {
                     )
                 };
                 if ok == 0 {
-                    return Err(last_error("VirtualFree(MEM_DECOMMIT)"));
+                    return Err(last_error());
                 }
             }
             self.len = new_len;

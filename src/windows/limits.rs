@@ -40,11 +40,11 @@ fn working_set() -> Option<(usize, usize)> {
 /// Grow the working set by `bytes` (minimum and maximum), so that
 /// `VirtualLock` of that many more bytes fits its quota.
 pub(super) fn grow_working_set(bytes: usize) -> SysResult<()> {
-    let (min, max) = working_set().ok_or_else(|| last_error("GetProcessWorkingSetSize"))?;
+    let (min, max) = working_set().ok_or_else(last_error)?;
     let (min, max) = (min.saturating_add(bytes), max.saturating_add(bytes));
     // SAFETY: only changes this process's working-set sizes.
     if unsafe { SetProcessWorkingSetSize(current_process(), min, max) } == 0 {
-        return Err(last_error("SetProcessWorkingSetSize"));
+        return Err(last_error());
     }
     Ok(())
 }

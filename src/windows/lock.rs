@@ -19,7 +19,7 @@ impl Mapping {
         if unsafe { mem::VirtualLock(self.at(start, len), len) } != 0 {
             return Ok(());
         }
-        let e = last_error("VirtualLock");
+        let e = last_error();
         if win_code(&e) != Some(ERROR_WORKING_SET_QUOTA) || grow_working_set(len).is_err() {
             // (A failed grow reports the quota, which the message names.)
             return Err(e);
@@ -28,7 +28,7 @@ impl Mapping {
         if unsafe { mem::VirtualLock(self.at(start, len), len) } != 0 {
             return Ok(());
         }
-        Err(last_error("VirtualLock"))
+        Err(last_error())
     }
 
     /// `VirtualUnlock` of `[start, start+len)`: pages that were not locked
@@ -40,7 +40,7 @@ impl Mapping {
         if unsafe { mem::VirtualUnlock(self.at(start, len), len) } != 0 {
             return Ok(());
         }
-        let e = last_error("VirtualUnlock");
+        let e = last_error();
         if win_code(&e) != Some(ERROR_NOT_LOCKED) {
             return Err(e);
         }
@@ -50,7 +50,7 @@ impl Mapping {
             if flags & (VALID | LOCKED) == VALID | LOCKED {
                 // SAFETY: one page inside this live mapping.
                 if unsafe { mem::VirtualUnlock(self.at(at, page), page) } == 0 && result.is_ok() {
-                    result = Err(last_error("VirtualUnlock"));
+                    result = Err(last_error());
                 }
             }
             true

@@ -328,7 +328,7 @@ impl Mapping {
         let mut tries = 0;
         // SAFETY: the range lies inside this live view.
         while unsafe { mem::FlushViewOfFile(self.at(start, len), len) } == 0 {
-            let e = last_error("FlushViewOfFile");
+            let e = last_error();
             tries += 1;
             if win_code(&e) != Some(ERROR_LOCK_VIOLATION) || tries == 10 {
                 return Err(e);
@@ -343,7 +343,7 @@ impl Mapping {
                 )
             };
             if ok == 0 {
-                return Err(last_error("FlushFileBuffers"));
+                return Err(last_error());
             }
         }
         Ok(())
@@ -363,7 +363,7 @@ impl Mapping {
                         mem::VirtualAlloc(self.at(start, len), len, mem::MEM_RESET, prot)
                     };
                     if p.is_null() {
-                        return Err(last_error("VirtualAlloc(MEM_RESET)"));
+                        return Err(last_error());
                     }
                     Ok(())
                 }
@@ -399,7 +399,7 @@ impl Mapping {
         // SAFETY: the range lies inside this live mapping; changing protection
         // cannot invalidate Rust references because Region hands out none.
         if unsafe { mem::VirtualProtect(self.at(start, len), len, page, &mut old) } == 0 {
-            return Err(last_error("VirtualProtect"));
+            return Err(last_error());
         }
         Ok(())
     }
@@ -431,7 +431,7 @@ impl Mapping {
             mem::MapViewOfFile(section, access, (offset >> 32) as u32, offset as u32, len)
         };
         if view.Value.is_null() {
-            return Err(last_error("MapViewOfFile"));
+            return Err(last_error());
         }
         let map = Mapping {
             ptr: view.Value.cast(),
@@ -513,7 +513,7 @@ fn prefetch(at: *mut c_void, len: usize) -> SysResult<()> {
     };
     // SAFETY: one entry describing a range inside a live mapping.
     if unsafe { f(current_process(), 1, &range, 0) } == 0 {
-        return Err(last_error("PrefetchVirtualMemory"));
+        return Err(last_error());
     }
     Ok(())
 }
