@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 _RLock = _thread.RLock
 
 _lib_c = _lib.lib
+_mm_unmap = _lib_c.mm_unmap  # (one global load on the close path)
 
 # Assigned, not imported: CPython (3.11, 3.12) compiles ``name.method()`` on
 # a name bound by an import as an attribute load (a bound method made per
@@ -140,7 +141,7 @@ class Region:
                 # is leaked).
                 return
             self._handle = None
-            _lib_c.mm_unmap(h)
+            _mm_unmap(h)
         except Exception:  # pragma: no cover -- half-built object, or shutdown
             pass
 
@@ -709,9 +710,10 @@ class Region:
         code that runs inside another method of the region (a signal handler,
         a finalizer).
         """
-        if self._lock._is_owned():  # (_not_inside, inline: the map/close loop is measured)
+        lock = self._lock
+        if lock._is_owned():  # (_not_inside, inline: the map/close loop is measured)
             self._not_inside("close")
-        with self._lock:
+        with lock:
             h = self._handle
             if h is None:
                 return
@@ -719,7 +721,7 @@ class Region:
                 self._let_go(h)
             self._handle = None
             self._arr_type = None
-            rc = _lib_c.mm_unmap(h)
+            rc = _mm_unmap(h)
             if rc < 0:
                 raise _error(rc)
 

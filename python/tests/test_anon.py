@@ -104,9 +104,30 @@ def test_zero_length_is_einval():
     assert "mm_map_anon" in info.value.strerror
 
 
+@pytest.mark.parametrize("length", [(1 << 64) - 1, 1 << 63])
+def test_anon_length_reaches_the_library_whole(length):
+    # mm_map_anon's length is declared c_void_p in mmkit._lib (a faster
+    # conversion than c_size_t's): every bit of a size_t must still arrive, as
+    # the library's message, which names the value it got, shows.
+    with pytest.raises(OSError) as info:
+        mmkit.map_anon(length)
+    assert info.value.errno == 12
+    assert "len %d " % length in info.value.strerror
+
+
+def test_anon_length_over_32_bits_is_mapped_whole():
+    length = (1 << 32) + 4096   # (never touched: no memory is used)
+    with mmkit.map_anon(length, noreserve=True) as r:
+        assert mmkit._lib.lib.mm_len(r._handle) == length
+        r[length - 1] = 7
+        assert r[length - 1] == 7
+
+
 def test_anon_argument_types():
     with pytest.raises(TypeError):
         mmkit.map_anon("x")
+    with pytest.raises(TypeError):
+        mmkit.map_anon(b"4096")
     with pytest.raises(TypeError):
         mmkit.map_anon(1.5)
     with pytest.raises(TypeError):
