@@ -55,6 +55,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import platform
 import subprocess
 import sys
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
@@ -272,14 +273,25 @@ check_fast = _check_fast()
 # mm_lost_counter, so that a check of it always asks the library.
 _ALWAYS_ASK = memoryview((ctypes.c_size_t * 1)(1)).cast("B").cast("N").toreadonly()
 
+# Whether this processor keeps loads in order (x86), so that a copy of the
+# memory followed by a load of the count sees a loss another thread's fault
+# found (the handler counts the page before it maps the zeros). Elsewhere
+# (arm64, POWER, RISC-V) the count could be read before the copy's loads
+# without a fence, which Python cannot issue: there the check asks mm_check,
+# which fences (see mm_lost_counter(3) in man/mm_check.3).
+_LOADS_IN_ORDER = platform.machine().lower() in (
+    "x86_64", "amd64", "x64", "i386", "i486", "i586", "i686", "x86")
+
 
 def lost_count(handle: int) -> memoryview:
     """The guarded region's count of lost pages as a read-only one-item
     memoryview (format ``'N'``, size_t): ``view[0]`` is one load, no call
     (``mm_lost_counter``; the count is static storage, so reading it can
     never fault, but it is this region's only until ``mm_unmap``).  Where the
-    library has no ``mm_lost_counter``, a count that is never 0."""
-    if not has("mm_lost_counter"):
+    library has no ``mm_lost_counter``, or the processor may read the count
+    before the copy that came first (see ``_LOADS_IN_ORDER``), a count that
+    is never 0: every check then asks ``mm_check``."""
+    if not _LOADS_IN_ORDER or not has("mm_lost_counter"):
         return _ALWAYS_ASK
     address = lib.mm_lost_counter(handle)
     arr = (ctypes.c_char * ctypes.sizeof(ctypes.c_size_t)).from_address(address)

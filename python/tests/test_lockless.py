@@ -18,6 +18,7 @@ in forked children, so a crash is a failure, not a dead run.
 
 import errno
 import os
+import platform
 import sys
 import threading
 import time
@@ -108,6 +109,34 @@ def test_without_mm_lost_counter_every_read_asks_the_library(data_file, monkeypa
         _warm(r)
         assert r._lost[0] != 0
         assert r[7] == data[7] and r[3:900] == data[3:900] and r.read(1, 2) == data[1:3]
+
+
+def test_a_processor_that_reorders_loads_asks_the_library(tmp_path, monkeypatch):
+    # arm64, POWER, RISC-V: the count could be loaded before the copy, so no
+    # region reads it; each check asks mm_check (which fences), and a loss
+    # found there is still an EFAULT.
+    monkeypatch.setattr(_lib, "_LOADS_IN_ORDER", False)
+    data = bytes(range(256)) * (SIZE // 256)
+    path = tmp_path / "cut.bin"
+    path.write_bytes(data)
+    with mmkit.map_file(path) as r:
+        _warm(r)
+        assert r._lost is _lib._ALWAYS_ASK
+        assert r[7] == data[7] and r[3:900] == data[3:900]
+        os.truncate(path, PAGE)
+        with pytest.raises(OSError) as e:
+            r[2 * PAGE + 1]
+        assert e.value.errno == errno.EFAULT
+        assert r[0:16] == data[:16]
+
+
+def test_this_x86_host_reads_the_count_without_a_call(data_file):
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the count is read directly only where loads stay in order (x86)")
+    path, _ = data_file
+    with mmkit.map_file(path) as r:
+        _warm(r)
+        assert _lib._LOADS_IN_ORDER and r._lost is not _lib._ALWAYS_ASK
 
 
 def test_the_loss_count_is_the_library_s(data_file):

@@ -339,10 +339,9 @@ impl Region {
                     sys::Direction::Write => std::ptr::copy(buf.cast_const(), at, n),
                 }
             }
-            // The fault handler runs in this thread: its record is read after
-            // the copy, not before.
-            std::sync::atomic::compiler_fence(Ordering::SeqCst);
-            if guard.lost() == 0 {
+            // The loss record, read after the copy (in order with it even
+            // for a repair another thread made: see lost_after_copy).
+            if guard.lost_after_copy() == 0 {
                 return Ok(());
             }
             return self.copy_lost(call, offset, n);

@@ -138,6 +138,15 @@ impl Guard {
         self.slot().lost.load(Ordering::Acquire)
     }
 
+    /// [`Guard::lost`] after a plain copy of the mapping: 0 when no page the
+    /// copy touched was lost before or during it, whichever thread's fault
+    /// found the loss (the load is ordered after the copy: `after_access`).
+    #[inline(always)]
+    pub(crate) fn lost_after_copy(&self) -> usize {
+        after_access();
+        self.lost()
+    }
+
     /// The mapping's count of lost pages itself, for a reader that checks it
     /// without a call (`mm_lost_counter`). Static storage: readable for the
     /// life of the process, but this mapping's count only until the guard is
@@ -149,6 +158,7 @@ impl Guard {
 
     /// The lost pages among pages `[first, end)` of the mapping, or `None`.
     pub(crate) fn lost_in(&self, first: usize, end: usize) -> Option<Lost> {
+        after_access();
         let slot = self.slot();
         if slot.lost.load(Ordering::Acquire) == 0 || first >= end {
             return None;
@@ -193,6 +203,7 @@ impl Guard {
 
     /// Every lost page of the mapping: how many, and the first.
     pub(crate) fn lost_all(&self) -> Option<Lost> {
+        after_access();
         let slot = self.slot();
         let pages = slot.lost.load(Ordering::Acquire);
         let first = slot.first.load(Ordering::Acquire);
@@ -352,6 +363,22 @@ fn map_zeros(at: *mut u8, len: usize, prot: i32) -> *mut c_void {
         return ptr::null_mut();
     }
     p
+}
+
+/// Keeps the reads of a loss record after the accesses to the memory that
+/// came before them (see [`Guard::lost_after_copy`]). A fault of this thread's
+/// own access was repaired between its instructions, so only the compiler
+/// must keep the order. A repair made by another thread's handler counts the
+/// page before it maps the zeros, so an access that met those zeros must be
+/// ordered before the read of the count: x86 keeps loads in order (and the
+/// translation of a store is a load of the page tables); elsewhere (arm64,
+/// POWER, RISC-V) a fence does it.
+#[inline(always)]
+fn after_access() {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+    std::sync::atomic::fence(Ordering::SeqCst);
 }
 
 /// The handler's work for a fault at `addr`: repair it if it lies in a live

@@ -23,9 +23,9 @@ impl Guard {
         Ok(Guard(()))
     }
 
-    /// How many pages were lost: none.
+    /// How many pages were lost, read after a plain copy: none.
     #[inline(always)]
-    pub(crate) fn lost(&self) -> usize {
+    pub(crate) fn lost_after_copy(&self) -> usize {
         0
     }
 
