@@ -224,8 +224,13 @@ class mmap:
         commit then fails."""
         with self._lock:
             if self._seq is seq:
-                self._seq = seq + 2
+                # The position first, then its version: a reader that loads
+                # the new version then loads the new position. (The other
+                # order let a reader that ran between the two stores, in a
+                # subclass's __setattr__ or at a thread switch, pair the new
+                # version with the old position and read a line twice.)
                 self._pos = end
+                self._seq = seq + 2
                 return True
         return False
 
