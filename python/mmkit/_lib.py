@@ -55,7 +55,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
-import platform
 import subprocess
 import sys
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
@@ -279,8 +278,13 @@ _ALWAYS_ASK = memoryview((ctypes.c_size_t * 1)(1)).cast("B").cast("N").toreadonl
 # (arm64, POWER, RISC-V) the count could be read before the copy's loads
 # without a fence, which Python cannot issue: there the check asks mm_check,
 # which fences (see mm_lost_counter(3) in man/mm_check.3).
-_LOADS_IN_ORDER = platform.machine().lower() in (
-    "x86_64", "amd64", "x64", "i386", "i486", "i586", "i686", "x86")
+# (os.uname, not platform.machine: that runs a WMI query on Windows, where
+# PROCESSOR_ARCHITECTURE names the process's architecture, as emulated.)
+_MACHINE = os.uname().machine if hasattr(os, "uname") \
+    else os.environ.get("PROCESSOR_ARCHITECTURE", "")
+_LOADS_IN_ORDER = _MACHINE.lower() in (
+    "x86_64", "amd64", "x64", "i386", "i486", "i586", "i686", "x86",
+    "i86pc")  # (illumos: x86 too)
 
 
 def lost_count(handle: int) -> memoryview:

@@ -382,12 +382,19 @@ class _UnmapSpy:
 
 
 def _use_lib_c(monkeypatch, spy):
-    """Every module of the package that calls the library (``_lib_c``) calls ``spy``."""
+    """Every module of the package that calls the library (``_lib_c``, and the
+    functions of it bound at import, ``_mm_<name>``) calls ``spy``."""
     modules = [m for name, m in sorted(sys.modules.items())
                if name.startswith("mmkit.") and hasattr(m, "_lib_c")]
     assert modules
+    bound = 0
     for module in modules:
         monkeypatch.setattr(module, "_lib_c", spy)
+        for name, value in list(vars(module).items()):
+            if name.startswith("_mm_") and value is getattr(spy.real, name[1:], None):
+                monkeypatch.setattr(module, name, getattr(spy, name[1:]))
+                bound += 1
+    assert bound >= 2  # (_region._mm_unmap, _map._mm_map_anon)
 
 
 def test_a_region_kept_again_in_a_later_collection_is_not_unmapped(monkeypatch):
@@ -665,7 +672,8 @@ def test_repr_never_passes_a_closed_handle_to_the_library(monkeypatch):
             return self.real.mm_ptr(h)
 
     r = mmkit.map_anon(4096)
-    _use_lib_c(monkeypatch, Pausing())
+    spy = Pausing()
+    _use_lib_c(monkeypatch, spy)
 
     def closer():
         in_ptr.wait(2)
@@ -677,5 +685,5 @@ def test_repr_never_passes_a_closed_handle_to_the_library(monkeypatch):
     repr(r)
     closed.set()
     t.join()
-    assert r.closed
+    assert r.closed and len(spy.unmapped) == 1  # (the close went through the spy)
     assert not bad, "mm_ptr got a handle already passed to mm_unmap"

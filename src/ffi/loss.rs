@@ -35,8 +35,9 @@ pub unsafe extern "C" fn mm_check(r: *const mm_region) -> c_int {
 /// copied zeros out of a lost page and then reads the count sees it nonzero,
 /// if the read is ordered after the copy: by the program alone when this
 /// thread's own fault found the loss; for a loss another thread's fault found,
-/// with `__atomic_thread_fence(__ATOMIC_SEQ_CST)` between the copy and the
-/// read (x86 keeps loads in order: a compiler barrier is enough there). It can
+/// with `__atomic_thread_fence(__ATOMIC_SEQ_CST)` between the copy and an
+/// atomic (or volatile) load of the count (x86 keeps loads in order: a
+/// compiler barrier is enough there). It can
 /// go down when `mm_resize` drops lost pages. Nonzero says that some page of
 /// the region was lost, not which: `mm_read` and `mm_check` tell.
 #[no_mangle]
