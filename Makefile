@@ -37,7 +37,7 @@ EXAMPLES  := $(CURDIR)/$(BUILD)/examples
 VENV      := $(CURDIR)/$(BUILD)/venv
 
 .PHONY: all lib install uninstall stage examples demo test test-rust test-c test-cmake test-examples test-packaging \
-        test-python test-man test-oom test-windows install-windows check-memory cross-check fuzz bench lint header clean FORCE
+        test-python test-man test-oom test-windows install-windows check-memory cross-check msrv fuzz bench lint header clean FORCE
 
 all: lib
 
@@ -203,6 +203,11 @@ check-memory: examples
 # skipped where a target cannot be installed). make test runs it too.
 cross-check:
 	bash tests/cross-check.sh
+
+# The library and its tests checked by the Rust of Cargo.toml's rust-version
+# (installed with rustup when the network allows; else a SKIP). make test runs it.
+msrv:
+	bash tests/msrv.sh
 
 # The library cross-built for x86_64-pc-windows-gnu (target/windows) and run
 # under Wine in a fresh prefix (build/wine/prefix): the Rust tests, the C API

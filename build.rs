@@ -159,7 +159,9 @@ fn main() {
 
     let os = env::var("CARGO_CFG_TARGET_OS").expect("cargo sets CARGO_CFG_TARGET_OS");
     for cap in CAPS {
-        println!("cargo::rustc-check-cfg=cfg({cap})");
+        // (One colon: Cargo 1.77, the rust-version, refuses the `cargo::`
+        // form in a package whose rust-version is 1.77; 1.80 and later read both.)
+        println!("cargo:rustc-check-cfg=cfg({cap})");
     }
     for cap in caps_for(&os) {
         println!("cargo:rustc-cfg={cap}");

@@ -81,6 +81,7 @@ step python lines make -s test-python
 step packaging lines make -s test-packaging
 step check-memory lines make -s check-memory
 step cross-check lines make -s cross-check
+step msrv lines make -s msrv
 
 echo
 if [ ${#failed_steps[@]} -gt 0 ]; then
