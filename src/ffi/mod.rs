@@ -138,6 +138,10 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> Text {
 }
 
 /// Run `body` for the C call `call`: 0 on success, `-errno` on failure or panic.
+/// Inlined into each C function: out of line, the closure's captures went
+/// through the stack and a call (the guarded 16-byte `mm_read` was 3.0x a
+/// `memcpy`, 1.8x inlined: BENCHMARKS.md, run 18).
+#[inline(always)]
 pub(crate) fn guard(call: &'static str, body: impl FnOnce() -> Result<()>) -> c_int {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => 0,
@@ -165,6 +169,8 @@ fn panicked(call: &'static str, payload: Box<dyn std::any::Any + Send>) -> c_int
 }
 
 /// Run an accessor that cannot fail; a panic (a bug) yields `fallback`.
+/// Inlined, as [`guard`].
+#[inline(always)]
 fn quiet<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
