@@ -199,8 +199,8 @@ test-oom: stage
 check-memory: examples
 	MMKIT_PREFIX=$(STAGE) MMKIT_EXAMPLES=$(EXAMPLES) bash tests/c/check-memory.sh
 
-# The library linted for FreeBSD, macOS, NetBSD and illumos (rustup targets;
-# skipped where a target cannot be installed). make test runs it too.
+# The library linted for FreeBSD, macOS, NetBSD, illumos, Android and Windows
+# (rustup targets; skipped where a target cannot be installed). make test runs it too.
 cross-check:
 	bash tests/cross-check.sh
 
@@ -212,8 +212,9 @@ msrv:
 # The library cross-built for x86_64-pc-windows-gnu (target/windows) and run
 # under Wine in a fresh prefix (build/wine/prefix): the Rust tests, the C API
 # test against mmkit.dll and libmmkit.a, the examples that mean something on
-# Windows, the DLL's exports. Installs wine, wine64 and gcc-mingw-w64-x86-64
-# with apt-get when missing (as root). Ends with "N passed, N failed".
+# Windows, the DLL's exports, the CMake package. Installs wine, wine64,
+# gcc-mingw-w64-x86-64 and cmake with apt-get when missing (as root). Ends
+# with "N passed, N failed".
 test-windows:
 	@bash tests/windows/run.sh
 

@@ -5,10 +5,11 @@
 //! the library's page size, version and last message), `ops.rs` (what is
 //! done to a region: sync, lock, advise, protect, copies, resize),
 //! `shareable.rs` (memory other processes map, its descriptor and seals),
-//! `loss.rs` (what a guarded region lost: `mm_check`, `mm_lost_counter`).
+//! `loss.rs` (what a guarded region lost: `mm_check`, `mm_lost_counter`),
+//! `windows.rs` (Windows only: `mm_map_handle`, `mm_handle`).
 //!
-//! Every function checks its pointers for NULL, runs its body inside a panic
-//! boundary, returns 0 or a negative errno, and on failure stores a message
+//! Every function (but `mm_version`, which only returns a static string)
+//! checks its pointers for NULL, runs its body inside a panic boundary, returns 0 or a negative errno, and on failure stores a message
 //! for `mm_last_error()` in a thread-local buffer.
 //!
 //! Safety contract shared by every function here (it is the C contract): a

@@ -1,5 +1,5 @@
-//! Checking a mapping call's flag word: the quick path for the usual words, the
-//! full one that decides and names every problem.
+//! Checking a mapping call's flag word: one check that decides and names
+//! every problem.
 
 use super::*;
 

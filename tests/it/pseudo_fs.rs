@@ -1,5 +1,5 @@
 //! Files that are not files: procfs, sysfs and the like are refused with
-//! `ENODEV` (API.md, "Flags"), with or without `MM_CREATE`, before anything
+//! `ENODEV` (the contract, ../shared/API.md, "Flags"), with or without `MM_CREATE`, before anything
 //! is written to them or truncated.
 
 use std::fs::{self, File, OpenOptions};

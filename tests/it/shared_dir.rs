@@ -1,4 +1,4 @@
-//! `MM_CREATE` in a shared directory (API.md, "Flags"): in a sticky directory
+//! `MM_CREATE` in a shared directory (the contract, ../shared/API.md, "Flags"): in a sticky directory
 //! that others may write, a final-component symlink is followed only when the
 //! caller or the directory's owner owns it, and an existing file is accepted
 //! only when one of them owns it -- whatever `fs.protected_symlinks` and
