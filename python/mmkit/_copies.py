@@ -141,7 +141,7 @@ def drop_memory(self: Region, what: Optional[str]) -> bool:
 def access(self: Region, start: int, length: int, unknown: int = 0) -> int:
     """The protection (READ/WRITE/EXEC) every page of ``[start, start+length)``
     has: ``mm_flags``, or after a protect() of part of the region the
-    kernel's (``unknown`` where it cannot tell); no WRITE once sealed."""
+    kernel's (``unknown`` where it cannot tell)."""
     prot: Optional[int]
     if self._partly and length:
         prot = _kernel_prot(self._address() + start, length)
@@ -149,7 +149,7 @@ def access(self: Region, start: int, length: int, unknown: int = 0) -> int:
             prot = unknown
     else:
         prot = self._mm_flags() & (READ | WRITE | EXEC)
-    return prot & ~WRITE if self._write_sealed else prot
+    return prot
 
 def read_bytes(self: Region, offset: int, n: int) -> bytes:
     """Copy ``n`` bytes out from ``offset``: OSError(EFAULT) for a page that
@@ -185,8 +185,6 @@ def write_bytes(self: Region, offset: int, data: bytes) -> None:
     inaccessible (with ``mm_write``)."""
     h = self._check_open()
     n = len(data)
-    if self._write_sealed:
-        raise read_only("the region is sealed against writing")
     mv = self._mv if self._mv is not None else self._memory()
     if mv is not None and offset + n <= self._len and self._mm_flags() & WRITE:
         # Guarded and writable as a whole: a direct copy, then the loss check

@@ -70,7 +70,7 @@ class Region:
     """
 
     __slots__ = ("_handle", "_lock", "_ptr", "_len", "_flags", "_partly", "_keep",
-                 "_arr_type", "_write_sealed", "_direct", "_guarded", "_mv", "_marr", "_lost",
+                 "_arr_type", "_direct", "_guarded", "_mv", "_marr", "_lost",
                  "__weakref__")
 
     if TYPE_CHECKING:  # attribute types, for type checkers only
@@ -82,7 +82,6 @@ class Region:
         _partly: bool              # protect() of part of it: mm_flags is not every page's
         _keep: Optional[Any]       # once a view is made: see mmkit._keeper
         _arr_type: Optional[Any]   # a ctypes array type of the region's length
-        _write_sealed: bool
         _direct: bool              # anonymous memory: no one can take a page away
         _guarded: bool             # mapped with MM_GUARD: a lost page reads zeros, no SIGBUS
         _mv: Optional[memoryview]  # guarded and readable: the memory itself (see _memory)
@@ -111,7 +110,6 @@ class Region:
         self._lock = lock = _RLock()
         self._keep = None
         self._arr_type = None
-        self._write_sealed = False
         self._ptr = None
         self._flags = None
         self._partly = False
@@ -679,8 +677,11 @@ class Region:
 
         ``seals`` is an OR of ``SEAL_SHRINK``, ``SEAL_GROW``, ``SEAL_WRITE``; the
         keyword flags add the same bits.  A region sealed against shrinking
-        can never SIGBUS its readers.  After ``SEAL_WRITE`` the region is
-        read-only; asking for it while a view is alive raises BufferError.
+        can never SIGBUS its readers.  ``SEAL_WRITE`` forbids new writable
+        mappings of the object (a peer's ``map_fd(r.fd, write=True)`` is
+        PermissionError) and writes through its descriptor; it is a
+        future-write seal, so this region, its views, and writable mappings
+        made before it keep writing (the contract, as ``mm_seal``).
         OSError (ENOTSUP) where sealing is not supported; NotImplementedError
         if the library lacks ``mm_seal``.
         """
@@ -692,15 +693,10 @@ class Region:
         with self._lock:
             h = self._check_open()
             fn = _require("mm_seal")
-            if bits & SEAL_WRITE and self._live_exports():
-                raise BufferError("cannot seal a region against writing while views of "
-                                  "it are alive")
             rc = fn(h, bits)
             if rc < 0:
                 raise _error(rc)
             self._flags = int(_lib_c.mm_flags(h))
-            if bits & SEAL_WRITE:
-                self._write_sealed = True
 
     def close(self) -> None:
         """Unmap the region (``mm_unmap``).  Closing twice is a no-op.

@@ -138,7 +138,7 @@ def test_writing_a_read_only_region_is_read_only_error_everywhere(data_file):
     assert path.read_bytes()[:2] != b"ab"
 
 
-def test_a_protected_or_sealed_page_is_read_only_error():
+def test_a_protected_page_or_a_write_sealed_object_s_peer_is_read_only_error():
     with mmkit.map_anon(2 * PAGE) as r:
         r.protect(mmkit.PROT_READ, PAGE, PAGE)
         r[0] = 1                                      # the first page still is writable
@@ -146,7 +146,7 @@ def test_a_protected_or_sealed_page_is_read_only_error():
             with pytest.raises(mmkit.ReadOnlyError) as info:
                 call()
             _is_read_only(info.value)
-    if not (has("mm_map_shareable") and has("mm_seal")):
+    if not (has("mm_map_shareable") and has("mm_seal") and has("mm_fd")):
         return
     with mmkit.map_shareable("sealed", PAGE) as s:
         try:
@@ -155,10 +155,13 @@ def test_a_protected_or_sealed_page_is_read_only_error():
             if e.errno in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.EINVAL):
                 pytest.skip("sealing against writes is not supported here")
             raise
-        for call in (lambda: s.__setitem__(0, 1), lambda: s.write(0, b"x")):
-            with pytest.raises(mmkit.ReadOnlyError) as info:
-                call()
-            _is_read_only(info.value)
+        s[0] = 1            # a future-write seal: the sealing region keeps writing
+        with mmkit.map_fd(s.fd) as peer:   # a peer can only map it read-only
+            assert peer[0] == 1
+            for call in (lambda: peer.__setitem__(0, 2), lambda: peer.write(0, b"x")):
+                with pytest.raises(mmkit.ReadOnlyError) as info:
+                    call()
+                _is_read_only(info.value)
 
 
 def test_einval_from_map_fd_names_no_file(data_file):

@@ -236,18 +236,26 @@ def test_shareable_resize_and_seal():
             assert info.value.errno == errno.EPERM
         r[1] = 2                               # writing is still allowed
         v = r.view()
-        with pytest.raises(BufferError):
-            r.seal(mmkit.SEAL_WRITE)
+        r.seal(mmkit.SEAL_WRITE)               # a future-write seal: a live view is fine
+        v[2] = 3                               # ... and keeps writing
         v.release()
-        r.seal(mmkit.SEAL_WRITE)
-        assert not r.writable
-        with pytest.raises(TypeError):
-            r[0] = 5
+        # The contract: writable mappings that exist already, this region's
+        # included, keep writing; only new writable mappings (and writes
+        # through the descriptor) are refused.
+        assert r.writable
+        r[0] = 5
+        r.write(3, b"\x04")
+        assert r[0:4] == b"\x05\x02\x03\x04"
         with r.view() as v:
-            assert v.readonly and v[0] == 1
+            assert not v.readonly and v[0] == 5
         if has("mm_fd"):
             with pytest.raises(PermissionError):
-                mmkit.map_fd(r.fd, write=True)   # peers cannot write either
+                mmkit.map_fd(r.fd, write=True)   # peers cannot write
+            with mmkit.map_fd(r.fd) as peer:     # but can read what it writes
+                r[0] = 6
+                assert peer[0:4] == b"\x06\x02\x03\x04"
+            with pytest.raises(OSError):
+                os.write(r.fd, b"x")              # nor write through the descriptor
 
 
 def test_seal_anon_region_is_an_error():
