@@ -142,8 +142,9 @@ pub unsafe extern "C" fn mm_read(
 /// Copy `n` bytes from `src` into the region at byte `offset`, bounds-checked
 /// and fault-safe like `mm_read` (`-EFAULT` instead of `SIGBUS`; on a guarded
 /// region a plain copy, `-EFAULT` when a page of the range was lost, whose
-/// bytes never reach the file). Writing a read-only region is `-EACCES`; a
-/// range outside the region `-EINVAL`.
+/// bytes never reach the file). Writing a region mapped without `MM_WRITE` is
+/// `-EACCES`; one mapped with it whose pages `mm_protect` made read-only or
+/// inaccessible is `-EFAULT`; a range outside the region `-EINVAL`.
 #[no_mangle]
 pub unsafe extern "C" fn mm_write(
     r: *mut mm_region,

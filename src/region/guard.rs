@@ -114,7 +114,10 @@ impl Region {
     pub(super) fn plain_copy(&self, dir: sys::Direction) -> bool {
         self.guard.is_some()
             && self.parts.load(Ordering::Relaxed) & PART_PROTECTED == 0
-            && (dir == sys::Direction::Write || self.flags().contains(Flags::READ))
+            && self.flags().contains(match dir {
+                sys::Direction::Read => Flags::READ,
+                sys::Direction::Write => Flags::WRITE,
+            })
     }
 
     /// A resize of a guarded region that adds pages is refused once pages

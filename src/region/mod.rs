@@ -142,6 +142,10 @@ pub struct Region {
     flags: AtomicU32,
     /// Which per-page state exists (`PART_*`), for platforms whose grow copies.
     parts: AtomicU8,
+    /// Mapped with `MM_WRITE`: a write that the protection refuses now is a
+    /// page `mm_protect` made inaccessible (`EFAULT`), not a region mapped
+    /// read-only (`EACCES`).
+    mapped_write: bool,
     kind: Kind,
 }
 

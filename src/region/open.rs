@@ -117,6 +117,7 @@ impl Region {
             len,
             flags: AtomicU32::new(eff.bits()),
             parts: AtomicU8::new(0),
+            mapped_write: asked.writable(),
             kind,
         })
     }
@@ -407,6 +408,7 @@ impl Region {
                 len: 0,
                 flags: AtomicU32::new(effective(flags).bits()),
                 parts: AtomicU8::new(0),
+                mapped_write: flags.writable(),
                 kind: Kind::File(origin),
             });
         }

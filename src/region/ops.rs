@@ -304,7 +304,7 @@ impl Region {
     #[inline]
     pub(crate) unsafe fn write_raw(&self, offset: usize, src: *const u8, n: usize) -> Result<()> {
         const CALL: &str = "mm_write";
-        if !self.flags().writable() {
+        if !self.mapped_write && !self.flags().writable() {
             return Err(self.read_only(CALL));
         }
         // The source is only read: Direction::Write never stores through it.

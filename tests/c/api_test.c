@@ -229,6 +229,21 @@ static void test_beyond(void)
     check(mm_map_anon((size_t)page, MM_READ | MM_WRITE | MM_SHARED, &r) == 0, "beyond: shared anonymous map", "");
     check_err(mm_resize(r, (size_t)(2 * page)), ENOTSUP, "mm_resize", "beyond: shared anonymous memory refuses to grow");
     mm_unmap(r);
+
+    /* -EACCES is for a region mapped without MM_WRITE; a page mm_protect
+     * later made inaccessible (to writes, or to all access) is -EFAULT. */
+    r = NULL;
+    check(mm_map_anon((size_t)page, MM_READ | MM_WRITE | MM_PRIVATE, &r) == 0, "beyond: anonymous map", "");
+    check(mm_protect(r, 0, 0, MM_READ) == 0, "beyond: whole region made read-only", mm_last_error());
+    check_err(mm_write(r, 0, "x", 1), EFAULT, "mm_write", "beyond: a region mm_protect made read-only is -EFAULT");
+    check(mm_protect(r, 0, 0, 0) == 0, "beyond: whole region made inaccessible", mm_last_error());
+    check_err(mm_write(r, 0, "x", 1), EFAULT, "mm_write", "beyond: a region mm_protect made inaccessible is -EFAULT");
+    check_err(mm_read(r, 0, buf, 1), EFAULT, "mm_read", "beyond: reading it is -EFAULT");
+    mm_unmap(r);
+    r = NULL;
+    check(mm_map_anon((size_t)page, MM_READ | MM_PRIVATE, &r) == 0, "beyond: read-only anonymous map", "");
+    check_err(mm_write(r, 0, "x", 1), EACCES, "mm_write", "beyond: a region mapped without MM_WRITE is -EACCES");
+    mm_unmap(r);
 }
 
 /* What the application's own SIGBUS handler, installed before the first

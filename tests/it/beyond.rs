@@ -75,9 +75,19 @@ fn copies_are_bounds_checked_and_respect_protection() {
     // No access at all: EFAULT, not SIGSEGV.
     r.protect(0, 0, Flags::NONE).unwrap();
     assert_eq!(errno(r.read(0, &mut b)), libc::EFAULT);
+    // Mapped writable, made read-only (or inaccessible) by mm_protect:
+    // EFAULT, a page mm_protect made inaccessible; EACCES is for regions
+    // mapped without MM_WRITE (the contract).
+    assert_eq!(errno(r.write(0, &b)), libc::EFAULT);
     r.protect(0, 0, Flags::READ).unwrap();
-    assert_eq!(errno(r.write(0, &b)), libc::EACCES);
+    assert_eq!(errno(r.write(0, &b)), libc::EFAULT);
     r.read(9_990, &mut b).unwrap();
+    // Mapped read-only, made writable by mm_protect: written; read-only again: EACCES.
+    let rw = Region::anon(4096, Flags::READ | Flags::PRIVATE).unwrap();
+    rw.protect(0, 0, Flags::READ | Flags::WRITE).unwrap();
+    rw.write(0, b"y").unwrap();
+    rw.protect(0, 0, Flags::READ).unwrap();
+    assert_eq!(errno(rw.write(0, b"y")), libc::EACCES);
 }
 
 #[test]

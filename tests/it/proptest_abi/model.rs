@@ -116,6 +116,8 @@ pub(super) struct Reg {
     pub(super) may_write: bool,
     /// What mm_flags() must say, without MM_HUGEPAGES.
     pub(super) flags: u32,
+    /// Mapped with MM_WRITE: a write the protection refuses is EFAULT, else EACCES.
+    pub(super) mapped_write: bool,
     pub(super) attrs: Vec<Attr>,
     /// The attributes differed at some point (or a grow added a mapping of
     /// its own): the kernel need not have merged the VMAs again.

@@ -507,6 +507,7 @@ impl World {
             shared: bits & MM_SHARED != 0,
             may_write,
             flags,
+            mapped_write: bits & W != 0,
             attrs: vec![attr; pages],
             maybe_split: false,
             cow: BTreeMap::new(),

@@ -366,7 +366,9 @@ fn resize_of_a_read_only_private_region_keeps_its_bytes() {
     let out = bug_scenario("portable_copy_lost", &[]);
     assert_eq!(result_of(&out, "resize").0, 0, "{out}");
     assert!(out.contains("bytes [104, 101, 108, 108, 111]"), "{out}");
-    assert_eq!(result_of(&out, "write").0, -libc::EACCES, "{out}");
+    // (Mapped writable, made read-only by mm_protect: EFAULT, the contract's
+    // "a page that mm_protect later made inaccessible".)
+    assert_eq!(result_of(&out, "write").0, -libc::EFAULT, "{out}");
 }
 
 #[test]

@@ -94,7 +94,9 @@ impl World {
         let exp = match ri {
             None => err(libc::EINVAL),
             Some(_) if null_buf && n > 0 => err(libc::EINVAL),
-            Some(i) if self.regs[i].flags & W == 0 => err(libc::EACCES),
+            Some(i) if self.regs[i].flags & W == 0 && !self.regs[i].mapped_write => {
+                err(libc::EACCES)
+            }
             Some(_) if !in_range => err(libc::EINVAL),
             Some(_) if n == 0 => ok(),
             Some(i) => {
