@@ -638,3 +638,73 @@ fn beyond_the_peers_bad_inputs() {
         assert_eq!(mm_unmap(r), 0);
     }
 }
+
+/// The dirty pages of the mapping containing `addr`, from /proc/self/smaps.
+fn dirty_kb(addr: *const u8) -> usize {
+    ["Private_Dirty:", "Shared_Dirty:"]
+        .iter()
+        .map(|key| {
+            crate::support::smaps_field(addr, key)
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum()
+}
+
+#[test]
+fn sync_with_flags_0_and_mm_sync_waits_for_the_write_back() {
+    // mm_sync's contract: MM_SYNC writes and waits, and flags == 0 means
+    // MM_SYNC. Once the write-back is done the kernel has cleaned the pages
+    // (write-protected them again): /proc/self/smaps counts no dirty page of
+    // the mapping. An MS_ASYNC in its place leaves them dirty (Linux starts
+    // no write-back for it). A tmpfs has no write-back: there the test skips;
+    // the file is made under the target directory (CARGO_TARGET_TMPDIR), on
+    // the checkout's file system, rather than in a /tmp that may be a tmpfs.
+    let page = page_size();
+    let p = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("mmkit-syncwait-{}", std::process::id()));
+    std::fs::write(&p, vec![0u8; 16 * page]).unwrap();
+    struct Remove<'a>(&'a std::path::Path);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _remove = Remove(&p);
+    let path = cstr(&p);
+    // SAFETY: statfs of a NUL-terminated path into a zeroed struct.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statfs(path.as_ptr(), &mut st) }, 0);
+    if st.f_type == libc::TMPFS_MAGIC as _ {
+        eprintln!(
+            "skipped: {} is on a tmpfs, which has no write-back",
+            p.display()
+        );
+        return;
+    }
+    for flags in [0, MM_SYNC, MM_SYNC | MM_INVALIDATE] {
+        let mut r = ptr::null_mut();
+        // SAFETY: a NUL-terminated path and an out-pointer.
+        let rc =
+            unsafe { mm_map_file(path.as_ptr(), 0, 0, MM_READ | MM_WRITE | MM_SHARED, &mut r) };
+        assert_eq!(rc, 0);
+        // SAFETY: r is a live region of 16 pages, mapped writable.
+        let base = unsafe { mm_ptr(r) }.cast::<u8>();
+        for i in 0..16 {
+            // SAFETY: inside the mapping.
+            unsafe { base.add(i * page).write_volatile(flags as u8 + 1) };
+        }
+        assert!(dirty_kb(base) > 0, "the writes dirtied the mapping");
+        // SAFETY: a live region.
+        assert_eq!(unsafe { mm_sync(r, 0, 0, flags) }, 0);
+        assert_eq!(
+            dirty_kb(base),
+            0,
+            "mm_sync(flags {flags:#x}) returned before the write-back"
+        );
+        // SAFETY: a live region, unmapped once.
+        unsafe { mm_unmap(r) };
+    }
+}
