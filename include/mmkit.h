@@ -223,9 +223,9 @@ int mm_map_anon(size_t len, uint32_t flags, mm_region **out);
  *
  * Errors: `-EINVAL` for NULL arguments, bad flags, `offset` past the end or
  * `offset + len` past the end without `MM_CREATE`; `-ENOENT`, `-EACCES`,
- * `-EEXIST` and the like from `open`; `-EISDIR` for a directory; `-ENODEV`
- * for pipes, sockets, devices and files on pseudo-filesystems (procfs,
- * sysfs, ...); `-ENOSPC` when `MM_CREATE` cannot allocate.
+ * `-EEXIST` and the like from `open`; `-ENODEV` for what is not a regular
+ * file (directories, pipes, sockets, devices) and files on pseudo-filesystems
+ * (procfs, sysfs, ...); `-ENOSPC` when `MM_CREATE` cannot allocate.
  */
 int mm_map_file(const char *path, uint64_t offset, size_t len, uint32_t flags, mm_region **out);
 

@@ -49,9 +49,9 @@ pub unsafe extern "C" fn mm_map_anon(len: usize, flags: u32, out: *mut *mut mm_r
 ///
 /// Errors: `-EINVAL` for NULL arguments, bad flags, `offset` past the end or
 /// `offset + len` past the end without `MM_CREATE`; `-ENOENT`, `-EACCES`,
-/// `-EEXIST` and the like from `open`; `-EISDIR` for a directory; `-ENODEV`
-/// for pipes, sockets, devices and files on pseudo-filesystems (procfs,
-/// sysfs, ...); `-ENOSPC` when `MM_CREATE` cannot allocate.
+/// `-EEXIST` and the like from `open`; `-ENODEV` for what is not a regular
+/// file (directories, pipes, sockets, devices) and files on pseudo-filesystems
+/// (procfs, sysfs, ...); `-ENOSPC` when `MM_CREATE` cannot allocate.
 #[no_mangle]
 pub unsafe extern "C" fn mm_map_file(
     path: *const c_char,

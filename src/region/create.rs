@@ -19,7 +19,15 @@ impl Region {
         checked: Checked,
     ) -> Result<Region> {
         let excl = checked.flags.contains(Flags::EXCL);
-        let (file, created) = Self::open_to_create(call, path, excl)?;
+        let (file, created) = Self::open_to_create(call, path, excl).map_err(|e| {
+            // A directory where the file was named ("dir", "dir/", "."):
+            // ENODEV, as without MM_CREATE.
+            if e.errno() == errno::EISDIR {
+                a_directory(call, describe(path))
+            } else {
+                e
+            }
+        })?;
         let result = Self::map_open_file(
             call,
             Some(path),

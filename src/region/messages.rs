@@ -78,6 +78,9 @@ pub(super) fn open_error(
     flags: &str,
     e: io::Error,
 ) -> Error {
+    if sys::errno_of(&e) == Some(errno::EISDIR) {
+        return a_directory(call, what);
+    }
     if sys::errno_of(&e) == Some(errno::ENXIO) {
         return Error::os(
             call,
@@ -93,6 +96,17 @@ pub(super) fn open_error(
         msg: msg!("{}({what}, {flags})", sys::calls::OPEN),
         source: e,
     }
+}
+
+/// A directory where a file was named: `ENODEV`, as for every path that is
+/// not a regular file (the contract), the message saying what it is.
+#[cold]
+pub(super) fn a_directory(call: &'static str, what: impl std::fmt::Display) -> Error {
+    Error::os(
+        call,
+        errno::ENODEV,
+        format_args!("{what}: is a directory: only regular files can be mapped"),
+    )
 }
 
 /// A limit for messages: "N bytes", or "unlimited".

@@ -284,11 +284,7 @@ impl Region {
             source: e,
         })?;
         if st.kind == FileKind::Directory {
-            return Err(Error::os(
-                call,
-                errno::EISDIR,
-                format_args!("{what}: cannot map a directory"),
-            ));
+            return Err(a_directory(call, what));
         }
         if st.kind != FileKind::Regular {
             return Err(Error::os(

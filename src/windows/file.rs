@@ -153,7 +153,7 @@ pub(super) const DELETE: u32 = 0x0001_0000;
 /// Open `path` to map it: read-only, or read-write where `read_write`; with
 /// execute access where the file allows it (for `MM_EXEC`), and
 /// `FILE_FLAG_BACKUP_SEMANTICS` so that a directory opens and is refused
-/// by its kind (`EISDIR`), as on Unix. `c_path` is unused: paths are UTF-8
+/// by its kind (`ENODEV`), as on Unix. `c_path` is unused: paths are UTF-8
 /// and become UTF-16 here.
 pub(crate) fn open_path(
     path: &std::path::Path,

@@ -228,10 +228,15 @@ fn missing_files_directories_and_special_files_are_clean_errors() {
     let e = Region::file(d.join("missing"), 0, 0, RO).unwrap_err();
     assert_eq!(e.errno(), libc::ENOENT);
     assert!(e.to_string().contains("missing"), "{e}");
-    assert_eq!(
-        Region::file(d.path(), 0, 0, RO).unwrap_err().errno(),
-        libc::EISDIR
-    );
+    // A directory is not a regular file: ENODEV (the contract), named as one.
+    let e = Region::file(d.path(), 0, 0, RO).unwrap_err();
+    assert_eq!(e.errno(), libc::ENODEV);
+    assert!(e.to_string().contains("is a directory"), "{e}");
+    for flags in [RW, RW | Flags::CREATE] {
+        let e = Region::file(d.path(), 0, 0, flags).unwrap_err();
+        assert_eq!(e.errno(), libc::ENODEV, "{flags}: {e}");
+        assert!(e.to_string().contains("is a directory"), "{e}");
+    }
     let fifo = d.join("fifo");
     let c = support::cstr(&fifo);
     // SAFETY: c is a valid NUL-terminated path.

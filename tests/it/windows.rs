@@ -16,7 +16,7 @@ const EBADF: i32 = 9;
 const EACCES: i32 = 13;
 const EFAULT: i32 = 14;
 const EEXIST: i32 = 17;
-const EISDIR: i32 = 21;
+const ENODEV: i32 = 19;
 const EINVAL: i32 = 22;
 const ENOENT: i32 = 2;
 const ENOTSUP: i32 = 129;
@@ -183,7 +183,7 @@ fn wrong_files_are_clean_errors_naming_the_windows_error() {
         text.contains("CreateFileW("),
         "the Windows call is named: {text}"
     );
-    assert_eq!(errno(Region::file(&d, 0, 0, R_SHARED).unwrap_err()), EISDIR);
+    assert_eq!(errno(Region::file(&d, 0, 0, R_SHARED).unwrap_err()), ENODEV);
     // A console or NUL device is not a file to map.
     let e = Region::file("NUL", 0, 0, R_SHARED).unwrap_err();
     assert!(e.errno() != 0, "{e}");
@@ -548,7 +548,6 @@ fn a_shareable_region_shrunk_then_grown_gains_zeros() {
 
 #[test]
 fn devices_are_refused_by_their_kind_and_never_removed() {
-    const ENODEV: i32 = 19;
     for flags in [R_SHARED, RW_SHARED | Flags::CREATE] {
         let e = Region::file("NUL", 0, 1, flags).unwrap_err();
         assert_eq!(e.errno(), ENODEV, "{flags}: {e}");

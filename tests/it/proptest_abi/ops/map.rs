@@ -153,7 +153,7 @@ impl World {
             PathSel::Fresh(k) => (Some(self.dir.join(format!("fresh{k}"))), None),
             PathSel::Dir => (
                 Some(self.dir.join("d")),
-                Some(vec![if excl { libc::EEXIST } else { libc::EISDIR }]),
+                Some(vec![if excl { libc::EEXIST } else { libc::ENODEV }]),
             ),
             PathSel::DevNull | PathSel::Fifo => (
                 Some(if matches!(sel, PathSel::Fifo) {
@@ -179,7 +179,7 @@ impl World {
                 p.push("/");
                 (
                     Some(PathBuf::from(p)),
-                    Some(vec![libc::ENOTDIR, libc::EISDIR, libc::EEXIST]),
+                    Some(vec![libc::ENOTDIR, libc::ENODEV, libc::EEXIST]),
                 )
             }
             PathSel::Null => (None, None),
@@ -373,7 +373,7 @@ impl World {
                     (fd, FdMode::Rw, Ok(self.regs[ri].obj))
                 }
             }
-            FdSel::Dir => (self.dir_fd, FdMode::Ro, Err(libc::EISDIR)),
+            FdSel::Dir => (self.dir_fd, FdMode::Ro, Err(libc::ENODEV)),
             FdSel::Pipe => (self.pipe_fd, FdMode::Ro, Err(libc::ENODEV)),
             FdSel::DevNull => (self.null_fd, FdMode::Rw, Err(libc::ENODEV)),
             FdSel::Negative(min) => (if *min { c_int::MIN } else { -1 }, FdMode::Ro, Err(0)),
