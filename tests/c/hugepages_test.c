@@ -179,10 +179,11 @@ static void test_small(void)
     /* Bytes a shrink hides read as zeros after the next grow, far into the huge page. */
     fill(r, 0, 200);
     memset((char *)mm_ptr(r) + 200, 0x5a, huge - 200);
-    if (!resized(r, 100, "small: resize 200 -> 100") || !resized(r, huge, "small: resize 100 -> one whole huge page"))
+    if (!resized(r, 100, "small: resize 200 -> 100") ||
+        !resized(r, huge, "small: resize 100 -> one whole huge page"))
         goto out;
-    check(holds(r, 0, 100, 0) && holds(r, 100, huge, 1), "small: bytes past the old end are cleared up to the huge page's end",
-          "");
+    check(holds(r, 0, 100, 0) && holds(r, 100, huge, 1),
+          "small: bytes past the old end are cleared up to the huge page's end", "");
 out:
     mm_unmap(r);
 }
@@ -237,10 +238,23 @@ static void test_resize(void)
         goto out;
     }
 
+    /* With a part given its own protection, a grow that must move is -EBUSY. */
+    end = (char *)mm_ptr(r) + 2 * huge;
+    block = mmap(end, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (block == end) {
+        check(mm_protect(r, 0, huge, MM_READ) == 0, "resize: protect the first huge page", mm_last_error());
+        check_err(mm_resize(r, 3 * huge), EBUSY, "mm_resize", "resize: a grow that must move a split region is -EBUSY");
+        check(strstr(mm_last_error(), "huge pages") != NULL, "resize: the -EBUSY message says why (huge pages)",
+              mm_last_error());
+        check(mm_protect(r, 0, 0, MM_READ | MM_WRITE) == 0, "resize: the split undone", mm_last_error());
+        munmap(block, 4096);
+    }
+    check(mm_len(r) == 2 * huge && holds(r, 0, huge, 0), "resize: a refused grow leaves the region as it was", "");
+
     /* Past the reserved huge pages: refused, the message says what to do. */
     int rc = mm_resize(r, 64 * huge);
-    check(rc == -ENOMEM && strstr(mm_last_error(), "nr_hugepages") != NULL, "resize: past the free huge pages is -ENOMEM naming vm.nr_hugepages",
-          mm_last_error());
+    check(rc == -ENOMEM && strstr(mm_last_error(), "nr_hugepages") != NULL,
+          "resize: past the free huge pages is -ENOMEM naming vm.nr_hugepages", mm_last_error());
     check(mm_len(r) == 2 * huge && holds(r, 0, huge, 0), "resize: a refused grow leaves the region as it was", "");
 out:
     mm_unmap(r);
@@ -248,7 +262,8 @@ out:
     r = map_huge(three, MM_READ | MM_WRITE | MM_SHARED | MM_HUGEPAGES, "resize: shared huge pages");
     if (r) {
         fill(r, 0, three);
-        check(resized(r, one, "resize: shared huge pages shrink") && holds(r, 0, one, 0), "resize: shared huge pages shrink, bytes kept", "");
+        check(resized(r, one, "resize: shared huge pages shrink") && holds(r, 0, one, 0),
+              "resize: shared huge pages shrink, bytes kept", "");
         check_err(mm_resize(r, five), ENOTSUP, "mm_resize", "resize: shared anonymous huge pages cannot grow");
         mm_unmap(r);
     }
