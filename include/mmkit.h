@@ -195,6 +195,13 @@ extern "C" {
  * `MAP_ANONYMOUS`, or when the kernel refuses it. `mm_flags()` of the result
  * tells which way was taken. `mm_len()` reports `len` exactly.
  *
+ * `MM_HUGEPAGES` maps explicit huge pages (`MAP_HUGETLB`) when enough are
+ * reserved and free, else advises transparent huge pages. A region of
+ * explicit huge pages works in them: `mm_protect` ranges start and end on
+ * huge page boundaries (or the region's ends), `mm_lock`, `mm_unlock` and
+ * `mm_advise` act on the huge pages covering a range, and `mm_resize` rounds
+ * to huge pages.
+ *
  * Returns 0 and stores the new region in `*out`, or a negative errno:
  * `-EINVAL` for `len == 0`, a NULL `out`, unknown or inconsistent flags;
  * `-ENOMEM` when the memory cannot be had (or `len` is absurdly large).
@@ -304,7 +311,8 @@ int mm_sync(mm_region *r, size_t offset, size_t len, uint32_t flags);
  * `len == 0` means to the end. When the system refuses because of
  * `RLIMIT_MEMLOCK` or privilege the errno (`-ENOMEM`, `-EPERM`, `-EAGAIN`) is
  * passed through and `mm_last_error()` names `RLIMIT_MEMLOCK`, its value, the
- * bytes asked and the bytes already locked.
+ * bytes asked and the bytes already locked. The pages are the region's own:
+ * huge pages for explicit huge pages (`MM_HUGEPAGES`, `MAP_HUGETLB`).
  */
 int mm_lock(mm_region *r, size_t offset, size_t len);
 
@@ -320,7 +328,9 @@ int mm_unlock(mm_region *r, size_t offset, size_t len);
  * `advice` is one of `MM_ADV_NORMAL`, `MM_ADV_RANDOM`, `MM_ADV_SEQUENTIAL`,
  * `MM_ADV_WILLNEED`, `MM_ADV_DONTNEED`, `MM_ADV_HUGEPAGE`,
  * `MM_ADV_NOHUGEPAGE`; advice the platform lacks is `-ENOTSUP`, an unknown
- * value `-EINVAL`. `MM_ADV_DONTNEED` acts only on whole pages inside the range.
+ * value `-EINVAL`. The advice covers the region's pages the range touches
+ * (huge pages for explicit huge pages); `MM_ADV_DONTNEED` acts only on whole
+ * pages inside the range.
  */
 int mm_advise(mm_region *r, size_t offset, size_t len, int advice);
 
@@ -329,7 +339,9 @@ int mm_advise(mm_region *r, size_t offset, size_t len, int advice);
  *
  * `prot` is `MM_READ|MM_WRITE|MM_EXEC` or 0 for no access. The range must
  * start and end on page boundaries of the mapping, or at the ends of the
- * region (`-EINVAL` otherwise), so no byte outside it changes. Asking for
+ * region (`-EINVAL` otherwise, with a message naming the page size), so no
+ * byte outside it changes. For a region of explicit huge pages
+ * (`MM_HUGEPAGES`, `MAP_HUGETLB`) the page is the huge page. Asking for
  * write access to a read-only file mapping is `-EACCES`.
  */
 int mm_protect(mm_region *r, size_t offset, size_t len, uint32_t prot);
@@ -381,6 +393,12 @@ int mm_write(mm_region *r, size_t offset, const void *src, size_t n);
  * region's protection; with `mremap` they share the last page's lock and
  * advice (`-EAGAIN` when locking them would pass `RLIMIT_MEMLOCK`). A grow
  * over old bytes in a last page made read-only is `-EACCES`.
+ * Explicit huge pages (`MM_HUGEPAGES`, `MAP_HUGETLB`) resize in whole huge
+ * pages (a new length inside the last one only changes the length) and,
+ * since `mremap` cannot grow them, grow as without it: new huge pages after
+ * the region, else a new mapping and a copy (`-EBUSY` when a part has its
+ * own protection or lock); too few free huge pages is `-ENOMEM`, and the
+ * message names the huge page size and how to reserve more.
  */
 int mm_resize(mm_region *r, size_t new_len);
 

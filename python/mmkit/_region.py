@@ -587,8 +587,10 @@ class Region:
         """Change the protection of ``[offset, offset+length)`` (length 0: to the end).
 
         ``prot`` is ``PROT_NONE`` or an OR of ``PROT_READ``, ``PROT_WRITE``,
-        ``PROT_EXEC``.  Both ends must fall on page boundaries of the mapping or
-        at the ends of the region (else OSError EINVAL).  Taking access away
+        ``PROT_EXEC``.  Both ends must fall on page boundaries of the mapping
+        (huge page boundaries for a region of explicit huge pages, see
+        ``mm_map_anon(3)``) or at the ends of the region (else OSError
+        EINVAL).  Taking access away
         while a view is alive raises BufferError (the view would fault).  After
         it, reading a page without access is OSError(EFAULT) and writing a page
         without write access :class:`ReadOnlyError` (a TypeError and a

@@ -12,6 +12,13 @@ use super::*;
 /// `MAP_ANONYMOUS`, or when the kernel refuses it. `mm_flags()` of the result
 /// tells which way was taken. `mm_len()` reports `len` exactly.
 ///
+/// `MM_HUGEPAGES` maps explicit huge pages (`MAP_HUGETLB`) when enough are
+/// reserved and free, else advises transparent huge pages. A region of
+/// explicit huge pages works in them: `mm_protect` ranges start and end on
+/// huge page boundaries (or the region's ends), `mm_lock`, `mm_unlock` and
+/// `mm_advise` act on the huge pages covering a range, and `mm_resize` rounds
+/// to huge pages.
+///
 /// Returns 0 and stores the new region in `*out`, or a negative errno:
 /// `-EINVAL` for `len == 0`, a NULL `out`, unknown or inconsistent flags;
 /// `-ENOMEM` when the memory cannot be had (or `len` is absurdly large).

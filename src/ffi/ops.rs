@@ -33,7 +33,8 @@ pub unsafe extern "C" fn mm_sync(
 /// `len == 0` means to the end. When the system refuses because of
 /// `RLIMIT_MEMLOCK` or privilege the errno (`-ENOMEM`, `-EPERM`, `-EAGAIN`) is
 /// passed through and `mm_last_error()` names `RLIMIT_MEMLOCK`, its value, the
-/// bytes asked and the bytes already locked.
+/// bytes asked and the bytes already locked. The pages are the region's own:
+/// huge pages for explicit huge pages (`MM_HUGEPAGES`, `MAP_HUGETLB`).
 #[no_mangle]
 pub unsafe extern "C" fn mm_lock(r: *mut mm_region, offset: usize, len: usize) -> c_int {
     const CALL: &str = "mm_lock";
@@ -59,7 +60,9 @@ pub unsafe extern "C" fn mm_unlock(r: *mut mm_region, offset: usize, len: usize)
 /// `advice` is one of `MM_ADV_NORMAL`, `MM_ADV_RANDOM`, `MM_ADV_SEQUENTIAL`,
 /// `MM_ADV_WILLNEED`, `MM_ADV_DONTNEED`, `MM_ADV_HUGEPAGE`,
 /// `MM_ADV_NOHUGEPAGE`; advice the platform lacks is `-ENOTSUP`, an unknown
-/// value `-EINVAL`. `MM_ADV_DONTNEED` acts only on whole pages inside the range.
+/// value `-EINVAL`. The advice covers the region's pages the range touches
+/// (huge pages for explicit huge pages); `MM_ADV_DONTNEED` acts only on whole
+/// pages inside the range.
 #[no_mangle]
 pub unsafe extern "C" fn mm_advise(
     r: *mut mm_region,
@@ -81,7 +84,9 @@ pub unsafe extern "C" fn mm_advise(
 ///
 /// `prot` is `MM_READ|MM_WRITE|MM_EXEC` or 0 for no access. The range must
 /// start and end on page boundaries of the mapping, or at the ends of the
-/// region (`-EINVAL` otherwise), so no byte outside it changes. Asking for
+/// region (`-EINVAL` otherwise, with a message naming the page size), so no
+/// byte outside it changes. For a region of explicit huge pages
+/// (`MM_HUGEPAGES`, `MAP_HUGETLB`) the page is the huge page. Asking for
 /// write access to a read-only file mapping is `-EACCES`.
 #[no_mangle]
 pub unsafe extern "C" fn mm_protect(
@@ -186,6 +191,12 @@ pub unsafe extern "C" fn mm_write(
 /// region's protection; with `mremap` they share the last page's lock and
 /// advice (`-EAGAIN` when locking them would pass `RLIMIT_MEMLOCK`). A grow
 /// over old bytes in a last page made read-only is `-EACCES`.
+/// Explicit huge pages (`MM_HUGEPAGES`, `MAP_HUGETLB`) resize in whole huge
+/// pages (a new length inside the last one only changes the length) and,
+/// since `mremap` cannot grow them, grow as without it: new huge pages after
+/// the region, else a new mapping and a copy (`-EBUSY` when a part has its
+/// own protection or lock); too few free huge pages is `-ENOMEM`, and the
+/// message names the huge page size and how to reserve more.
 #[no_mangle]
 pub unsafe extern "C" fn mm_resize(r: *mut mm_region, new_len: usize) -> c_int {
     const CALL: &str = "mm_resize";

@@ -132,3 +132,35 @@ impl std::fmt::Display for Locked {
         }
     }
 }
+
+/// A region's page size for messages: "4096 bytes", or "huge pages of
+/// 2097152 bytes (MAP_HUGETLB)" for explicit huge pages.
+pub(super) struct PageSize(pub(super) usize);
+
+impl std::fmt::Display for PageSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 == sys::page_size() {
+            write!(f, "{} bytes", self.0)
+        } else {
+            write!(
+                f,
+                "huge pages of {} bytes ({})",
+                self.0,
+                sys::calls::HUGE_PAGES
+            )
+        }
+    }
+}
+
+/// The huge pages free for a new mapping, for messages: "3 free", or
+/// nothing when that is not known.
+pub(super) struct HugeFree(pub(super) Option<u64>);
+
+impl std::fmt::Display for HugeFree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, " ({n} free)"),
+            None => Ok(()),
+        }
+    }
+}

@@ -174,6 +174,17 @@ impl Region {
         self.len == 0
     }
 
+    /// The size of the pages the region is mapped in: the huge page size for
+    /// a region of explicit huge pages (`MM_HUGEPAGES` with huge pages
+    /// reserved: `MAP_HUGETLB` on Linux), else [`crate::page_size`]. The
+    /// ranges [`Region::protect`] takes, and what [`Region::lock`],
+    /// [`Region::advise`] and [`Region::resize`] round to, are in these pages.
+    pub fn page_size(&self) -> usize {
+        self.map
+            .as_ref()
+            .map_or_else(sys::page_size, Mapping::page_size)
+    }
+
     /// The flags in effect: [`Flags::DEVZERO`] when `/dev/zero` served an
     /// anonymous region, [`Flags::HUGEPAGES`] only when huge pages were really
     /// requested from the kernel, and the protection last set on the whole region.
@@ -232,16 +243,30 @@ impl Region {
         }
     }
 
-    /// The mapping and the pages covering `[start, end)`, or `None` when empty.
+    /// The mapping and the pages covering `[start, end)` (the mapping's own
+    /// pages, huge ones included), or `None` when empty.
     fn pages(&self, start: usize, end: usize) -> Option<(&Mapping, usize, usize)> {
         let map = self.map.as_ref()?;
         if start == end {
             return None;
         }
-        let page = sys::page_size();
+        let page = map.page_size();
         let s = sys::round_down(start, page);
         // end <= delta + len <= map.len(), which is a page multiple.
         let e = sys::round_up(end, page).unwrap_or(map.len()).min(map.len());
         Some((map, s, e - s))
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// The page size a mapping records costs a `Region` no room: it stays
+    /// within the 128 bytes [`SavedPath::INLINE`] is chosen for.
+    #[test]
+    fn a_region_stays_within_128_bytes() {
+        assert!(std::mem::size_of::<Region>() <= 128);
+        assert!(std::mem::size_of::<Result<Region>>() <= 128);
     }
 }

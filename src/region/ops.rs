@@ -88,8 +88,10 @@ impl Region {
 
     /// Advise the kernel about `[offset, offset+len)` (`mm_advise`).
     ///
-    /// Advice the platform lacks is `ENOTSUP`. `DontNeed` acts only on whole
-    /// pages inside the range, so bytes outside it are never discarded.
+    /// Advice the platform lacks is `ENOTSUP`. It acts on the pages covering
+    /// the range ([`Region::page_size`]: whole huge pages for explicit huge
+    /// pages), but `DontNeed` only on whole pages inside it, so bytes
+    /// outside it are never discarded.
     pub fn advise(&self, offset: usize, len: usize, advice: Advice) -> Result<()> {
         const CALL: &str = "mm_advise";
         let (start, end) = self.span(CALL, offset, len)?;
@@ -117,7 +119,7 @@ impl Region {
     /// Shrink `[start, end)` to whole pages, except where it reaches the ends
     /// of the region: bytes past those are not the caller's.
     pub(super) fn inner_pages(&self, start: usize, end: usize) -> (usize, usize) {
-        let page = sys::page_size();
+        let page = self.page_size();
         let s = if start == self.delta {
             start
         } else {
@@ -138,8 +140,9 @@ impl Region {
     /// Change the protection of `[offset, offset+len)` (`mm_protect`).
     ///
     /// `prot` holds only `READ`, `WRITE`, `EXEC` (none: no access). The range
-    /// must start and end on page boundaries of the mapping or at the ends of
-    /// the region, so no byte outside it changes protection.
+    /// must start and end on page boundaries of the mapping (its own pages,
+    /// [`Region::page_size`]: huge pages for explicit huge pages) or at the
+    /// ends of the region, so no byte outside it changes protection.
     pub fn protect(&self, offset: usize, len: usize, prot: Flags) -> Result<()> {
         const CALL: &str = "mm_protect";
         if prot.protection() != prot {
@@ -152,7 +155,7 @@ impl Region {
             ));
         }
         let (start, end) = self.span(CALL, offset, len)?;
-        let page = sys::page_size();
+        let page = self.page_size();
         let whole = start == self.delta && end == self.delta + self.len;
         let start_ok = start == self.delta || start % page == 0;
         let end_ok = end == self.delta + self.len || end % page == 0;
@@ -160,8 +163,9 @@ impl Region {
             return Err(Error::invalid(
                 CALL,
                 format_args!(
-                    "range [{offset}, {}) does not fall on page boundaries ({page} bytes; the region starts {} bytes into its first page)",
+                    "range [{offset}, {}) does not fall on page boundaries: the region's pages are {} and it starts {} bytes into its first page",
                     offset + (end - start),
+                    PageSize(page),
                     self.delta
                 ),
             ));

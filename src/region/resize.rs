@@ -29,6 +29,15 @@ impl Region {
     /// the old end in its last page are cleared (`EACCES` if that page was
     /// made read-only and they are not zero). A shareable region's grow never
     /// shrinks its object.
+    ///
+    /// Lengths round to the region's pages ([`Region::page_size`]): for
+    /// explicit huge pages (`MAP_HUGETLB`) a resize inside the last huge page
+    /// only changes the length, and the bytes cleared are those up to the end
+    /// of that huge page. `mremap` cannot grow huge pages (Linux refuses), so
+    /// they grow by the rule's steps without it: new huge pages right after
+    /// the region, else a new mapping and a copy (not when a part has its own
+    /// protection or lock: `EBUSY`); too few free huge pages is `ENOMEM`, and
+    /// the message says how to reserve more.
     pub fn resize(&mut self, new_len: usize) -> Result<()> {
         const CALL: &str = "mm_resize";
         if new_len == 0 {
@@ -37,7 +46,7 @@ impl Region {
                 "new_len is 0; unmap the region instead",
             ));
         }
-        let page = sys::page_size();
+        let page = self.page_size();
         if let (None, Kind::File(origin)) = (&self.map, &self.kind) {
             // An empty file region has no mapping yet: its first page starts
             // at the aligned offset.
@@ -179,14 +188,15 @@ impl Region {
 
     /// Make the bytes `[from, min(new_len, end of from's page))` read as zeros
     /// before a grow exposes them: a shrink earlier may have left old bytes
-    /// there. Done with the fault-safe copy, before anything else changes: a
-    /// page `mm_protect` made read-only (or inaccessible) is checked and, if
-    /// it holds anything but zeros, the grow is refused with `EACCES`.
+    /// there (up to the end of a huge page, for explicit huge pages). Done
+    /// with the fault-safe copy, before anything else changes: a page
+    /// `mm_protect` made read-only (or inaccessible) is checked and, if it
+    /// holds anything but zeros, the grow is refused with `EACCES`.
     pub(super) fn zero_tail(&self, call: &'static str, from: usize, new_len: usize) -> Result<()> {
-        let page = sys::page_size();
         let Some(map) = &self.map else {
             return Ok(());
         };
+        let page = map.page_size();
         let start = self.delta + from;
         let end = sys::round_up(start, page)
             .unwrap_or(start)
@@ -277,11 +287,18 @@ impl Region {
         if let (Err(e), Ok(())) = (self.guard_resumed(call), &res) {
             return Err(e);
         }
+        let (page, keeps) = self.map.as_ref().map_or((sys::page_size(), false), |m| {
+            (m.page_size(), m.move_keeps_page_state())
+        });
+        let huge = page != sys::page_size();
         res.map_err(|e| match sys::errno_of(&e) {
             Some(errno::EBUSY) => {
-                let why = if sys::MOVE_KEEPS_PAGE_STATE {
+                let why = if keeps {
                     "mm_protect, mm_lock or mm_advise of part of it split it into several kernel \
                      mappings, which cannot move together"
+                } else if huge {
+                    "mm_protect of part of it or mm_lock gave pages a state of their own, which moving it \
+                     (a new mapping and a copy, for huge pages) would drop"
                 } else {
                     "mm_protect of part of it or mm_lock gave pages a state of their own, which moving it \
                      (a new mapping and a copy, on this platform) would drop"
@@ -318,10 +335,27 @@ impl Region {
                     ),
                 ),
             },
+            Some(errno::ENOMEM) if huge => Error::os(
+                call,
+                errno::ENOMEM,
+                format_args!(
+                    "cannot grow the region from {old_len} to {new_len} bytes: it is mapped in {}, \
+                     and too few of them are free{}; reserve more ({}) or map a new region without \
+                     MM_HUGEPAGES and copy the bytes",
+                    PageSize(page),
+                    HugeFree(sys::huge_pages_free()),
+                    sys::calls::HUGE_PAGES_RESERVE
+                ),
+            ),
             _ => {
                 let why = match sys::errno_of(&e) {
                     Some(errno::EFAULT) => " (pages of the region are not accessible)",
                     _ => "",
+                };
+                let why = if huge && why.is_empty() {
+                    msg!(" of {}", PageSize(page))
+                } else {
+                    Text::Borrowed(why)
                 };
                 // A failed resize leaves the mapping as it was.
                 let old_map_len = self.map.as_ref().map_or(0, Mapping::len);

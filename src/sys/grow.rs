@@ -7,14 +7,21 @@ use super::*;
 /// (protection, locks, advice). With `mremap` the pages themselves move;
 /// without it a move is a new mapping and a copy of the bytes, which has only
 /// the protection set on the whole region.
-pub(crate) const MOVE_KEEPS_PAGE_STATE: bool = cfg!(mmkit_mremap);
+const MOVE_KEEPS_PAGE_STATE: bool = cfg!(mmkit_mremap);
 
 /// Linux UAPI value (the same on every architecture), not in every libc.
-#[cfg(all(mmkit_map_noreplace, not(mmkit_mremap)))]
+#[cfg(all(mmkit_map_noreplace, any(not(mmkit_mremap), mmkit_map_hugetlb)))]
 const MAP_FIXED_NOREPLACE: i32 = 0x10_0000;
 
 impl Mapping {
-    /// Grow or shrink to `new_len` bytes (a page multiple). `fd`/`offset`
+    /// Whether a grow that moves this mapping keeps each page's own state
+    /// ([`MOVE_KEEPS_PAGE_STATE`]; never for explicit huge pages, which
+    /// `mremap` cannot grow: they move by a new mapping and a copy).
+    pub(crate) fn move_keeps_page_state(&self) -> bool {
+        MOVE_KEEPS_PAGE_STATE && self.page_size() == page_size()
+    }
+
+    /// Grow or shrink to `new_len` bytes (a multiple of [`Mapping::page_size`]). `fd`/`offset`
     /// back file and shareable mappings (the file offset of the first byte).
     /// `page_state`: some pages were given state of their own (`mm_protect`
     /// of a part, `mm_lock`), which a move that copies would drop.
@@ -27,6 +34,8 @@ impl Mapping {
     ///    new mapping, only when `page_state` is false);
     /// 3. else `EBUSY`: `mm_protect`, `mm_lock` or `mm_advise` of a part split
     ///    it into several kernel mappings, which cannot move together.
+    ///
+    /// Explicit huge pages grow as without `mremap` (see `grow_huge`).
     ///
     /// The new pages get `spec.prot`. Nothing is allocated on the heap. A
     /// failed resize leaves the mapping as it was, except in one case: a
@@ -44,7 +53,8 @@ impl Mapping {
             return Ok(());
         }
         if new_len < self.len {
-            // SAFETY: unmaps the tail of the mapping this value owns.
+            // SAFETY: unmaps the tail of the mapping this value owns (new_len
+            // is a multiple of its page, huge pages included).
             cvt(unsafe { libc::munmap(self.ptr.add(new_len).cast(), self.len - new_len) })?;
             self.len = new_len;
             return Ok(());
@@ -53,6 +63,10 @@ impl Mapping {
             populate: false,
             ..*spec
         };
+        #[cfg(mmkit_map_hugetlb)]
+        if self.is_huge() {
+            return self.grow_huge(new_len, &spec, page_state);
+        }
         if self.grow_in_place(new_len, &spec, fd, offset)? {
             return Ok(());
         }
@@ -132,6 +146,53 @@ impl Mapping {
         unsafe { libc::munmap(self.ptr.add(old_len).cast(), self.len - old_len) };
         self.len = old_len;
         Err(e)
+    }
+
+    /// A grow of explicit huge pages (`MAP_HUGETLB`), which `mremap` cannot
+    /// grow (Linux refuses with `EINVAL`, in place or moving: a hugetlb
+    /// reservation cannot be split), so by the rule's steps without it:
+    /// 1. new huge pages right after the mapping, where those addresses are
+    ///    free (a kernel mapping of their own, with `spec.prot`, no advice);
+    /// 2. else a new mapping and a fault-safe copy of the bytes, when no page
+    ///    has a state of its own (`page_state`);
+    /// 3. else `EBUSY`.
+    ///
+    /// Too few free huge pages is `ENOMEM`. Shared anonymous memory cannot
+    /// grow (`ENOTSUP`; the region refuses it first).
+    #[cfg(mmkit_map_hugetlb)]
+    fn grow_huge(&mut self, new_len: usize, spec: &MapSpec, page_state: bool) -> SysResult<()> {
+        if spec.share == Share::Shared {
+            return Err(io::Error::from_raw_os_error(libc::ENOTSUP));
+        }
+        let page = self.page_size();
+        let spec = MapSpec {
+            noreserve: false,
+            ..*spec
+        };
+        let at = self.ptr.wrapping_add(self.len);
+        let extra = libc::MAP_ANON | libc::MAP_HUGETLB;
+        if map_at(at, new_len - self.len, &spec, extra, -1, 0)? {
+            self.len = new_len;
+            return Ok(());
+        }
+        if page_state {
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        // Writable while the bytes are copied in, then the region's
+        // protection (never writable and executable at once).
+        let rw = MapSpec {
+            prot: Prot((spec.prot.0 | libc::PROT_READ | libc::PROT_WRITE) & !libc::PROT_EXEC),
+            ..spec
+        };
+        let fresh = Mapping::map_huge(new_len, &rw, page)?;
+        // A page made unreadable (mm_protect) is EFAULT here, never a
+        // signal; the region is then left as it was.
+        copy_checked(Direction::Read, self.ptr, fresh.ptr, self.len)?;
+        if rw.prot != spec.prot {
+            fresh.protect(0, new_len, spec.prot)?;
+        }
+        *self = fresh;
+        Ok(())
     }
 
     /// Step 1 without `mremap`: map the new pages right after the mapping
@@ -241,7 +302,7 @@ fn map_anonymous_at(at: *mut u8, len: usize, spec: &MapSpec) -> SysResult<bool> 
 /// use: `MAP_FIXED_NOREPLACE` where the platform has it, else `at` as a hint
 /// (and the mapping dropped when the kernel put it elsewhere). `false` when
 /// something is there.
-#[cfg(not(mmkit_mremap))]
+#[cfg(any(not(mmkit_mremap), mmkit_map_hugetlb))]
 fn map_at(
     at: *mut u8,
     len: usize,
@@ -279,7 +340,7 @@ fn map_at(
     }
     // Put elsewhere (the range is in use, or a kernel before 4.17 took
     // MAP_FIXED_NOREPLACE for a hint): not ours to keep.
-    drop(Mapping { ptr: p.cast(), len });
+    drop(Mapping::of(p.cast(), len));
     Ok(false)
 }
 

@@ -8,6 +8,7 @@
 use std::ffi::{c_void, CStr};
 use std::fs::File;
 use std::io;
+use std::num::NonZeroU8;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,7 +31,6 @@ pub(crate) use anon::*;
 pub(crate) use copy::*;
 pub(crate) use create::*;
 pub(crate) use file::*;
-pub(crate) use grow::*;
 pub(crate) use guard::*;
 pub(crate) use limits::*;
 pub(crate) use populate::*;
@@ -78,6 +78,10 @@ pub(crate) mod calls {
     pub(crate) const ADVISE: &str = "madvise";
     pub(crate) const PROTECT: &str = "mprotect";
     pub(crate) const SET_LEN: &str = "ftruncate";
+    /// How explicit huge pages are asked for.
+    pub(crate) const HUGE_PAGES: &str = "MAP_HUGETLB";
+    /// Where more explicit huge pages are reserved.
+    pub(crate) const HUGE_PAGES_RESERVE: &str = "vm.nr_hugepages";
 }
 
 /// The system's error numbers, by their names: what the rest of the crate
@@ -157,6 +161,12 @@ pub(crate) fn page_size() -> usize {
     }
 }
 
+/// log2 of a page size (a power of two, so never 0 for one above a byte).
+#[inline]
+fn page_shift(page: usize) -> NonZeroU8 {
+    NonZeroU8::new(page.trailing_zeros() as u8).unwrap_or(NonZeroU8::MIN)
+}
+
 /// Where a file mapping may start: file offsets are aligned down to a
 /// multiple of this (the page size here).
 #[inline]
@@ -217,11 +227,16 @@ pub(crate) const HAS_NORESERVE: bool = cfg!(mmkit_map_noreserve);
 /// a hint, ignored (and not reported) where `MAP_NORESERVE` is missing.
 pub(crate) const NORESERVE_REFUSED: Option<&str> = None;
 
-/// An owned memory mapping: `len` bytes (a page multiple) at `ptr`, unmapped on drop.
+/// An owned memory mapping: `len` bytes (a multiple of its page) at `ptr`,
+/// unmapped on drop.
 #[derive(Debug)]
 pub(crate) struct Mapping {
     ptr: *mut u8,
     len: usize,
+    /// log2 of the size of the pages the kernel maps it in: the system page,
+    /// or the huge page of a `MAP_HUGETLB` mapping. Never 0, which keeps an
+    /// `Option<Mapping>` (and so a `Region`) the size it was.
+    shift: NonZeroU8,
 }
 
 // SAFETY: a Mapping is a plain address range owned by this value; the kernel
@@ -258,7 +273,27 @@ impl Mapping {
         if p == libc::MAP_FAILED {
             return Err(last_os_error());
         }
-        Ok(Mapping { ptr: p.cast(), len })
+        Ok(Mapping::of(p.cast(), len))
+    }
+
+    /// The mapping of `len` bytes at `ptr`, in system pages, which this
+    /// value owns from now on (it unmaps them on drop).
+    #[inline(always)]
+    fn of(ptr: *mut u8, len: usize) -> Mapping {
+        Mapping {
+            ptr,
+            len,
+            shift: page_shift(page_size()),
+        }
+    }
+
+    /// The size of the pages the kernel maps this mapping in: the huge page
+    /// size for explicit huge pages (`MAP_HUGETLB`), else [`page_size`].
+    /// Its length, and the start and end of anything done to a part of it
+    /// (`mprotect`, `madvise`, `munmap`), are multiples of this.
+    #[inline]
+    pub(crate) fn page_size(&self) -> usize {
+        1 << self.shift.get()
     }
 
     /// The first byte of the mapping.

@@ -87,6 +87,11 @@ pub(crate) fn map_hugetlb(_len: usize, _spec: &MapSpec) -> Option<Mapping> {
     None
 }
 
+/// No explicit huge pages, none free.
+pub(crate) fn huge_pages_free() -> Option<u64> {
+    None
+}
+
 /// No transparent huge pages to advise.
 pub(crate) fn advise_hugepage(_m: &Mapping) -> bool {
     false

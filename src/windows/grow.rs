@@ -9,9 +9,15 @@ use super::*;
 
 /// A grow that moves makes a new mapping, which has only the whole region's
 /// protection.
-pub(crate) const MOVE_KEEPS_PAGE_STATE: bool = false;
+const MOVE_KEEPS_PAGE_STATE: bool = false;
 
 impl Mapping {
+    /// Whether a grow that moves this mapping keeps each page's own state:
+    /// never here.
+    pub(crate) fn move_keeps_page_state(&self) -> bool {
+        MOVE_KEEPS_PAGE_STATE
+    }
+
     /// Grow or shrink to `new_len` bytes (a page multiple). `fd`/`offset`
     /// back file and shareable mappings (the file offset of the first byte).
     pub(crate) fn resize(

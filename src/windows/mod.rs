@@ -35,7 +35,6 @@ pub(crate) use copy::*;
 pub(crate) use create::*;
 pub(crate) use error::*;
 pub(crate) use file::*;
-pub(crate) use grow::*;
 pub(crate) use guard::*;
 pub(crate) use limits::*;
 pub(crate) use populate::*;
@@ -105,6 +104,9 @@ pub(crate) mod calls {
     pub(crate) const ADVISE: &str = "advice";
     pub(crate) const PROTECT: &str = "VirtualProtect";
     pub(crate) const SET_LEN: &str = "SetFileInformationByHandle(FileEndOfFileInfo)";
+    /// Never named: no region here is in large pages.
+    pub(crate) const HUGE_PAGES: &str = "large pages";
+    pub(crate) const HUGE_PAGES_RESERVE: &str = "SeLockMemoryPrivilege";
 }
 
 /// A path's bytes, as the C ABI takes them here: UTF-8.
@@ -293,6 +295,13 @@ impl Mapping {
     /// The mapped length in bytes (a multiple of the page size).
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The size of the pages it is mapped in: always [`page_size`] (no
+    /// large pages here).
+    #[inline]
+    pub(crate) fn page_size(&self) -> usize {
+        page_size()
     }
 
     fn at(&self, start: usize, len: usize) -> *mut c_void {

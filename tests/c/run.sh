@@ -82,6 +82,28 @@ else
     fail "static: api_test compiles" "$(head -c 800 "$out/err")"
 fi
 
+# Explicit huge pages: reserved (as root) only here, where nothing runs beside
+# it; the program puts /proc/sys/vm/nr_hugepages back, and so does this.
+if $CC -std=c11 -Wall -Wextra -Werror "$here/hugepages_test.c" -o "$out/huge" $(pkg-config --cflags --libs mmkit) 2> "$out/err"; then
+    nr=/proc/sys/vm/nr_hugepages
+    nr_before=$(cat "$nr" 2> /dev/null)
+    LD_LIBRARY_PATH=$lib "$out/huge" > "$out/huge.out" 2>&1
+    rc=$?
+    if [ -n "$nr_before" ] && [ "$(cat "$nr")" != "$nr_before" ]; then
+        echo "$nr_before" > "$nr" 2> /dev/null
+        fail "hugepages: nr_hugepages put back" "the test left $(cat "$nr") (was $nr_before)"
+    fi
+    if grep -q '^SKIP: ' "$out/huge.out"; then
+        grep '^SKIP: ' "$out/huge.out"
+    elif [ $rc -eq 0 ]; then
+        pass "hugepages: an explicit huge page region works in its page size ($(grep -c '^PASS' "$out/huge.out") checks)"
+    else
+        fail "hugepages: hugepages_test" "exit $rc: $(grep -v '^PASS' "$out/huge.out" | head -n 20 | tr '\n' ' ')"
+    fi
+else
+    fail "hugepages: hugepages_test compiles" "$(head -c 800 "$out/err")"
+fi
+
 # The guard and Python's faulthandler (through ctypes, not the mmkit package):
 # enabled before the first guarded map, faulthandler is the handler the guard
 # passes other faults to, and a truncation is survived; enabled after, it

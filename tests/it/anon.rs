@@ -157,11 +157,17 @@ macro_rules! anon_suite {
                     // Explicit pages ("ht") or THP advice ("hg") really reached the kernel.
                     let vmf = vm_flags(r.as_ptr());
                     assert!(vmf.contains("hg") || vmf.contains("ht"), "{vmf}");
+                    // Explicit huge pages are the region's pages; THP advice
+                    // leaves it in system pages.
+                    let explicit = vmf.split(' ').any(|f| f == "ht");
+                    assert_eq!(r.page_size() > mmkit::page_size(), explicit, "{vmf}");
                 } else {
                     assert!(!thp, "THP exists but the advice was not given");
+                    assert_eq!(r.page_size(), mmkit::page_size());
                 }
                 let plain = map(len, RW_PRIVATE);
                 assert!(!plain.flags().contains(Flags::HUGEPAGES));
+                assert_eq!(plain.page_size(), mmkit::page_size());
             }
 
             #[test]

@@ -51,10 +51,7 @@ fn tagged(pages: usize) -> Mapping {
     guarded
         .protect(page, pages * page, Prot(libc::PROT_READ | libc::PROT_WRITE))
         .unwrap();
-    let m = Mapping {
-        ptr: guarded.ptr().wrapping_add(page),
-        len: pages * page,
-    };
+    let m = Mapping::of(guarded.ptr().wrapping_add(page), pages * page);
     tag(&m, pages);
     m
 }
@@ -89,10 +86,7 @@ fn occupy_after(m: &Mapping) -> Option<Mapping> {
     if p == libc::MAP_FAILED {
         return None; // taken already
     }
-    let next = Mapping {
-        ptr: p.cast(),
-        len: page_size(),
-    };
+    let next = Mapping::of(p.cast(), page_size());
     (next.ptr() == m.ptr().wrapping_add(m.len())).then_some(next)
 }
 
@@ -430,10 +424,8 @@ fn a_region_merged_with_its_neighbours_is_ebusy_and_leaves_them_alone() {
     // neighbour [6-7].
     all.advise(0, 5 * page, libc::MADV_DONTDUMP).unwrap();
     // SAFETY: pages 3-5 of `all`, which is never dropped; nor is this.
-    let mut region = std::mem::ManuallyDrop::new(Mapping {
-        ptr: all.ptr().wrapping_add(3 * page),
-        len: 3 * page,
-    });
+    let mut region =
+        std::mem::ManuallyDrop::new(Mapping::of(all.ptr().wrapping_add(3 * page), 3 * page));
     let e = region
         .resize(6 * page, &PRIVATE_RW, None, 0, true)
         .unwrap_err();
@@ -456,10 +448,7 @@ fn moving_a_region_merged_with_a_neighbour_leaves_the_neighbour_alone() {
     let locked = all.lock(0, 8 * page).is_ok();
     // SAFETY: pages 3-7 of `all`, which is never dropped; from here on
     // they are this value's alone.
-    let mut region = Mapping {
-        ptr: all.ptr().wrapping_add(3 * page),
-        len: 5 * page,
-    };
+    let mut region = Mapping::of(all.ptr().wrapping_add(3 * page), 5 * page);
     region
         .resize(9 * page, &PRIVATE_RW, None, 0, locked)
         .unwrap();
