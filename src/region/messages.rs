@@ -152,7 +152,7 @@ impl std::fmt::Display for PageSize {
     }
 }
 
-/// The huge pages free for a new mapping, for messages: "3 free", or
+/// The huge pages free for a new mapping, for messages: " (3 free)", or
 /// nothing when that is not known.
 pub(super) struct HugeFree(pub(super) Option<u64>);
 

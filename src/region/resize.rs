@@ -291,6 +291,8 @@ impl Region {
             (m.page_size(), m.move_keeps_page_state())
         });
         let huge = page != sys::page_size();
+        // (A failed resize leaves the mapping as it was.)
+        let old_map_len = self.map.as_ref().map_or(0, Mapping::len);
         res.map_err(|e| match sys::errno_of(&e) {
             Some(errno::EBUSY) => {
                 let why = if keeps {
@@ -340,10 +342,13 @@ impl Region {
                 errno::ENOMEM,
                 format_args!(
                     "cannot grow the region from {old_len} to {new_len} bytes: it is mapped in {}, \
-                     and too few of them are free{}; reserve more ({}) or map a new region without \
-                     MM_HUGEPAGES and copy the bytes",
+                     and too few of them are free{}: the grow needs {} more where the addresses after \
+                     the region are free, else {} for a new mapping (the old ones are held during the \
+                     copy); reserve more ({}) or map a new region without MM_HUGEPAGES and copy the bytes",
                     PageSize(page),
                     HugeFree(sys::huge_pages_free()),
+                    new_map_len.saturating_sub(old_map_len) / page,
+                    new_map_len / page,
                     sys::calls::HUGE_PAGES_RESERVE
                 ),
             ),
@@ -357,8 +362,6 @@ impl Region {
                 } else {
                     Text::Borrowed(why)
                 };
-                // A failed resize leaves the mapping as it was.
-                let old_map_len = self.map.as_ref().map_or(0, Mapping::len);
                 let grow = sys::Asked::Map(new_map_len.saturating_sub(old_map_len));
                 Error::Os {
                     call,

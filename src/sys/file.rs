@@ -4,13 +4,45 @@
 use super::*;
 
 /// Map `len` bytes of `fd` from `offset` (page-aligned by the caller).
+///
+/// A file on hugetlbfs (or a memfd made with `MFD_HUGETLB`) is mapped by the
+/// kernel in its huge pages, whatever `len` says: the mapping records that
+/// page size and the length the kernel mapped, so that `munmap` (which
+/// refuses a length inside a huge page, and would leave the mapping behind)
+/// and every range check go by it. Such a mapping always starts on a huge
+/// page boundary; only a mapping that starts on a boundary of 16 pages (the
+/// smallest huge page of any platform: arm64's 64 KiB) asks `fstatfs`.
 pub(crate) fn map_fd(
     fd: BorrowedFd<'_>,
     offset: u64,
     len: usize,
     spec: &MapSpec,
 ) -> SysResult<Mapping> {
-    Mapping::map(len, spec, 0, Some(fd), offset)
+    let m = Mapping::map(len, spec, 0, Some(fd), offset)?;
+    #[cfg(mmkit_map_hugetlb)]
+    if (m.ptr() as usize) % (16 * page_size()) == 0 {
+        if let Some(huge) = hugetlbfs_page(fd) {
+            return Ok(m.in_pages_of(huge));
+        }
+    }
+    Ok(m)
+}
+
+/// The huge page size of a file on hugetlbfs (`f_bsize`), else `None`.
+#[cfg(mmkit_map_hugetlb)]
+fn hugetlbfs_page(fd: BorrowedFd<'_>) -> Option<usize> {
+    const HUGETLBFS_MAGIC: u32 = 0x9584_58f6;
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: fstatfs writes a whole struct statfs into the buffer on success.
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstatfs succeeded, so the struct is initialised.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // f_type and f_bsize differ by platform
+    let (kind, size) = (st.f_type as u64 as u32, st.f_bsize as u64);
+    let size = usize::try_from(size).ok()?;
+    (kind == HUGETLBFS_MAGIC && size.is_power_of_two() && size > page_size()).then_some(size)
 }
 
 /// What every open of a file to map adds to its flags: `O_NONBLOCK` (opening

@@ -252,7 +252,8 @@ static void test_resize(void)
     check(mm_len(r) == 2 * huge && holds(r, 0, huge, 0), "resize: a refused grow leaves the region as it was", "");
 
     /* Past the reserved huge pages: refused, the message says what to do. */
-    int rc = mm_resize(r, 64 * huge);
+    /* (more than are free, whatever the machine had reserved before) */
+    int rc = mm_resize(r, (size_t)(meminfo("HugePages_Free") + 8) * huge);
     check(rc == -ENOMEM && strstr(mm_last_error(), "nr_hugepages") != NULL,
           "resize: past the free huge pages is -ENOMEM naming vm.nr_hugepages", mm_last_error());
     check(mm_len(r) == 2 * huge && holds(r, 0, huge, 0), "resize: a refused grow leaves the region as it was", "");
@@ -314,6 +315,51 @@ static void test_ops(void)
     mm_unmap(r);
 }
 
+/* Whether some mapping of this process is the memfd named `name`. */
+static int memfd_mapped(const char *name)
+{
+    char line[512], want[64];
+    snprintf(want, sizeof want, "/memfd:%s", name);
+    FILE *f = fopen("/proc/self/maps", "r");
+    int found = 0;
+    while (f && fgets(line, sizeof line, f))
+        found |= strstr(line, want) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* A descriptor of huge pages (a memfd made with MFD_HUGETLB, as a file on
+ * hugetlbfs): the kernel maps it in huge pages whatever length is asked, so
+ * the region must know it, or mm_unmap's munmap of 4 KiB is refused and the
+ * mapping, with its huge pages, stays behind. */
+static void test_hugetlb_fd(void)
+{
+    char want[64];
+    int fd = memfd_create("mmkit-huge-fd", MFD_CLOEXEC | MFD_HUGETLB);
+    if (fd < 0) {
+        printf("SKIP: hugepages: memfd_create(MFD_HUGETLB): %s\n", strerror(errno));
+        return;
+    }
+    long before = meminfo("HugePages_Free");
+    check(ftruncate(fd, (off_t)(2 * huge)) == 0, "fd: a huge page memfd of 2 huge pages", strerror(errno));
+    mm_region *r = NULL;
+    check(mm_map_fd(fd, 0, 100, MM_READ | MM_WRITE | MM_SHARED, &r) == 0 && mm_len(r) == 100,
+          "fd: mm_map_fd of 100 bytes of it", mm_last_error());
+    if (r) {
+        check(mm_write(r, 0, "huge", 4) == 0, "fd: written", mm_last_error());
+        check_err(mm_protect(r, 0, 50, MM_READ), EINVAL, "mm_protect",
+                  "fd: protect ending inside its huge page is -EINVAL");
+        snprintf(want, sizeof want, "huge pages of %zu bytes", huge);
+        check(strstr(mm_last_error(), want) != NULL, "fd: the message names the huge page size", mm_last_error());
+        check(mm_protect(r, 0, 0, MM_READ) == 0, "fd: protect of the whole region", mm_last_error());
+        check(mm_unmap(r) == 0 && !memfd_mapped("mmkit-huge-fd"), "fd: mm_unmap leaves no mapping behind",
+              "the memfd is still in /proc/self/maps");
+    }
+    close(fd);
+    check(meminfo("HugePages_Free") == before, "fd: its huge page is free again", "HugePages_Free differs");
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -322,6 +368,7 @@ int main(void)
     test_small();
     test_resize();
     test_ops();
+    test_hugetlb_fd();
     restore();
     return failures ? 1 : 0;
 }
