@@ -411,7 +411,10 @@ impl Region {
         // A match, not map_err: a closure here would have its captures
         // stored on every call, failing or not.
         let map = match sys::map_fd(fd, aligned, map_len, &spec) {
-            Ok(map) => map,
+            Ok(map) => match sys::huge_page_of(fd, &st) {
+                Some(huge) => map.in_pages_of(huge),
+                None => map,
+            },
             Err(e) => {
                 let msg = msg!(
                     "{what}: {} of {len} bytes at offset {offset} with {flags}",

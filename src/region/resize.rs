@@ -278,9 +278,16 @@ impl Region {
         }
         let res = match (&mut self.map, fd) {
             (Some(m), fd) => m.resize(new_map_len, spec, fd, offset, page_state),
-            (None, Some(fd)) => {
-                sys::map_fd(fd, offset, new_map_len, spec).map(|m| self.map = Some(m))
-            }
+            (None, Some(fd)) => sys::map_fd(fd, offset, new_map_len, spec).map(|m| {
+                // (the first mapping of an empty file: in its huge pages, on hugetlbfs)
+                let huge = sys::fstat(fd)
+                    .ok()
+                    .and_then(|st| sys::huge_page_of(fd, &st));
+                self.map = Some(match huge {
+                    Some(size) => m.in_pages_of(size),
+                    None => m,
+                });
+            }),
             (None, None) => Err(sys::errno_error(errno::EINVAL)),
         };
         // The guard follows the mapping, moved, resized or as it was.

@@ -67,14 +67,6 @@ impl Mapping {
         Ok(m)
     }
 
-    /// This mapping as the kernel made it in huge pages of `size` bytes (a
-    /// hugetlbfs file's): its length rounded up to them, as its VMA is.
-    pub(super) fn in_pages_of(mut self, size: usize) -> Mapping {
-        self.shift = page_shift(size);
-        self.len = round_up(self.len, size).unwrap_or(self.len);
-        self
-    }
-
     /// Whether this mapping is in explicit huge pages.
     pub(super) fn is_huge(&self) -> bool {
         self.page_size() != page_size()

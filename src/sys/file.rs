@@ -4,28 +4,31 @@
 use super::*;
 
 /// Map `len` bytes of `fd` from `offset` (page-aligned by the caller).
-///
-/// A file on hugetlbfs (or a memfd made with `MFD_HUGETLB`) is mapped by the
-/// kernel in its huge pages, whatever `len` says: the mapping records that
-/// page size and the length the kernel mapped, so that `munmap` (which
-/// refuses a length inside a huge page, and would leave the mapping behind)
-/// and every range check go by it. Such a mapping always starts on a huge
-/// page boundary; only a mapping that starts on a boundary of 16 pages (the
-/// smallest huge page of any platform: arm64's 64 KiB) asks `fstatfs`.
 pub(crate) fn map_fd(
     fd: BorrowedFd<'_>,
     offset: u64,
     len: usize,
     spec: &MapSpec,
 ) -> SysResult<Mapping> {
-    let m = Mapping::map(len, spec, 0, Some(fd), offset)?;
-    #[cfg(mmkit_map_hugetlb)]
-    if (m.ptr() as usize) % (16 * page_size()) == 0 {
-        if let Some(huge) = hugetlbfs_page(fd) {
-            return Ok(m.in_pages_of(huge));
-        }
+    Mapping::map(len, spec, 0, Some(fd), offset)
+}
+
+/// The huge page size the kernel maps the file `fd` (of status `st`) in: a
+/// file on hugetlbfs, or a memfd made with `MFD_HUGETLB`, is mapped in its
+/// huge pages whatever length is asked (see [`Mapping::in_pages_of`]);
+/// `None` for every other file. Such a file's `st_blksize` is its huge page
+/// size, so only a file whose block size is over the page size (hugetlbfs,
+/// and network file systems with large blocks) costs an `fstatfs`.
+pub(crate) fn huge_page_of(fd: BorrowedFd<'_>, st: &Stat) -> Option<usize> {
+    if st.blksize <= page_size() as u64 {
+        return None;
     }
-    Ok(m)
+    hugetlbfs_page(fd)
+}
+
+#[cfg(not(mmkit_map_hugetlb))]
+fn hugetlbfs_page(_fd: BorrowedFd<'_>) -> Option<usize> {
+    None
 }
 
 /// The huge page size of a file on hugetlbfs (`f_bsize`), else `None`.
@@ -269,6 +272,9 @@ pub(crate) struct Stat {
     pub blocks: u64,
     /// `st_nlink`: the names (hard links) the file has.
     pub nlink: u64,
+    /// `st_blksize`: the file system's preferred I/O size (a hugetlbfs
+    /// file's huge page size).
+    pub blksize: u64,
 }
 
 #[allow(clippy::unnecessary_cast)] // mode_t is u16 on some platforms
@@ -313,6 +319,8 @@ pub(super) fn stat_of(st: &libc::stat) -> Stat {
         blocks: st.st_blocks.max(0) as u64,
         #[allow(clippy::unnecessary_cast)] // nlink_t differs by platform
         nlink: st.st_nlink as u64,
+        #[allow(clippy::unnecessary_cast)] // blksize_t differs by platform
+        blksize: st.st_blksize.max(0) as u64,
     }
 }
 

@@ -287,6 +287,16 @@ impl Mapping {
         }
     }
 
+    /// This mapping as the kernel made it in huge pages of `size` bytes (a
+    /// hugetlbfs file's, [`huge_page_of`]): its length rounded up to them,
+    /// as its VMA's is, so that `munmap` (which refuses a length inside a
+    /// huge page, leaving the mapping behind) and every range go by them.
+    pub(crate) fn in_pages_of(mut self, size: usize) -> Mapping {
+        self.shift = page_shift(size);
+        self.len = round_up(self.len, size).unwrap_or(self.len);
+        self
+    }
+
     /// The size of the pages the kernel maps this mapping in: the huge page
     /// size for explicit huge pages (`MAP_HUGETLB`), else [`page_size`].
     /// Its length, and the start and end of anything done to a part of it

@@ -11,6 +11,12 @@ pub(super) fn raw(fd: BorrowedDescriptor<'_>) -> HANDLE {
     fd.as_raw_handle() as HANDLE
 }
 
+/// The huge page size a file is mapped in: none on Windows (no large-page
+/// files), as for every file but a hugetlbfs one on Linux.
+pub(crate) fn huge_page_of(_fd: BorrowedDescriptor<'_>, _st: &Stat) -> Option<usize> {
+    None
+}
+
 /// Map `len` bytes of `fd` (a file or a section) from `offset` (a multiple
 /// of the allocation granularity). A file gets a section of its current
 /// size; the view asks only for the bytes the file has (the rest of its

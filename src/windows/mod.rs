@@ -304,6 +304,12 @@ impl Mapping {
         page_size()
     }
 
+    /// The mapping in pages of `size` bytes: never asked here ([`huge_page_of`]
+    /// finds none); it stays as it is.
+    pub(crate) fn in_pages_of(self, _size: usize) -> Mapping {
+        self
+    }
+
     fn at(&self, start: usize, len: usize) -> *mut c_void {
         debug_assert!(start.checked_add(len).is_some_and(|e| e <= self.len));
         // SAFETY: callers pass ranges inside the mapping (checked by Region).
