@@ -121,13 +121,18 @@ impl std::fmt::Display for Bytes {
     }
 }
 
-/// The bytes this process has locked, for messages (nothing when unknown).
-pub(super) struct Locked(pub(super) Option<u64>);
+/// A number for messages between two texts, or nothing when it is not known:
+/// `IfKnown(locked, ", ", " bytes already locked by this process (VmLck)")`.
+pub(super) struct IfKnown(
+    pub(super) Option<u64>,
+    pub(super) &'static str,
+    pub(super) &'static str,
+);
 
-impl std::fmt::Display for Locked {
+impl std::fmt::Display for IfKnown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
-            Some(b) => write!(f, ", {b} bytes already locked by this process (VmLck)"),
+            Some(n) => write!(f, "{}{n}{}", self.1, self.2),
             None => Ok(()),
         }
     }
@@ -148,19 +153,6 @@ impl std::fmt::Display for PageSize {
                 self.0,
                 sys::calls::HUGE_PAGES
             )
-        }
-    }
-}
-
-/// The huge pages free for a new mapping, for messages: " (3 free)", or
-/// nothing when that is not known.
-pub(super) struct HugeFree(pub(super) Option<u64>);
-
-impl std::fmt::Display for HugeFree {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(n) => write!(f, " ({n} free)"),
-            None => Ok(()),
         }
     }
 }

@@ -529,7 +529,11 @@ pub(super) fn lock_error(
             source: e,
         };
     }
-    let locked = Locked(locked);
+    let locked = IfKnown(
+        locked,
+        ", ",
+        " bytes already locked by this process (VmLck)",
+    );
     Error::Os {
         call,
         msg: msg!(

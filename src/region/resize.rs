@@ -353,7 +353,7 @@ impl Region {
                      the region are free, else {} for a new mapping (the old ones are held during the \
                      copy); reserve more ({}) or map a new region without MM_HUGEPAGES and copy the bytes",
                     PageSize(page),
-                    HugeFree(sys::huge_pages_free()),
+                    IfKnown(sys::huge_pages_free(), " (", " free)"),
                     new_map_len.saturating_sub(old_map_len) / page,
                     new_map_len / page,
                     sys::calls::HUGE_PAGES_RESERVE
