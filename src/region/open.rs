@@ -410,9 +410,23 @@ impl Region {
         }
         // A match, not map_err: a closure here would have its captures
         // stored on every call, failing or not.
+        let huge = sys::huge_page_of(fd, &st);
+        if let (Some(size), true) = (huge, flags.contains(Flags::GUARD)) {
+            // The repair maps a zero page of the system's size over a lost
+            // page, which a mapping in huge pages cannot take: the guard
+            // would let the SIGBUS through. Refused rather than unguarded.
+            return Err(Error::unsupported(
+                call,
+                format_args!(
+                    "{what}: the file is in {} (hugetlbfs), which MM_GUARD cannot repair; \
+                     map it without MM_GUARD (a truncation of it then raises SIGBUS)",
+                    PageSize(size)
+                ),
+            ));
+        }
         let map = match sys::map_fd(fd, aligned, map_len, &spec) {
-            Ok(map) => match sys::huge_page_of(fd, &st) {
-                Some(huge) => map.in_pages_of(huge),
+            Ok(map) => match huge {
+                Some(size) => map.in_pages_of(size),
                 None => map,
             },
             Err(e) => {

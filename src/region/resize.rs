@@ -37,7 +37,8 @@ impl Region {
     /// they grow by the rule's steps without it: new huge pages right after
     /// the region, else a new mapping and a copy (not when a part has its own
     /// protection or lock: `EBUSY`); too few free huge pages is `ENOMEM`, and
-    /// the message says how to reserve more.
+    /// the message says how to reserve more. A file region in huge pages (a
+    /// file on hugetlbfs) is not resized: `ENOTSUP` (map it again).
     pub fn resize(&mut self, new_len: usize) -> Result<()> {
         const CALL: &str = "mm_resize";
         if new_len == 0 {
@@ -47,6 +48,18 @@ impl Region {
             ));
         }
         let page = self.page_size();
+        if matches!(self.kind, Kind::File(_)) && page != sys::page_size() {
+            // The huge-page grow makes anonymous huge pages: for a file it
+            // would put zeros where the file's bytes are.
+            return Err(Error::unsupported(
+                CALL,
+                format_args!(
+                    "the region maps a file in {} (hugetlbfs), which mm_resize does not \
+                     move or extend; unmap it and map the file again",
+                    PageSize(page)
+                ),
+            ));
+        }
         if let (None, Kind::File(origin)) = (&self.map, &self.kind) {
             // An empty file region has no mapping yet: its first page starts
             // at the aligned offset.

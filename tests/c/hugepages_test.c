@@ -353,9 +353,19 @@ static void test_hugetlb_fd(void)
         snprintf(want, sizeof want, "huge pages of %zu bytes", huge);
         check(strstr(mm_last_error(), want) != NULL, "fd: the message names the huge page size", mm_last_error());
         check(mm_protect(r, 0, 0, MM_READ) == 0, "fd: protect of the whole region", mm_last_error());
+        check_err(mm_resize(r, huge + 100), ENOTSUP, "mm_resize",
+                  "fd: a file region in huge pages is not resized (a grow would put zeros over the file)");
+        check(mm_len(r) == 100 && memcmp(mm_ptr(r), "huge", 4) == 0, "fd: the refused resize changed nothing",
+              mm_last_error());
         check(mm_unmap(r) == 0 && !memfd_mapped("mmkit-huge-fd"), "fd: mm_unmap leaves no mapping behind",
               "the memfd is still in /proc/self/maps");
     }
+    r = NULL;
+    check_err(mm_map_fd(fd, 0, 100, MM_READ | MM_PRIVATE | MM_GUARD, &r), ENOTSUP, "mm_map_fd",
+              "fd: MM_GUARD, which cannot repair huge pages, is refused");
+    snprintf(want, sizeof want, "huge pages of %zu bytes", huge);
+    check(r == NULL && strstr(mm_last_error(), want) != NULL && strstr(mm_last_error(), "MM_GUARD") != NULL,
+          "fd: the message names the huge pages and MM_GUARD", mm_last_error());
     close(fd);
     check(meminfo("HugePages_Free") == before, "fd: its huge page is free again", "HugePages_Free differs");
 }
