@@ -18,8 +18,17 @@ impl Region {
     ) -> Result<Region> {
         let excl = checked.flags.contains(Flags::EXCL);
         let opened = sys::open_create(path, excl).map_err(|e| {
+            // A directory where the file was named: refused by CreateFileW
+            // (access denied), ENODEV as on Unix and without MM_CREATE.
+            let code = sys::errno_of(&e);
+            if !excl
+                && code != Some(errno::ELOOP)
+                && std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+            {
+                return a_directory(call, describe(path));
+            }
             let how = if excl { "CREATE_NEW" } else { "OPEN_ALWAYS" };
-            let why = if sys::errno_of(&e) == Some(errno::ELOOP) {
+            let why = if code == Some(errno::ELOOP) {
                 ": it is a symbolic link or junction, which MM_CREATE does not follow"
             } else {
                 ""

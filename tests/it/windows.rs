@@ -184,6 +184,12 @@ fn wrong_files_are_clean_errors_naming_the_windows_error() {
         "the Windows call is named: {text}"
     );
     assert_eq!(errno(Region::file(&d, 0, 0, R_SHARED).unwrap_err()), ENODEV);
+    // ... with MM_CREATE too (CreateFileW says access denied for a directory).
+    for flags in [RW_SHARED, RW_SHARED | Flags::CREATE] {
+        let e = Region::file(&d, 0, 0, flags).unwrap_err();
+        assert_eq!(e.errno(), ENODEV, "{flags}: {e}");
+        assert!(e.to_string().contains("is a directory"), "{e}");
+    }
     // A console or NUL device is not a file to map.
     let e = Region::file("NUL", 0, 0, R_SHARED).unwrap_err();
     assert!(e.errno() != 0, "{e}");
