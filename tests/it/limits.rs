@@ -82,19 +82,7 @@ fn record(out: &mut String, key: &str, rc: c_int) {
 
 /// Run helper `name` with `env`; it must succeed. Returns its output.
 fn run(name: &str, env: &[(&str, &std::path::Path)]) -> String {
-    let mut c = helper(name);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let out = c.output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{name} failed ({:?}): {text}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
+    crate::support::output_ok(helper(name), env, name)
 }
 
 // ------------------------------------------------------------------ RLIMIT_AS

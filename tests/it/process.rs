@@ -211,22 +211,11 @@ fn helper_fsize() {
 #[test]
 fn create_past_rlimit_fsize_is_efbig_not_sigxfsz() {
     let d = TempDir::new("fsize");
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new("prlimit")
-        .arg("--fsize=65536:65536")
-        .arg(exe)
-        .args([
-            "--exact",
-            test_name!(helper_fsize),
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("MMKIT_TEST_DIR", d.path())
-        .output()
-        .expect("prlimit (util-linux) is needed for this test");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "helper died: {:?} {text}", out.status);
+    let text = crate::support::run_limited(
+        test_name!(helper_fsize),
+        &["--fsize=65536:65536"],
+        &[("MMKIT_TEST_DIR", d.path())],
+    );
     assert!(text.contains(&format!("errno={} ", libc::EFBIG)), "{text}");
     assert!(text.contains("RLIMIT_FSIZE"), "{text}");
     assert!(text.contains("left=false"), "{text}");

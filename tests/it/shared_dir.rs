@@ -460,13 +460,9 @@ fn a_directory_one_may_search_but_not_read_still_works() {
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            test_name!(helper_map_with_create),
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(crate::support::helper_args(test_name!(
+            helper_map_with_create
+        )))
         .env("MMKIT_TEST_PATH", &own)
         .output()
         .unwrap();

@@ -197,49 +197,59 @@ pub fn listing_dev_shm() -> std::sync::RwLockWriteGuard<'static, ()> {
     DEV_SHM.write().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The arguments that make this test binary run only its `#[ignore]`d
+/// helper test `name` (its full name, [`test_name!`]), printing its output.
+pub fn helper_args(name: &str) -> [&str; 5] {
+    [
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]
+}
+
 /// A command that runs the `#[ignore]`d helper test `name` (its full name,
 /// [`test_name!`]) of this test binary.
 pub fn helper(name: &str) -> std::process::Command {
-    let exe = std::env::current_exe().unwrap();
-    let mut c = std::process::Command::new(exe);
-    c.args([
-        "--exact",
-        name,
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
+    let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+    c.args(helper_args(name));
     c
 }
 
-/// Number of open descriptors of this process.
-/// Run helper `name` of this binary under `prlimit` with `limits` (prlimit's
-/// arguments: its limits, and optionally a program that runs the helper, such
-/// as `setpriv` with its own arguments); its standard output.
-pub fn run_limited(name: &str, limits: &[&str], env: &[(&str, &Path)]) -> String {
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = std::process::Command::new("prlimit");
-    cmd.args(limits).arg(exe).args([
-        "--exact",
-        name,
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
+/// Run `cmd` (a helper, as it is or under a wrapper) with `env` added; it
+/// must succeed (`what` names it if not). Its standard output.
+pub fn output_ok(mut cmd: std::process::Command, env: &[(&str, &Path)], what: &str) -> String {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("prlimit (util-linux) is needed");
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "{name} under {limits:?} failed ({:?}): {text}\n{}",
+        "{what} failed ({:?}): {text}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
     text
 }
 
+/// Run helper `name` of this binary under `prlimit` with `limits` (prlimit's
+/// arguments: its limits, and optionally a program that runs the helper, such
+/// as `setpriv` with its own arguments); its standard output.
+pub fn run_limited(name: &str, limits: &[&str], env: &[(&str, &Path)]) -> String {
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.args(limits)
+        .arg(std::env::current_exe().unwrap())
+        .args(helper_args(name));
+    output_ok(
+        cmd,
+        env,
+        &format!("{name} under prlimit {limits:?} (prlimit is util-linux)"),
+    )
+}
+
+/// Number of open descriptors of this process.
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
