@@ -116,57 +116,14 @@ if is_built map_cat; then
 fi
 
 # -------------------------------------------------------------- mmap_sync
+# The checks of c-examples/test.sh that mean the same here (no file modes).
 if is_built mmap_sync; then
-    counter_of() { od -An -t u8 -j 8 -N 8 "$1" | tr -d ' \n'; }
-    for mode in --sync --async --invalidate; do
-        case $mode in
-            --sync) flagname="MM_SYNC" ;;
-            --async) flagname="MM_ASYNC" ;;
-            --invalidate) flagname="MM_SYNC|MM_INVALIDATE" ;;
-        esac
-        f=$T/rec$mode
-        w=$(winpath "$f")
-        for n in 1 2; do
-            name="mmap_sync $mode: run $n prints counter = $n"
-            run mmap_sync "$mode" "$w"
-            if [ $n = 1 ]; then state="new record"; else state="existing record"; fi
-            if [ $rc -ne 0 ]; then fail "$name" "exit $rc: $(errline)"
-            elif ! has_line "file: $w: $state"; then fail "$name" "no line 'file: $w: $state' in: $(tr '\n' '|' < "$T/lines")"
-            elif ! has_line "counter = $n"; then fail "$name" "no line 'counter = $n'"
-            elif ! has_line "mm_sync($flagname): ok"; then fail "$name" "no line 'mm_sync($flagname): ok'"
-            elif ! has_line "pread sees: counter = $n"; then fail "$name" "no line 'pread sees: counter = $n'"
-            else pass "$name"; fi
-        done
-        name="mmap_sync $mode: the file holds the magic and counter 2 (checked with od)"
-        size=$(stat -c %s "$f" 2> /dev/null)
-        magic=$(head -c 8 "$f" 2> /dev/null)
-        cnt=$(counter_of "$f" 2> /dev/null)
-        if [ "$size" != 16 ]; then fail "$name" "size is '$size', want 16"
-        elif [ "$magic" != MMKITREC ]; then fail "$name" "magic is '$magic'"
-        elif [ "$cnt" != 2 ]; then fail "$name" "counter is '$cnt'"
-        else pass "$name"; fi
-    done
-
-    name="mmap_sync: a file that is not a record is refused and left unchanged"
-    printf 'this is not a record file\n' > "$T/notrec"
-    cp "$T/notrec" "$T/notrec.orig"
-    printf 'abc' > "$T/short"
-    cp "$T/short" "$T/short.orig"
-    run mmap_sync "$(winpath "$T/notrec")"
-    rc1=$rc
-    run mmap_sync "$(winpath "$T/short")"
-    rc2=$rc
-    if [ $rc1 -ne 1 ] || [ $rc2 -ne 1 ]; then fail "$name" "exit $rc1 / $rc2, want 1"
-    elif ! cmp -s "$T/notrec" "$T/notrec.orig" || ! cmp -s "$T/short" "$T/short.orig"; then fail "$name" "file was modified"
-    else pass "$name"; fi
-
-    name="mmap_sync: bad usage exits 2"
-    run mmap_sync
-    rc1=$rc
-    run mmap_sync --bogus "$(winpath "$T/x")"
-    rc2=$rc
-    if [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ] && [ ! -e "$T/x" ]; then pass "$name"
-    else fail "$name" "exit $rc1 / $rc2"; fi
+    run_mmap_sync() { run mmap_sync "$@"; }
+    shown() { winpath "$1"; }
+    out_text() { tr '\n' '|' < "$T/lines"; }
+    # shellcheck source=c-examples/mmap_sync_checks.sh
+    . "$root/c-examples/mmap_sync_checks.sh"
+    check_mmap_sync
 fi
 
 # ------------------------------------------------------------- mlock_demo
